@@ -1,0 +1,45 @@
+// Bundles the CLI, the demo upstream and the VS Code extension into dist/.
+// Type checking is separate (`npm run check`): esbuild only strips types.
+import * as esbuild from 'esbuild';
+
+const watch = process.argv.includes('--watch');
+const production = process.argv.includes('--production');
+
+/** Prints problems in the shape VS Code's esbuild problem matcher reads. */
+const problemReporter = {
+  name: 'problem-reporter',
+  setup(build) {
+    build.onEnd((result) => {
+      for (const { text, location } of result.errors) {
+        console.error(`✘ [ERROR] ${text}`);
+        if (location) console.error(`    ${location.file}:${location.line}:${location.column}:`);
+      }
+    });
+  },
+};
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  sourcemap: !production,
+  minify: production,
+  logLevel: 'warning',
+  plugins: [problemReporter],
+};
+
+const entries = [
+  { entryPoints: { cli: 'src/cli/main.ts' }, banner: { js: '#!/usr/bin/env node' } },
+  { entryPoints: { 'demo-server': 'src/demo/demoServer.ts' } },
+];
+
+const contexts = await Promise.all(
+  entries.map((entry) => esbuild.context({ ...common, ...entry, outdir: 'dist' })),
+);
+if (watch) {
+  await Promise.all(contexts.map((ctx) => ctx.watch()));
+} else {
+  await Promise.all(contexts.map((ctx) => ctx.rebuild()));
+  await Promise.all(contexts.map((ctx) => ctx.dispose()));
+}
