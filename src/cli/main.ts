@@ -1,0 +1,153 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ConfigError } from '../core/errors';
+import { createLogger, errorMessage, type LogLevel } from '../core/logger';
+import { hubVersion } from '../hub/hub';
+import { isLoopbackHost } from '../http/gateway';
+import { runHub } from '../http/runHub';
+
+export const defaultPort = 7337;
+export const tokenEnvVar = 'MCP_SESSION_HUB_TOKEN';
+export const defaultTokenFile = join(homedir(), '.mcp-session-hub', 'token');
+
+const usage = `mcp-session-hub ${hubVersion}: a local multi-session MCP gateway
+
+Usage:
+  mcp-session-hub serve [options]
+
+Options:
+  --config FILE        hub config (mcp.json "servers"/"mcpServers" + "virtualServers");
+                       without it, an embedded demo config runs
+  --port N             port on 127.0.0.1 (default ${defaultPort}; 0 picks a free one)
+  --host H             address to bind (default 127.0.0.1; anything else is exposed to the network)
+  --token T            bearer token (else $${tokenEnvVar}, else the token file)
+  --token-file F       where the generated token is kept (default ${defaultTokenFile})
+  --allow-origin O     a browser Origin to accept besides loopback ones (repeatable)
+  --json               print one JSON line when ready, for scripts
+  --log-level L        debug | info | warn | error (default info)
+  -h, --help           this text
+  -v, --version        the version`;
+
+/** The token: given, from the environment, or kept in a file only the user can read (created on first run). */
+function resolveToken(flag: string | undefined, tokenFile: string): { token: string; tokenFile?: string } {
+  if (flag) return { token: flag };
+  const fromEnv = process.env[tokenEnvVar];
+  if (fromEnv) return { token: fromEnv };
+  if (existsSync(tokenFile)) {
+    const saved = readFileSync(tokenFile, 'utf8').trim();
+    if (saved) return { token: saved, tokenFile };
+  }
+  const token = randomBytes(32).toString('base64url');
+  mkdirSync(dirname(tokenFile), { recursive: true, mode: 0o700 });
+  writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+  chmodSync(tokenFile, 0o600);
+  return { token, tokenFile };
+}
+
+async function serve(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      token: { type: 'string' },
+      'token-file': { type: 'string' },
+      'allow-origin': { type: 'string', multiple: true },
+      json: { type: 'boolean' },
+      'log-level': { type: 'string' },
+    },
+    strict: true,
+  });
+  const level = (values['log-level'] ?? 'info') as LogLevel;
+  if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new UsageError(`--log-level must be debug, info, warn or error (got '${level}')`);
+  const port = values.port === undefined ? defaultPort : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a whole number from 0 to 65535 (got '${values.port}')`);
+  const host = values.host ?? '127.0.0.1';
+  const logger = createLogger((lvl, line) => process.stderr.write(`${new Date().toISOString()} ${lvl.padEnd(5)} ${line}\n`), level);
+  if (!isLoopbackHost(host)) logger.warn(`binding ${host}: the hub is reachable from the network; anyone with the token can use every upstream`);
+
+  const { token, tokenFile } = resolveToken(values.token, resolve(values['token-file'] ?? defaultTokenFile));
+  const configPath = values.config === undefined ? undefined : resolve(values.config);
+  const running = await runHub({ configPath, token, logger, host, port, allowedOrigins: values['allow-origin'] });
+  const { url } = running.gateway;
+  const endpoints = Object.fromEntries([
+    ['global', `${url}/mcp`],
+    ...[...running.hub.config.virtualServers.keys()].map((id) => [id, `${url}/servers/${id}/mcp`]),
+  ]);
+
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify({ event: 'ready', url, tokenFile: tokenFile ?? null, endpoints, pid: process.pid })}\n`);
+  } else {
+    const lines = [
+      `MCP Session Hub ${hubVersion} listening on ${url} (config: ${running.hub.configSource})`,
+      ...Object.entries(endpoints).map(([name, endpoint]) => `  ${name.padEnd(14)} ${endpoint}`),
+      `  ${'admin'.padEnd(14)} ${url}/admin/state`,
+      `  token          ${tokenFile ? `in ${tokenFile}` : 'as given'} (send Authorization: Bearer <token>)`,
+      'Legacy SSE clients: replace /mcp with /sse. Ctrl+C stops the hub and its upstreams.',
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+  }
+
+  return new Promise<number>((resolveExit) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) {
+        logger.warn(`${signal} again: exiting without waiting`);
+        resolveExit(1);
+        return;
+      }
+      stopping = true;
+      logger.info(`${signal}: closing sessions and upstreams`);
+      running.close().then(
+        () => resolveExit(0),
+        (error: unknown) => {
+          logger.error(`shutdown failed: ${errorMessage(error)}`);
+          resolveExit(1);
+        },
+      );
+    };
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+  });
+}
+
+class UsageError extends Error {}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === '-h' || command === '--help' || command === 'help') {
+    process.stdout.write(`${usage}\n`);
+    return 0;
+  }
+  if (command === '-v' || command === '--version') {
+    process.stdout.write(`${hubVersion}\n`);
+    return 0;
+  }
+  try {
+    if (command === 'serve' || command === undefined) return await serve(rest);
+    throw new UsageError(`unknown command '${command}'`);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      return 2;
+    }
+    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`mcp-session-hub: ${errorMessage(error)}\n\n${usage}\n`);
+      return 2;
+    }
+    if ((error as { code?: string }).code === 'EADDRINUSE') {
+      process.stderr.write(`mcp-session-hub: port already in use: ${errorMessage(error)}\n`);
+      return 1;
+    }
+    process.stderr.write(`mcp-session-hub: ${errorMessage(error)}\n`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}

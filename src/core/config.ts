@@ -1,0 +1,282 @@
+import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
+import { z } from 'zod';
+import { ConfigError, type ConfigIssue } from './errors';
+import { stableStringify } from './stableJson';
+
+/**
+ * The hub's config file: VS Code's `mcp.json` (`servers`) or Claude's (`mcpServers`),
+ * plus the hub's own `virtualServers` and `hub` sections. Comments and trailing commas
+ * are allowed, as VS Code allows them in `mcp.json`.
+ */
+
+const idPattern = /^[A-Za-z0-9_-]{1,32}$/;
+const idMessage = 'must be 1-32 characters of A-Z, a-z, 0-9, _ or -';
+
+const timeoutMs = z.number().int().min(100).max(3_600_000);
+
+/** Fields every upstream may carry, whatever its transport. */
+const upstreamCommon = {
+  /** Per-request timeout in milliseconds (progress resets it). */
+  timeout: timeoutMs.optional(),
+  /** Start one instance per logical session instead of one shared instance. */
+  perSession: z.boolean().optional(),
+  /** Accepted spelling of `perSession` used by another hub. */
+  perSessionClient: z.boolean().optional(),
+  /** Skip this upstream without deleting its entry. */
+  disabled: z.boolean().optional(),
+};
+
+const stdioUpstream = z
+  .object({
+    type: z.literal('stdio').optional(),
+    command: z.string().min(1, 'must not be empty'),
+    args: z.array(z.string()).optional(),
+    env: z.record(z.string(), z.string()).optional(),
+    cwd: z.string().optional(),
+    ...upstreamCommon,
+  })
+  .passthrough();
+
+const remoteUpstream = z
+  .object({
+    type: z.enum(['http', 'sse']),
+    url: z.string().url('must be an absolute URL'),
+    headers: z.record(z.string(), z.string()).optional(),
+    ...upstreamCommon,
+  })
+  .passthrough();
+
+const upstreamSchema = z.unknown().superRefine((value, ctx) => {
+  // Pick the variant from `type` (or `command`), so errors speak of the fields that variant needs.
+  const record = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined;
+  if (!record) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be an object' });
+    return;
+  }
+  const type = record.type;
+  const schema = type === 'http' || type === 'sse' ? remoteUpstream : type === undefined || type === 'stdio' ? stdioUpstream : undefined;
+  if (!schema) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['type'], message: `must be "stdio", "http" or "sse" (got ${JSON.stringify(type)})` });
+    return;
+  }
+  const result = schema.safeParse(value);
+  if (!result.success) for (const issue of result.error.issues) ctx.addIssue({ ...issue, code: z.ZodIssueCode.custom, message: issue.message });
+});
+
+const selectionSchema = z.union([
+  z.array(z.string().min(1)),
+  z
+    .object({
+      include: z.array(z.string().min(1)).optional(),
+      exclude: z.array(z.string().min(1)).optional(),
+    })
+    .strict(),
+]);
+
+const virtualServerSchema = z
+  .object({
+    title: z.string().optional(),
+    description: z.string().optional(),
+    upstreams: z.array(z.string()).min(1, 'must name at least one upstream'),
+    tools: selectionSchema.optional(),
+    resources: selectionSchema.optional(),
+    resourceTemplates: selectionSchema.optional(),
+    prompts: selectionSchema.optional(),
+    /** `prefixed` (default): `upstream__name`. `bare`: the upstream's own names; collisions are errors. */
+    naming: z.enum(['prefixed', 'bare']).optional(),
+  })
+  .strict();
+
+const hubSettingsSchema = z
+  .object({
+    /** Seconds without a request after which a session ends. */
+    sessionIdleTimeout: z.number().int().min(1).max(7 * 24 * 3600).optional(),
+    /** Largest accepted request body, in bytes. */
+    maxBodyBytes: z.number().int().min(1024).max(256 * 1024 * 1024).optional(),
+  })
+  .strict();
+
+const fileSchema = z
+  .object({
+    servers: z.record(z.string(), upstreamSchema).optional(),
+    mcpServers: z.record(z.string(), upstreamSchema).optional(),
+    virtualServers: z.record(z.string(), virtualServerSchema).optional(),
+    hub: hubSettingsSchema.optional(),
+  })
+  .passthrough(); // VS Code's mcp.json also has `inputs`; unknown top-level keys are left alone.
+
+export type Selection = { include: string[]; exclude: string[] };
+
+export type StdioUpstreamConfig = {
+  type: 'stdio';
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd?: string;
+};
+export type RemoteUpstreamConfig = { type: 'http' | 'sse'; url: string; headers: Record<string, string> };
+
+export type UpstreamConfig = (StdioUpstreamConfig | RemoteUpstreamConfig) & {
+  id: string;
+  timeoutMs: number;
+  perSession: boolean;
+};
+
+export type NamingMode = 'prefixed' | 'bare';
+
+export type VirtualServerConfig = {
+  id: string;
+  title: string;
+  description?: string;
+  upstreams: string[];
+  tools: Selection;
+  resources: Selection;
+  resourceTemplates: Selection;
+  prompts: Selection;
+  naming: NamingMode;
+};
+
+export type HubSettings = { sessionIdleTimeoutMs: number; maxBodyBytes: number };
+
+export type HubConfig = {
+  upstreams: Map<string, UpstreamConfig>;
+  virtualServers: Map<string, VirtualServerConfig>;
+  settings: HubSettings;
+};
+
+export const defaultUpstreamTimeoutMs = 60_000;
+export const defaultSettings: HubSettings = { sessionIdleTimeoutMs: 30 * 60_000, maxBodyBytes: 4 * 1024 * 1024 };
+
+/** Formats a zod path as a JSON path: `servers.demo.args[0]`. */
+export function formatJsonPath(path: ReadonlyArray<string | number>): string {
+  return path.reduce<string>((text, part) => {
+    if (typeof part === 'number') return `${text}[${part}]`;
+    const plain = /^[A-Za-z_$][\w$-]*$/.test(part);
+    const key = plain ? part : JSON.stringify(part);
+    return text === '' ? (plain ? key : `[${key}]`) : plain ? `${text}.${key}` : `${text}[${key}]`;
+  }, '');
+}
+
+function lineAndColumn(text: string, offset: number): string {
+  const before = text.slice(0, offset).split('\n');
+  return `line ${before.length}, column ${before[before.length - 1].length + 1}`;
+}
+
+/**
+ * Parses and validates config text. Throws a `ConfigError` listing every problem with its
+ * JSON path (or line and column for syntax errors), never just the first.
+ */
+export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv = {}): HubConfig {
+  const syntaxErrors: ParseError[] = [];
+  const raw: unknown = parseJsonc(text, syntaxErrors, { allowTrailingComma: true, disallowComments: false });
+  if (syntaxErrors.length > 0) {
+    throw new ConfigError(
+      source,
+      syntaxErrors.map((e) => ({ path: lineAndColumn(text, e.offset), message: `JSON syntax: ${printParseErrorCode(e.error)}` })),
+    );
+  }
+  return validateConfig(raw ?? {}, source, env);
+}
+
+export function validateConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv = {}): HubConfig {
+  const result = fileSchema.safeParse(raw);
+  if (!result.success) {
+    throw new ConfigError(
+      source,
+      result.error.issues.map((issue) => ({ path: formatJsonPath(issue.path), message: issue.message })),
+    );
+  }
+  const file = result.data;
+  const issues: ConfigIssue[] = [];
+  const upstreams = new Map<string, UpstreamConfig>();
+
+  for (const [section, entries] of [['servers', file.servers], ['mcpServers', file.mcpServers]] as const) {
+    for (const [id, value] of Object.entries(entries ?? {})) {
+      const path = formatJsonPath([section, id]);
+      if (!idPattern.test(id)) issues.push({ path, message: `upstream id ${idMessage}` });
+      if (upstreams.has(id)) issues.push({ path, message: `upstream '${id}' is defined in both servers and mcpServers` });
+      const entry = value as z.infer<typeof stdioUpstream> | z.infer<typeof remoteUpstream>;
+      if (entry.disabled) continue;
+      upstreams.set(id, toUpstreamConfig(id, entry, env));
+    }
+  }
+
+  const virtualServers = new Map<string, VirtualServerConfig>();
+  for (const [id, entry] of Object.entries(file.virtualServers ?? {})) {
+    const path = formatJsonPath(['virtualServers', id]);
+    if (!idPattern.test(id)) issues.push({ path, message: `virtual server id ${idMessage}` });
+    entry.upstreams.forEach((upstream, index) => {
+      if (!upstreams.has(upstream)) {
+        const known = [...upstreams.keys()].join(', ') || 'none';
+        issues.push({ path: `${path}.upstreams[${index}]`, message: `unknown upstream '${upstream}' (defined: ${known})` });
+      }
+    });
+    virtualServers.set(id, {
+      id,
+      title: entry.title ?? id,
+      description: entry.description,
+      upstreams: [...new Set(entry.upstreams)],
+      tools: toSelection(entry.tools),
+      resources: toSelection(entry.resources),
+      resourceTemplates: toSelection(entry.resourceTemplates),
+      prompts: toSelection(entry.prompts),
+      naming: entry.naming ?? 'prefixed',
+    });
+  }
+
+  if (issues.length > 0) throw new ConfigError(source, issues);
+  return {
+    upstreams,
+    virtualServers,
+    settings: {
+      sessionIdleTimeoutMs: (file.hub?.sessionIdleTimeout ?? defaultSettings.sessionIdleTimeoutMs / 1000) * 1000,
+      maxBodyBytes: file.hub?.maxBodyBytes ?? defaultSettings.maxBodyBytes,
+    },
+  };
+}
+
+function toSelection(value: z.infer<typeof selectionSchema> | undefined): Selection {
+  if (value === undefined) return { include: ['*'], exclude: [] };
+  if (Array.isArray(value)) return { include: value, exclude: [] };
+  return { include: value.include ?? ['*'], exclude: value.exclude ?? [] };
+}
+
+/** `${env:NAME}` and `${userHome}` are expanded, as in VS Code's mcp.json. */
+function expand(text: string, env: NodeJS.ProcessEnv): string {
+  return text.replace(/\$\{(env:([A-Za-z_][A-Za-z0-9_]*)|userHome)\}/g, (_match, _whole, name: string | undefined) =>
+    name ? (env[name] ?? '') : (env.HOME ?? env.USERPROFILE ?? ''),
+  );
+}
+
+function expandRecord(record: Record<string, string> | undefined, env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(Object.entries(record ?? {}).map(([k, v]) => [k, expand(v, env)]));
+}
+
+function toUpstreamConfig(
+  id: string,
+  entry: z.infer<typeof stdioUpstream> | z.infer<typeof remoteUpstream>,
+  env: NodeJS.ProcessEnv,
+): UpstreamConfig {
+  const common = {
+    id,
+    timeoutMs: entry.timeout ?? defaultUpstreamTimeoutMs,
+    perSession: entry.perSession ?? entry.perSessionClient ?? false,
+  };
+  if ('url' in entry && (entry.type === 'http' || entry.type === 'sse')) {
+    return { ...common, type: entry.type, url: expand(entry.url, env), headers: expandRecord(entry.headers, env) };
+  }
+  const stdio = entry as z.infer<typeof stdioUpstream>;
+  return {
+    ...common,
+    type: 'stdio',
+    command: expand(stdio.command, env),
+    args: (stdio.args ?? []).map((arg) => expand(arg, env)),
+    env: expandRecord(stdio.env, env),
+    cwd: stdio.cwd === undefined ? undefined : expand(stdio.cwd, env),
+  };
+}
+
+/** A stable fingerprint of one upstream's config: equal fingerprints need no restart on reload. */
+export function upstreamFingerprint(upstream: UpstreamConfig): string {
+  return stableStringify(upstream);
+}

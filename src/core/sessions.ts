@@ -1,0 +1,253 @@
+import { Emitter } from './events';
+import { DisposableStore, type Disposable } from './lifecycle';
+import { errorMessage, type Logger } from './logger';
+
+export type TransportKind = 'streamable-http' | 'sse';
+
+/** What the registry needs from a transport to end a connection it decides to end. */
+export type ConnectionCloser = () => Promise<void>;
+
+/** One client connection: a Streamable HTTP session (`Mcp-Session-Id`) or one legacy SSE stream. */
+export class Connection {
+  readonly createdAt: number;
+  lastSeenAt: number;
+  calls = 0;
+  errors = 0;
+  totalLatencyMs = 0;
+  client?: { name: string; version: string };
+  /** Open long-lived streams (GET SSE): a connection that holds one is not idle. */
+  openStreams = 0;
+
+  constructor(
+    readonly id: string,
+    readonly transport: TransportKind,
+    /** `undefined` for the global endpoint. */
+    readonly virtualServer: string | undefined,
+    readonly session: LogicalSession,
+    readonly closeTransport: ConnectionCloser,
+    now: number,
+  ) {
+    this.createdAt = now;
+    this.lastSeenAt = now;
+  }
+}
+
+/**
+ * What per-session state belongs to: per-session upstream instances, the safe-mode ledger.
+ * Without `X-MCP-Hub-Session` a logical session is exactly one connection. With it, every
+ * connection that sends the same value shares one logical session, which outlives any one of
+ * them until it has been idle for the TTL (so a client that reconnects keeps its state).
+ */
+export class LogicalSession {
+  readonly connections = new Map<string, Connection>();
+  readonly createdAt: number;
+  lastSeenAt: number;
+  /** Everything the session holds; disposed when it ends. */
+  readonly resources = new DisposableStore();
+  ended = false;
+
+  constructor(
+    readonly id: string,
+    /** true when clients joined it explicitly with `X-MCP-Hub-Session`. */
+    readonly joined: boolean,
+    now: number,
+  ) {
+    this.createdAt = now;
+    this.lastSeenAt = now;
+  }
+
+  get calls(): number {
+    let total = 0;
+    for (const connection of this.connections.values()) total += connection.calls;
+    return total;
+  }
+}
+
+export type SessionEvent =
+  | { type: 'connection-opened'; connection: Connection }
+  | { type: 'connection-closed'; connection: Connection; reason: string }
+  | { type: 'session-ended'; session: LogicalSession; reason: string }
+  | { type: 'connection-updated'; connection: Connection };
+
+/** Joinable session keys: header values, kept apart from connection ids so nobody joins an implicit session. */
+export const sessionKeyPattern = /^[A-Za-z0-9._:@-]{1,128}$/;
+
+export type SessionRegistryOptions = {
+  idleTimeoutMs: number;
+  logger: Logger;
+  now?: () => number;
+};
+
+/** The hub's sessions. It owns idle expiry; transports report opens, closes and activity. */
+export class SessionRegistry implements Disposable {
+  private readonly connections = new Map<string, Connection>();
+  private readonly implicitSessions = new Map<string, LogicalSession>();
+  private readonly joinedSessions = new Map<string, LogicalSession>();
+  private readonly emitter: Emitter<SessionEvent>;
+  readonly onDidChange;
+  private sweepTimer?: NodeJS.Timeout;
+  private idleTimeoutMs: number;
+  private readonly now: () => number;
+
+  constructor(private readonly options: SessionRegistryOptions) {
+    this.emitter = new Emitter<SessionEvent>((error) => options.logger.error(`session listener failed: ${errorMessage(error)}`));
+    this.onDidChange = this.emitter.event;
+    this.now = options.now ?? Date.now;
+    this.idleTimeoutMs = options.idleTimeoutMs;
+    this.scheduleSweep();
+  }
+
+  setIdleTimeout(ms: number): void {
+    this.idleTimeoutMs = ms;
+    this.scheduleSweep();
+  }
+
+  private scheduleSweep(): void {
+    clearInterval(this.sweepTimer);
+    const every = Math.min(30_000, Math.max(50, Math.floor(this.idleTimeoutMs / 4)));
+    this.sweepTimer = setInterval(() => this.sweep(), every);
+    this.sweepTimer.unref();
+  }
+
+  open(init: {
+    id: string;
+    transport: TransportKind;
+    virtualServer: string | undefined;
+    sessionKey?: string;
+    close: ConnectionCloser;
+  }): Connection {
+    const now = this.now();
+    let session: LogicalSession;
+    if (init.sessionKey !== undefined) {
+      session = this.joinedSessions.get(init.sessionKey) ?? new LogicalSession(init.sessionKey, true, now);
+      this.joinedSessions.set(session.id, session);
+    } else {
+      session = new LogicalSession(init.id, false, now);
+      this.implicitSessions.set(session.id, session);
+    }
+    const connection = new Connection(init.id, init.transport, init.virtualServer, session, init.close, now);
+    session.connections.set(connection.id, connection);
+    session.lastSeenAt = now;
+    this.connections.set(connection.id, connection);
+    this.emitter.fire({ type: 'connection-opened', connection });
+    return connection;
+  }
+
+  connection(id: string): Connection | undefined {
+    return this.connections.get(id);
+  }
+
+  /** A logical session by its id (a joined key or an implicit session's connection id). */
+  session(id: string): LogicalSession | undefined {
+    return this.joinedSessions.get(id) ?? this.implicitSessions.get(id);
+  }
+
+  get allConnections(): Connection[] {
+    return [...this.connections.values()];
+  }
+
+  get allSessions(): LogicalSession[] {
+    return [...this.implicitSessions.values(), ...this.joinedSessions.values()];
+  }
+
+  touch(connection: Connection): void {
+    const now = this.now();
+    connection.lastSeenAt = now;
+    connection.session.lastSeenAt = now;
+  }
+
+  recordCall(connection: Connection, latencyMs: number, failed: boolean): void {
+    connection.calls++;
+    connection.totalLatencyMs += latencyMs;
+    if (failed) connection.errors++;
+    this.touch(connection);
+    this.emitter.fire({ type: 'connection-updated', connection });
+  }
+
+  identify(connection: Connection, client: { name: string; version: string } | undefined): void {
+    connection.client = client;
+    this.emitter.fire({ type: 'connection-updated', connection });
+  }
+
+  /** Called by the transport when a connection has closed, for whatever reason. Idempotent. */
+  connectionClosed(id: string, reason: string): void {
+    const connection = this.connections.get(id);
+    if (!connection) return;
+    this.connections.delete(id);
+    const { session } = connection;
+    session.connections.delete(id);
+    this.emitter.fire({ type: 'connection-closed', connection, reason });
+    // A joined session waits for its clients to come back until it is idle for the TTL.
+    if (!session.joined && session.connections.size === 0) this.endLogical(session, reason);
+  }
+
+  /**
+   * Ends a session and all its connections: `id` may name a logical session or one connection
+   * (whose whole logical session then ends). Returns false for an unknown id.
+   */
+  async end(id: string, reason: string): Promise<boolean> {
+    const session = this.session(id) ?? this.connections.get(id)?.session;
+    if (!session) return false;
+    await this.closeSession(session, reason);
+    return true;
+  }
+
+  async endAll(reason: string): Promise<number> {
+    const sessions = this.allSessions;
+    await Promise.all(sessions.map((session) => this.closeSession(session, reason)));
+    return sessions.length;
+  }
+
+  /** Ends one connection only; its logical session follows the usual rules. */
+  async endConnection(id: string, reason: string): Promise<boolean> {
+    const connection = this.connections.get(id);
+    if (!connection) return false;
+    await this.closeConnection(connection, reason);
+    return true;
+  }
+
+  private async closeConnection(connection: Connection, reason: string): Promise<void> {
+    // Record first, so the transport's own close callback (a no-op then) does not replace the reason.
+    this.connectionClosed(connection.id, reason);
+    try {
+      await connection.closeTransport();
+    } catch (error) {
+      this.options.logger.warn(`closing connection ${connection.id} failed: ${errorMessage(error)}`);
+    }
+  }
+
+  private async closeSession(session: LogicalSession, reason: string): Promise<void> {
+    await Promise.all([...session.connections.values()].map((c) => this.closeConnection(c, reason)));
+    this.endLogical(session, reason);
+  }
+
+  private endLogical(session: LogicalSession, reason: string): void {
+    if (session.ended) return;
+    session.ended = true;
+    (session.joined ? this.joinedSessions : this.implicitSessions).delete(session.id);
+    try {
+      session.resources.dispose();
+    } catch (error) {
+      this.options.logger.error(`releasing session ${session.id} failed: ${errorMessage(error)}`);
+    }
+    this.emitter.fire({ type: 'session-ended', session, reason });
+  }
+
+  /** Ends connections idle for the TTL (an open stream counts as activity), then empty joined sessions. */
+  sweep(): void {
+    const cutoff = this.now() - this.idleTimeoutMs;
+    for (const connection of [...this.connections.values()]) {
+      if (connection.openStreams === 0 && connection.lastSeenAt <= cutoff) {
+        void this.closeConnection(connection, 'idle timeout');
+      }
+    }
+    for (const session of [...this.joinedSessions.values()]) {
+      if (session.connections.size === 0 && session.lastSeenAt <= cutoff) this.endLogical(session, 'idle timeout');
+    }
+  }
+
+  dispose(): void {
+    clearInterval(this.sweepTimer);
+    this.emitter.dispose();
+  }
+}

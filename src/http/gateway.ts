@@ -1,0 +1,89 @@
+import type { Server as HttpServer } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { errorMessage, type Logger } from '../core/logger';
+import { hubVersion, type Hub } from '../hub/hub';
+import { adminRouter } from './adminRoutes';
+import { McpRoutes } from './mcpRoutes';
+import { bearerAuth, hostValidation, originValidation, sendJsonRpcError } from './security';
+
+export type GatewayOptions = {
+  hub: Hub;
+  token: string;
+  logger: Logger;
+  /** 127.0.0.1 unless the user says otherwise. */
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  /** Browser origins allowed besides loopback ones. */
+  allowedOrigins?: string[];
+};
+
+export type RunningGateway = {
+  /** `http://127.0.0.1:PORT` */
+  url: string;
+  port: number;
+  close(): Promise<void>;
+};
+
+const loopbackHosts = new Set(['127.0.0.1', 'localhost', '::1']);
+
+export function isLoopbackHost(host: string): boolean {
+  return loopbackHosts.has(host);
+}
+
+/** Starts the HTTP edge of a hub: security checks, MCP endpoints, admin API. */
+export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
+  const { hub, logger } = options;
+  const host = options.host ?? '127.0.0.1';
+  const app = express();
+  app.disable('x-powered-by');
+  let url = '';
+
+  app.use(hostValidation(isLoopbackHost(host) ? [] : [host]));
+  app.use(originValidation(options.allowedOrigins));
+  app.get('/healthz', (_req, res) => {
+    res.json({ name: 'mcp-session-hub', version: hubVersion });
+  });
+  app.use(bearerAuth(options.token));
+  app.use(express.json({ limit: hub.config.settings.maxBodyBytes, type: ['application/json', 'application/*+json'] }));
+  app.use(new McpRoutes(hub, logger.child('mcp')).router);
+  app.use(adminRouter(hub, () => url));
+  app.use((req: Request, res: Response) => {
+    sendJsonRpcError(res, 404, -32000, `Not found: ${req.method} ${req.path}`);
+  });
+  // Body-parser and handler errors: a JSON-RPC error with a fitting status, never a stack trace.
+  app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const status = (error as { status?: number }).status;
+    const type = (error as { type?: string }).type;
+    if (type === 'entity.parse.failed') return sendJsonRpcError(res, 400, -32700, 'Parse error: the body is not valid JSON');
+    if (type === 'entity.too.large') return sendJsonRpcError(res, 413, -32600, `Request body larger than ${hub.config.settings.maxBodyBytes} bytes`);
+    if (status && status >= 400 && status < 500) return sendJsonRpcError(res, status, -32600, `Bad request: ${errorMessage(error)}`);
+    logger.error(`unhandled request error: ${errorMessage(error)}`);
+    sendJsonRpcError(res, 500, -32603, 'Internal error');
+  });
+
+  const server: HttpServer = await new Promise((resolve, reject) => {
+    const listening = app.listen(options.port ?? 0, host, () => resolve(listening));
+    listening.once('error', reject);
+  });
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  const port = (server.address() as AddressInfo).port;
+  url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+
+  return {
+    url,
+    port,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Long-lived SSE streams would hold close() forever.
+        for (const socket of sockets) socket.destroy();
+      });
+    },
+  };
+}

@@ -1,0 +1,87 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { HubConfig } from '../core/config';
+import { loadConfigFile, watchConfigFile } from '../core/configFile';
+import { defaultConfig } from '../core/defaultConfig';
+import type { Disposable } from '../core/lifecycle';
+import type { Logger } from '../core/logger';
+import { Hub } from '../hub/hub';
+import { startGateway, type RunningGateway } from './gateway';
+
+export type RunHubOptions = {
+  /** A config file to load and watch; without it the embedded default runs. */
+  configPath?: string;
+  /** A config given directly (tests, embedders); wins over configPath. */
+  config?: HubConfig;
+  token: string;
+  logger: Logger;
+  host?: string;
+  port?: number;
+  allowedOrigins?: string[];
+  upstreamBackoffMs?: number;
+};
+
+export type RunningHub = {
+  hub: Hub;
+  gateway: RunningGateway;
+  close(): Promise<void>;
+};
+
+/** The demo upstream next to this code: `dist/demo-server.js` when bundled, else the compiled source. */
+export function demoServerPath(): string {
+  const bundled = join(__dirname, 'demo-server.js');
+  return existsSync(bundled) ? bundled : join(__dirname, '..', 'demo', 'demoServer.js');
+}
+
+/**
+ * A hub with its HTTP edge and, for a config file, a watcher that applies valid changes and
+ * keeps the last good config when the file turns invalid. Throws `ConfigError` when the
+ * initial file is invalid: a hub never starts on a config it could not read.
+ */
+export async function runHub(options: RunHubOptions): Promise<RunningHub> {
+  const { logger } = options;
+  const source = options.config ? 'given config' : (options.configPath ?? 'embedded default config');
+  const config = options.config ?? (options.configPath ? loadConfigFile(options.configPath) : defaultConfig(demoServerPath()));
+  const hub = new Hub({ config, configSource: source, logger, upstreamBackoffMs: options.upstreamBackoffMs });
+  hub.start();
+
+  let gateway: RunningGateway;
+  try {
+    gateway = await startGateway({
+      hub,
+      token: options.token,
+      logger,
+      host: options.host,
+      port: options.port,
+      allowedOrigins: options.allowedOrigins,
+    });
+  } catch (error) {
+    await hub.close();
+    throw error;
+  }
+
+  let watcher: Disposable | undefined;
+  const { configPath } = options;
+  if (configPath && !options.config) {
+    watcher = watchConfigFile(configPath, () => {
+      let next: HubConfig;
+      try {
+        next = loadConfigFile(configPath);
+      } catch (error) {
+        hub.recordConfigError(error);
+        return;
+      }
+      hub.applyConfig(next, configPath).catch(() => undefined); // refusals are recorded by the hub
+    });
+  }
+
+  return {
+    hub,
+    gateway,
+    async close() {
+      watcher?.dispose();
+      await hub.close();
+      await gateway.close();
+    },
+  };
+}

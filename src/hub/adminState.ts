@@ -1,0 +1,153 @@
+import type { ScopedCatalog } from '../core/catalog';
+import type { HubConfig } from '../core/config';
+import type { LogicalSession } from '../core/sessions';
+import type { UpstreamConnection, UpstreamState } from '../upstream/upstreamConnection';
+
+/**
+ * The JSON that `GET /admin/state` answers and `/admin/events` streams. The VS Code views and
+ * scripts read it; README documents it. Times are ms since the epoch.
+ */
+export type AdminState = {
+  hub: {
+    version: string;
+    startedAt: number;
+    configSource: string;
+    /** The last config that failed to load; the hub kept the one before it. */
+    configError?: { at: number; message: string };
+  };
+  upstreams: UpstreamState_[];
+  /** The global endpoint's catalog: everything, prefixed. */
+  global: ScopeState;
+  virtualServers: (ScopeState & {
+    id: string;
+    title: string;
+    description?: string;
+    upstreams: string[];
+    naming: string;
+  })[];
+  sessions: SessionState[];
+};
+
+type UpstreamState_ = {
+  id: string;
+  type: 'stdio' | 'http' | 'sse';
+  perSession: boolean;
+  state: UpstreamState;
+  since: number;
+  lastError?: string;
+  failures: number;
+  serverInfo?: { name: string; version: string };
+  pid?: number;
+  counts: { tools: number; resources: number; resourceTemplates: number; prompts: number };
+};
+
+export type ScopeState = {
+  endpoints: { streamableHttp: string; sse: string };
+  tools: string[];
+  resources: string[];
+  resourceTemplates: string[];
+  prompts: string[];
+  problems: string[];
+};
+
+export type SessionState = {
+  id: string;
+  joined: boolean;
+  createdAt: number;
+  lastSeenAt: number;
+  calls: number;
+  connections: {
+    id: string;
+    transport: string;
+    virtualServer: string | null;
+    client: { name: string; version: string } | null;
+    createdAt: number;
+    lastSeenAt: number;
+    calls: number;
+    errors: number;
+    averageLatencyMs: number | null;
+  }[];
+};
+
+export function endpointsOf(virtualServer: string | undefined): ScopeState['endpoints'] {
+  const base = virtualServer === undefined ? '' : `/servers/${encodeURIComponent(virtualServer)}`;
+  return { streamableHttp: `${base}/mcp`, sse: `${base}/sse` };
+}
+
+function scopeState(scope: ScopedCatalog | undefined, virtualServer: string | undefined): ScopeState {
+  return {
+    endpoints: endpointsOf(virtualServer),
+    tools: scope?.tools.map((t) => t.name) ?? [],
+    resources: scope?.resources.map((r) => r.uri) ?? [],
+    resourceTemplates: scope?.resourceTemplates.map((t) => t.uriTemplate) ?? [],
+    prompts: scope?.prompts.map((p) => p.name) ?? [],
+    problems: scope?.problems ?? [],
+  };
+}
+
+export function buildAdminState(input: {
+  startedAt: number;
+  version: string;
+  configSource: string;
+  configError?: { at: number; message: string };
+  config: HubConfig;
+  upstreams: UpstreamConnection[];
+  scope: (virtualServer: string | undefined) => ScopedCatalog | undefined;
+  sessions: LogicalSession[];
+}): AdminState {
+  return {
+    hub: {
+      version: input.version,
+      startedAt: input.startedAt,
+      configSource: input.configSource,
+      ...(input.configError ? { configError: input.configError } : {}),
+    },
+    upstreams: input.upstreams.map((upstream) => {
+      const { status, catalog, config } = upstream;
+      return {
+        id: upstream.id,
+        type: config.type,
+        perSession: config.perSession,
+        state: status.state,
+        since: status.since,
+        ...(status.lastError ? { lastError: status.lastError } : {}),
+        failures: status.failures,
+        ...(status.serverInfo ? { serverInfo: { name: status.serverInfo.name, version: status.serverInfo.version } } : {}),
+        ...(status.pid ? { pid: status.pid } : {}),
+        counts: {
+          tools: catalog.tools.length,
+          resources: catalog.resources.length,
+          resourceTemplates: catalog.resourceTemplates.length,
+          prompts: catalog.prompts.length,
+        },
+      };
+    }),
+    global: scopeState(input.scope(undefined), undefined),
+    virtualServers: [...input.config.virtualServers.values()].map((vs) => ({
+      id: vs.id,
+      title: vs.title,
+      ...(vs.description ? { description: vs.description } : {}),
+      upstreams: vs.upstreams,
+      naming: vs.naming,
+      ...scopeState(input.scope(vs.id), vs.id),
+    })),
+    sessions: input.sessions.map((session) => ({
+      id: session.id,
+      joined: session.joined,
+      createdAt: session.createdAt,
+      lastSeenAt: session.lastSeenAt,
+      calls: session.calls,
+      connections: [...session.connections.values()].map((c) => ({
+        id: c.id,
+        transport: c.transport,
+        virtualServer: c.virtualServer ?? null,
+        client: c.client ?? null,
+        createdAt: c.createdAt,
+        lastSeenAt: c.lastSeenAt,
+        calls: c.calls,
+        errors: c.errors,
+        averageLatencyMs: c.calls > 0 ? Math.round((c.totalLatencyMs / c.calls) * 100) / 100 : null,
+      })),
+    })),
+  };
+}

@@ -1,0 +1,248 @@
+import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { catalogCategories, globalView, ScopedCatalog, virtualServerView, type CatalogCategory, type UpstreamCatalog } from '../core/catalog';
+import { upstreamFingerprint, type HubConfig, type UpstreamConfig } from '../core/config';
+import { ConfigError } from '../core/errors';
+import { Emitter } from '../core/events';
+import type { Disposable } from '../core/lifecycle';
+import { errorMessage, type Logger } from '../core/logger';
+import { SessionRegistry, type Connection, type LogicalSession } from '../core/sessions';
+import { UpstreamConnection } from '../upstream/upstreamConnection';
+import { buildAdminState, type AdminState } from './adminState';
+
+export const hubVersion = '0.1.0';
+
+/** Key of the global endpoint in the scope table (virtual server ids are never empty). */
+const globalKey = '';
+
+export type HubOptions = {
+  config: HubConfig;
+  /** Where the config came from, for messages (a file path or "embedded default"). */
+  configSource: string;
+  logger: Logger;
+  /** Test hook: first reconnect delay of upstreams. */
+  upstreamBackoffMs?: number;
+};
+
+/** Notifications the hub sends to the connections of a view whose catalog changed. */
+const listChangedMethod: Record<CatalogCategory, string> = {
+  tools: 'notifications/tools/list_changed',
+  resources: 'notifications/resources/list_changed',
+  resourceTemplates: 'notifications/resources/list_changed',
+  prompts: 'notifications/prompts/list_changed',
+};
+
+/**
+ * The gateway's core: upstream connections, the scoped catalogs of the global endpoint and of
+ * every virtual server, and the sessions. It knows nothing of HTTP: transports hand it
+ * connections, and every MCP method of every transport is served by `sessionServer.ts` from
+ * the tables here.
+ */
+export class Hub implements Disposable {
+  private configValue: HubConfig;
+  private readonly upstreams = new Map<string, UpstreamConnection>();
+  private scopes = new Map<string, ScopedCatalog>();
+  private readonly sessionServers = new Map<string, Server>();
+  private lastConfigError?: { at: number; message: string };
+  readonly sessions: SessionRegistry;
+  readonly startedAt = Date.now();
+  private closed = false;
+
+  private readonly stateEmitter: Emitter<void>;
+  /** Fires whenever anything in `state()` may have changed. */
+  readonly onDidChangeState;
+
+  constructor(private readonly options: HubOptions) {
+    this.configValue = options.config;
+    this.stateEmitter = new Emitter<void>((error) => options.logger.error(`state listener failed: ${errorMessage(error)}`));
+    this.onDidChangeState = this.stateEmitter.event;
+    this.sessions = new SessionRegistry({
+      idleTimeoutMs: options.config.settings.sessionIdleTimeoutMs,
+      logger: options.logger.child('sessions'),
+    });
+    this.sessions.onDidChange((event) => {
+      if (event.type === 'connection-opened') this.options.logger.info(`session ${event.connection.session.id}: connection ${event.connection.id} opened (${event.connection.transport}, ${event.connection.virtualServer ?? 'global'})`);
+      if (event.type === 'connection-closed') {
+        this.sessionServers.delete(event.connection.id);
+        this.options.logger.info(`connection ${event.connection.id} closed: ${event.reason}`);
+      }
+      if (event.type === 'session-ended') this.options.logger.info(`session ${event.session.id} ended: ${event.reason}`);
+      this.stateEmitter.fire();
+    });
+  }
+
+  get config(): HubConfig {
+    return this.configValue;
+  }
+
+  get configSource(): string {
+    return this.options.configSource;
+  }
+
+  start(): void {
+    for (const upstream of this.configValue.upstreams.values()) this.addUpstream(upstream);
+    this.rebuildScopes();
+  }
+
+  /** The catalog a connection to `virtualServer` (or the global endpoint) may use, or undefined if no such server. */
+  scope(virtualServer: string | undefined): ScopedCatalog | undefined {
+    return this.scopes.get(virtualServer ?? globalKey);
+  }
+
+  hasVirtualServer(id: string): boolean {
+    return this.configValue.virtualServers.has(id);
+  }
+
+  /**
+   * The upstream connection that serves `session` for `upstreamId`. Shared for now; the seam
+   * where per-session instances plug in.
+   */
+  upstreamFor(upstreamId: string, _session: LogicalSession): UpstreamConnection | undefined {
+    return this.upstreams.get(upstreamId);
+  }
+
+  upstream(id: string): UpstreamConnection | undefined {
+    return this.upstreams.get(id);
+  }
+
+  /** Remembers a connection's MCP server so catalog changes can notify it. */
+  attachSessionServer(connection: Connection, server: Server): void {
+    this.sessionServers.set(connection.id, server);
+  }
+
+  /**
+   * Applies a new config without restart. Upstreams whose config is unchanged keep running;
+   * sessions of virtual servers whose catalog is unchanged see nothing; the others get
+   * `list_changed`; sessions of removed virtual servers are ended. A config whose virtual
+   * servers would collide on names (given what upstreams list now) is refused whole.
+   */
+  async applyConfig(next: HubConfig, source: string): Promise<void> {
+    const catalogs = this.currentCatalogs();
+    const problems = [...next.virtualServers.values()].flatMap((vs) =>
+      new ScopedCatalog(virtualServerView(vs), catalogs).problems.map((message) => ({ path: `virtualServers.${vs.id}`, message })),
+    );
+    if (problems.length > 0) {
+      const error = new ConfigError(source, problems);
+      this.recordConfigError(error);
+      throw error;
+    }
+
+    const previous = this.configValue;
+    this.configValue = next;
+    this.lastConfigError = undefined;
+
+    const closing: Promise<void>[] = [];
+    for (const [id, connection] of this.upstreams) {
+      const replacement = next.upstreams.get(id);
+      if (!replacement || upstreamFingerprint(replacement) !== upstreamFingerprint(connection.config)) {
+        this.upstreams.delete(id);
+        closing.push(connection.close());
+      }
+    }
+    await Promise.all(closing);
+    for (const upstream of next.upstreams.values()) if (!this.upstreams.has(upstream.id)) this.addUpstream(upstream);
+
+    if (next.settings.sessionIdleTimeoutMs !== previous.settings.sessionIdleTimeoutMs) {
+      this.sessions.setIdleTimeout(next.settings.sessionIdleTimeoutMs);
+    }
+    for (const connection of this.sessions.allConnections) {
+      if (connection.virtualServer !== undefined && !next.virtualServers.has(connection.virtualServer)) {
+        void this.sessions.endConnection(connection.id, `virtual server '${connection.virtualServer}' was removed from the config`);
+      }
+    }
+    this.rebuildScopes();
+    this.options.logger.info(`config applied from ${source}`);
+  }
+
+  /** A config file that failed to load or validate; the running config stays. */
+  recordConfigError(error: unknown): void {
+    this.lastConfigError = { at: Date.now(), message: errorMessage(error) };
+    this.options.logger.error(`${errorMessage(error)}\nkeeping the last good config`);
+    this.stateEmitter.fire();
+  }
+
+  async restartUpstream(id: string): Promise<boolean> {
+    const upstream = this.upstreams.get(id);
+    if (!upstream) return false;
+    await upstream.restart();
+    return true;
+  }
+
+  state(): AdminState {
+    return buildAdminState({
+      startedAt: this.startedAt,
+      version: hubVersion,
+      configSource: this.options.configSource,
+      configError: this.lastConfigError,
+      config: this.configValue,
+      upstreams: [...this.upstreams.values()],
+      scope: (id) => this.scope(id),
+      sessions: this.sessions.allSessions,
+    });
+  }
+
+  private addUpstream(config: UpstreamConfig): void {
+    const connection = new UpstreamConnection(config, {
+      logger: this.options.logger.child(`upstream:${config.id}`),
+      backoffBaseMs: this.options.upstreamBackoffMs,
+    });
+    this.upstreams.set(config.id, connection);
+    connection.onDidChangeCatalog(() => {
+      if (this.upstreams.get(config.id) === connection) this.rebuildScopes();
+    });
+    connection.onDidChangeStatus(() => this.stateEmitter.fire());
+    connection.start();
+  }
+
+  private currentCatalogs(): Map<string, UpstreamCatalog> {
+    return new Map([...this.upstreams].map(([id, connection]) => [id, connection.catalog]));
+  }
+
+  /** Recomputes every view's scope and tells exactly the affected connections what changed. */
+  private rebuildScopes(): void {
+    if (this.closed) return;
+    const catalogs = this.currentCatalogs();
+    const next = new Map<string, ScopedCatalog>();
+    next.set(globalKey, new ScopedCatalog(globalView([...this.configValue.upstreams.keys()]), catalogs));
+    for (const vs of this.configValue.virtualServers.values()) next.set(vs.id, new ScopedCatalog(virtualServerView(vs), catalogs));
+
+    const changed = new Map<string, Set<string>>();
+    for (const [key, scope] of next) {
+      const before = this.scopes.get(key);
+      for (const problem of scope.problems) if (!before?.problems.includes(problem)) this.options.logger.warn(`config error: ${problem}`);
+      if (!before) continue;
+      const methods = new Set<string>();
+      for (const category of catalogCategories) {
+        if (before.fingerprints[category] !== scope.fingerprints[category]) methods.add(listChangedMethod[category]);
+      }
+      if (methods.size > 0) changed.set(key, methods);
+    }
+    this.scopes = next;
+
+    for (const connection of this.sessions.allConnections) {
+      const methods = changed.get(connection.virtualServer ?? globalKey);
+      const server = this.sessionServers.get(connection.id);
+      if (!methods || !server) continue;
+      for (const method of methods) {
+        server.notification({ method }).catch((error: unknown) => {
+          this.options.logger.debug(`could not notify ${connection.id} of ${method}: ${errorMessage(error)}`);
+        });
+      }
+    }
+    this.stateEmitter.fire();
+  }
+
+  /** Ends every session, then every upstream (children: stdin close, SIGTERM, SIGKILL). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.sessions.endAll('hub shutting down');
+    this.sessions.dispose();
+    await Promise.all([...this.upstreams.values()].map((upstream) => upstream.close()));
+    this.upstreams.clear();
+    this.stateEmitter.dispose();
+  }
+
+  dispose(): void {
+    void this.close();
+  }
+}

@@ -1,0 +1,171 @@
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import type { RequestHandlerExtra, RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import {
+  CallToolRequestSchema,
+  CompleteRequestSchema,
+  ErrorCode,
+  GetPromptRequestSchema,
+  ListPromptsRequestSchema,
+  ListResourcesRequestSchema,
+  ListResourceTemplatesRequestSchema,
+  ListToolsRequestSchema,
+  McpError,
+  ReadResourceRequestSchema,
+  type CallToolResult,
+  type ClientRequest,
+  type CompleteResult,
+  type GetPromptResult,
+  type ReadResourceResult,
+  type ServerNotification,
+  type ServerRequest,
+} from '@modelcontextprotocol/sdk/types.js';
+import type { Route, ScopedCatalog } from '../core/catalog';
+import { UpstreamUnavailableError } from '../core/errors';
+import { errorMessage } from '../core/logger';
+import type { Connection } from '../core/sessions';
+import { hubVersion, type Hub } from './hub';
+
+type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+
+/** Largest page the hub returns from a merged list; the hub's own cursor pages through the rest. */
+export const hubPageSize = 500;
+
+/** JSON-RPC code for "resource not found" (MCP spec). */
+const resourceNotFound = -32002;
+
+/**
+ * Builds the MCP server for one client connection. Every transport (Streamable HTTP, legacy
+ * SSE) gets its server from here, so each method has exactly one implementation: scoping is
+ * identical on every transport by construction.
+ *
+ * `connection` is read at call time: Streamable HTTP only knows the connection once the SDK
+ * has assigned the session id during `initialize`.
+ */
+export function createSessionServer(hub: Hub, virtualServer: string | undefined, connection: () => Connection | undefined): Server {
+  const vs = virtualServer === undefined ? undefined : hub.config.virtualServers.get(virtualServer);
+  const server = new Server(
+    { name: virtualServer ?? 'mcp-session-hub', title: vs?.title ?? 'MCP Session Hub', version: hubVersion },
+    {
+      capabilities: {
+        tools: { listChanged: true },
+        resources: { listChanged: true },
+        prompts: { listChanged: true },
+        completions: {},
+        logging: {},
+      },
+      ...(vs?.description ? { instructions: vs.description } : {}),
+    },
+  );
+
+  /** The live scope: looked up per request so a config reload applies at once. */
+  const scope = (): ScopedCatalog => {
+    const current = hub.scope(virtualServer);
+    if (!current) throw new McpError(ErrorCode.InvalidRequest, `virtual server '${virtualServer}' no longer exists`);
+    return current;
+  };
+  const where = () => scope().view.label;
+
+  /** Sends one request to the routed upstream on behalf of this connection, with progress and cancellation. */
+  const forward = async (route: Route, request: ClientRequest, extra: Extra): Promise<Record<string, unknown>> => {
+    const current = connection();
+    if (!current) throw new McpError(ErrorCode.InvalidRequest, 'session is not initialized');
+    const upstream = hub.upstreamFor(route.upstream, current.session);
+    if (!upstream) throw new McpError(ErrorCode.InternalError, `upstream '${route.upstream}' is not configured`);
+    const progressToken = extra._meta?.progressToken;
+    const options: RequestOptions = { signal: extra.signal, resetTimeoutOnProgress: true };
+    if (progressToken !== undefined) {
+      options.onprogress = (progress) => {
+        extra.sendNotification({ method: 'notifications/progress', params: { ...progress, progressToken } }).catch(() => undefined);
+      };
+    }
+    const started = performance.now();
+    let failed = false;
+    try {
+      return await upstream.request(request, options);
+    } catch (error) {
+      failed = true;
+      throw toMcpError(error, route.upstream);
+    } finally {
+      hub.sessions.recordCall(current, performance.now() - started, failed);
+    }
+  };
+
+  server.setRequestHandler(ListToolsRequestSchema, (request) => page(scope().tools, request.params?.cursor, 'tools'));
+
+  server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+    const route = scope().resolveTool(request.params.name);
+    if (!route) throw new McpError(ErrorCode.InvalidParams, `Unknown tool '${request.params.name}': not available on ${where()}`);
+    const params = { ...request.params, name: route.name };
+    return (await forward(route, { method: 'tools/call', params }, extra)) as CallToolResult;
+  });
+
+  server.setRequestHandler(ListPromptsRequestSchema, (request) => page(scope().prompts, request.params?.cursor, 'prompts'));
+
+  server.setRequestHandler(GetPromptRequestSchema, async (request, extra) => {
+    const route = scope().resolvePrompt(request.params.name);
+    if (!route) throw new McpError(ErrorCode.InvalidParams, `Unknown prompt '${request.params.name}': not available on ${where()}`);
+    const params = { ...request.params, name: route.name };
+    return (await forward(route, { method: 'prompts/get', params }, extra)) as GetPromptResult;
+  });
+
+  server.setRequestHandler(ListResourcesRequestSchema, (request) => page(scope().resources, request.params?.cursor, 'resources'));
+
+  server.setRequestHandler(ListResourceTemplatesRequestSchema, (request) =>
+    page(scope().resourceTemplates, request.params?.cursor, 'resourceTemplates'),
+  );
+
+  server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) => {
+    const route = scope().resolveResource(request.params.uri);
+    if (!route) {
+      throw new McpError(resourceNotFound, `Resource '${request.params.uri}' is not available on ${where()}`, { uri: request.params.uri });
+    }
+    return (await forward(route, { method: 'resources/read', params: request.params }, extra)) as ReadResourceResult;
+  });
+
+  server.setRequestHandler(CompleteRequestSchema, async (request, extra) => {
+    const { ref } = request.params;
+    if (ref.type === 'ref/prompt') {
+      const route = scope().resolvePrompt(ref.name);
+      if (!route) throw new McpError(ErrorCode.InvalidParams, `Unknown prompt '${ref.name}': not available on ${where()}`);
+      const params = { ...request.params, ref: { ...ref, name: route.name } };
+      return (await forward(route, { method: 'completion/complete', params }, extra)) as CompleteResult;
+    }
+    const route = scope().resolveResourceReference(ref.uri);
+    if (!route) throw new McpError(ErrorCode.InvalidParams, `Unknown resource template '${ref.uri}': not available on ${where()}`);
+    return (await forward(route, { method: 'completion/complete', params: request.params }, extra)) as CompleteResult;
+  });
+
+  server.oninitialized = () => {
+    const current = connection();
+    const client = server.getClientVersion();
+    if (current) hub.sessions.identify(current, client ? { name: client.name, version: client.version } : undefined);
+  };
+
+  return server;
+}
+
+/** Translates whatever an upstream call threw into a JSON-RPC error for the client; never a stack. */
+function toMcpError(error: unknown, upstream: string): McpError {
+  if (error instanceof McpError) return error;
+  if (error instanceof UpstreamUnavailableError) return new McpError(ErrorCode.InternalError, error.message);
+  return new McpError(ErrorCode.InternalError, `upstream '${upstream}' failed: ${errorMessage(error)}`);
+}
+
+type Cursor = { offset: number };
+
+/** Pages a merged list with the hub's own opaque cursor. */
+function page<T, K extends string>(items: readonly T[], cursor: string | undefined, key: K): { [P in K]: T[] } & { nextCursor?: string } {
+  let offset = 0;
+  if (cursor !== undefined) {
+    try {
+      const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Cursor;
+      if (!Number.isInteger(parsed.offset) || parsed.offset < 0) throw new Error('bad offset');
+      offset = parsed.offset;
+    } catch {
+      throw new McpError(ErrorCode.InvalidParams, `Invalid cursor '${cursor}'`);
+    }
+  }
+  const slice = items.slice(offset, offset + hubPageSize);
+  const next = offset + hubPageSize < items.length ? Buffer.from(JSON.stringify({ offset: offset + hubPageSize })).toString('base64url') : undefined;
+  return { [key]: slice, ...(next ? { nextCursor: next } : {}) } as { [P in K]: T[] } & { nextCursor?: string };
+}

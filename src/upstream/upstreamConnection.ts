@@ -1,0 +1,325 @@
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import {
+  PromptListChangedNotificationSchema,
+  ResourceListChangedNotificationSchema,
+  ToolListChangedNotificationSchema,
+  type ClientRequest,
+  type Implementation,
+  type ServerCapabilities,
+} from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+import { emptyCatalog, type CatalogCategory, type UpstreamCatalog } from '../core/catalog';
+import type { UpstreamConfig } from '../core/config';
+import { UpstreamUnavailableError } from '../core/errors';
+import { Emitter } from '../core/events';
+import type { Disposable } from '../core/lifecycle';
+import { errorMessage, type Logger } from '../core/logger';
+import { createOwnSignalFetch } from './ownSignalFetch';
+
+export type UpstreamState = 'starting' | 'ready' | 'failed' | 'stopped';
+
+export type UpstreamStatus = {
+  state: UpstreamState;
+  lastError?: string;
+  /** When the current state began (ms since epoch). */
+  since: number;
+  /** Connection attempts that failed in a row; reset by a successful connect. */
+  failures: number;
+  serverInfo?: Implementation;
+  pid?: number;
+};
+
+/** Results pass through the hub as the upstream sent them; the SDK server validates what it sends. */
+const passthroughResult = z.object({}).passthrough();
+export type PassthroughResult = z.infer<typeof passthroughResult>;
+
+const clientInfo = { name: 'mcp-session-hub', version: '0.1.0' };
+const maxListPages = 100;
+const backoffBaseMs = 500;
+const backoffMaxMs = 30_000;
+
+export type UpstreamConnectionOptions = {
+  logger: Logger;
+  clientName?: string;
+  /** Test hook: the first reconnect delay. */
+  backoffBaseMs?: number;
+};
+
+/**
+ * One MCP client connection to one upstream server: it connects, lists the upstream's catalog,
+ * keeps it fresh on `list_changed`, reconnects with backoff when the connection drops, and
+ * re-initializes when an HTTP upstream forgets its session (404). It never throws into the hub:
+ * failures become status.
+ */
+export class UpstreamConnection implements Disposable {
+  private client?: Client;
+  private current: UpstreamStatus = { state: 'starting', since: Date.now(), failures: 0 };
+  private catalogValue: UpstreamCatalog = emptyCatalog;
+  private capabilities: ServerCapabilities = {};
+  private reconnectTimer?: NodeJS.Timeout;
+  private connecting?: Promise<void>;
+  private disposed = false;
+  private readonly readyWaiters = new Set<() => void>();
+  private readonly stderrTail: string[] = [];
+
+  private readonly statusEmitter = new Emitter<UpstreamStatus>();
+  readonly onDidChangeStatus = this.statusEmitter.event;
+  private readonly catalogEmitter = new Emitter<UpstreamCatalog>();
+  readonly onDidChangeCatalog = this.catalogEmitter.event;
+
+  constructor(
+    readonly config: UpstreamConfig,
+    private readonly options: UpstreamConnectionOptions,
+  ) {}
+
+  get id(): string {
+    return this.config.id;
+  }
+
+  get status(): UpstreamStatus {
+    return this.current;
+  }
+
+  get catalog(): UpstreamCatalog {
+    return this.catalogValue;
+  }
+
+  get serverCapabilities(): ServerCapabilities {
+    return this.capabilities;
+  }
+
+  start(): void {
+    void this.connect();
+  }
+
+  /** Reconnects now, whatever the state; used by the admin API's restart. */
+  async restart(): Promise<void> {
+    this.current = { ...this.current, failures: 0 };
+    await this.teardown();
+    await this.connect();
+  }
+
+  /**
+   * Sends a request to the upstream. Waits for a connection that is still starting (up to the
+   * upstream's timeout), and retries once after re-initializing when an HTTP upstream says 404.
+   */
+  async request(request: ClientRequest, options: RequestOptions = {}): Promise<PassthroughResult> {
+    const client = await this.readyClient(options.signal);
+    const withTimeout: RequestOptions = { timeout: this.config.timeoutMs, ...options };
+    try {
+      return await client.request(request, passthroughResult, withTimeout);
+    } catch (error) {
+      if (!(error instanceof StreamableHTTPError && error.code === 404)) throw error;
+      this.options.logger.info('upstream forgot its session (404); re-initializing');
+      await this.teardown();
+      await this.connect();
+      return (await this.readyClient(options.signal)).request(request, passthroughResult, withTimeout);
+    }
+  }
+
+  private async readyClient(signal?: AbortSignal): Promise<Client> {
+    if (this.current.state === 'starting') await this.waitForReady(this.config.timeoutMs, signal);
+    if (this.current.state !== 'ready' || !this.client) {
+      throw new UpstreamUnavailableError(this.id, this.current.lastError ?? this.current.state);
+    }
+    return this.client;
+  }
+
+  private waitForReady(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        this.readyWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      signal?.addEventListener('abort', done, { once: true });
+      this.readyWaiters.add(done);
+    });
+  }
+
+  private setStatus(update: Partial<UpstreamStatus> & { state: UpstreamState }): void {
+    const changedState = update.state !== this.current.state;
+    this.current = { ...this.current, ...update, since: changedState ? Date.now() : this.current.since };
+    if (update.state !== 'starting') for (const waiter of [...this.readyWaiters]) waiter();
+    this.statusEmitter.fire(this.current);
+  }
+
+  private connect(): Promise<void> {
+    this.connecting ??= this.connectOnce().finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
+  private async connectOnce(): Promise<void> {
+    if (this.disposed) return;
+    this.setStatus({ state: 'starting', lastError: this.current.lastError });
+    const client = new Client({ ...clientInfo, name: this.options.clientName ?? clientInfo.name }, { capabilities: {} });
+    const transport = this.createTransport();
+    let closedDuringConnect = false;
+    client.onclose = () => {
+      if (this.client !== client) {
+        closedDuringConnect = true;
+        return;
+      }
+      this.onConnectionLost('connection closed');
+    };
+    client.onerror = (error) => this.options.logger.debug(`transport error: ${errorMessage(error)}`);
+    try {
+      await client.connect(transport, { timeout: this.config.timeoutMs });
+      if (this.disposed || closedDuringConnect) throw new Error('connection closed during initialize');
+      this.client = client;
+      this.capabilities = client.getServerCapabilities() ?? {};
+      this.registerListChangedHandlers(client);
+      this.catalogValue = await this.fetchCatalog(client);
+      const pid = transport instanceof StdioClientTransport ? (transport.pid ?? undefined) : undefined;
+      this.setStatus({ state: 'ready', lastError: undefined, failures: 0, serverInfo: client.getServerVersion(), pid });
+      this.catalogEmitter.fire(this.catalogValue);
+      this.options.logger.info(`ready (${this.describeCatalog()})`);
+    } catch (error) {
+      if (this.client === client) this.client = undefined;
+      await client.close().catch(() => undefined);
+      if (this.disposed) return;
+      const tail = this.stderrTail.length ? ` (stderr: ${this.stderrTail.slice(-3).join(' | ')})` : '';
+      const message = `${errorMessage(error)}${tail}`;
+      this.options.logger.warn(`failed to connect: ${message}`);
+      this.setStatus({ state: 'failed', lastError: message, failures: this.current.failures + 1, pid: undefined });
+      this.scheduleReconnect();
+    }
+  }
+
+  private onConnectionLost(reason: string): void {
+    if (this.disposed) return;
+    this.client = undefined;
+    const tail = this.stderrTail.length ? ` (stderr: ${this.stderrTail.slice(-3).join(' | ')})` : '';
+    this.options.logger.warn(`${reason}${tail}`);
+    this.setStatus({ state: 'failed', lastError: `${reason}${tail}`, failures: this.current.failures + 1, pid: undefined });
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.disposed || this.reconnectTimer) return;
+    const base = this.options.backoffBaseMs ?? backoffBaseMs;
+    const delay = Math.min(backoffMaxMs, base * 2 ** Math.max(0, this.current.failures - 1));
+    this.options.logger.debug(`reconnecting in ${delay} ms`);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      void this.connect();
+    }, delay);
+    this.reconnectTimer.unref();
+  }
+
+  private createTransport(): Transport {
+    const { config } = this;
+    if (config.type === 'stdio') {
+      const transport = new StdioClientTransport({
+        command: config.command,
+        args: config.args,
+        env: config.env,
+        cwd: config.cwd,
+        stderr: 'pipe',
+      });
+      transport.stderr?.on('data', (chunk: Buffer) => this.recordStderr(chunk.toString('utf8')));
+      return transport;
+    }
+    const requestInit = { headers: config.headers };
+    if (config.type === 'http') {
+      return new StreamableHTTPClientTransport(new URL(config.url), { requestInit, fetch: createOwnSignalFetch() });
+    }
+    return new SSEClientTransport(new URL(config.url), { requestInit, fetch: createOwnSignalFetch() });
+  }
+
+  private recordStderr(text: string): void {
+    for (const line of text.split('\n')) {
+      const trimmed = line.trim();
+      if (!trimmed) continue;
+      this.options.logger.debug(`stderr: ${trimmed}`);
+      this.stderrTail.push(trimmed.slice(0, 300));
+      if (this.stderrTail.length > 10) this.stderrTail.shift();
+    }
+  }
+
+  private registerListChangedHandlers(client: Client): void {
+    const refresh = (categories: CatalogCategory[]) => () => {
+      void this.refreshCatalog(client, categories);
+    };
+    client.setNotificationHandler(ToolListChangedNotificationSchema, refresh(['tools']));
+    client.setNotificationHandler(PromptListChangedNotificationSchema, refresh(['prompts']));
+    client.setNotificationHandler(ResourceListChangedNotificationSchema, refresh(['resources', 'resourceTemplates']));
+  }
+
+  private async refreshCatalog(client: Client, categories: CatalogCategory[]): Promise<void> {
+    try {
+      const fresh = await this.fetchCatalog(client, categories);
+      if (this.client !== client) return;
+      this.catalogValue = { ...this.catalogValue, ...fresh };
+      this.catalogEmitter.fire(this.catalogValue);
+    } catch (error) {
+      this.options.logger.warn(`could not refresh ${categories.join(', ')}: ${errorMessage(error)}`);
+    }
+  }
+
+  /** Lists what the upstream offers, following its cursors; categories it lacks stay empty. */
+  private async fetchCatalog(client: Client, only?: CatalogCategory[]): Promise<UpstreamCatalog> {
+    const caps = client.getServerCapabilities() ?? {};
+    const wanted = (category: CatalogCategory) => !only || only.includes(category);
+    const all = async <T>(method: string, key: string, supported: boolean): Promise<T[]> => {
+      if (!supported) return [];
+      const items: T[] = [];
+      let cursor: string | undefined;
+      for (let page = 0; page < maxListPages; page++) {
+        const params = cursor ? { cursor } : {};
+        const result = (await client.request({ method, params } as ClientRequest, passthroughResult, {
+          timeout: this.config.timeoutMs,
+        })) as Record<string, unknown>;
+        items.push(...((result[key] as T[] | undefined) ?? []));
+        cursor = typeof result.nextCursor === 'string' ? result.nextCursor : undefined;
+        if (!cursor) break;
+      }
+      return items;
+    };
+    const [tools, resources, resourceTemplates, prompts] = await Promise.all([
+      wanted('tools') ? all<UpstreamCatalog['tools'][number]>('tools/list', 'tools', !!caps.tools) : this.catalogValue.tools,
+      wanted('resources') ? all<UpstreamCatalog['resources'][number]>('resources/list', 'resources', !!caps.resources) : this.catalogValue.resources,
+      wanted('resourceTemplates')
+        ? all<UpstreamCatalog['resourceTemplates'][number]>('resources/templates/list', 'resourceTemplates', !!caps.resources)
+        : this.catalogValue.resourceTemplates,
+      wanted('prompts') ? all<UpstreamCatalog['prompts'][number]>('prompts/list', 'prompts', !!caps.prompts) : this.catalogValue.prompts,
+    ]);
+    return { tools, resources, resourceTemplates, prompts };
+  }
+
+  private describeCatalog(): string {
+    const c = this.catalogValue;
+    return `${c.tools.length} tools, ${c.resources.length} resources, ${c.resourceTemplates.length} templates, ${c.prompts.length} prompts`;
+  }
+
+  private async teardown(): Promise<void> {
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    const client = this.client;
+    this.client = undefined;
+    if (client) await client.close().catch(() => undefined);
+  }
+
+  /** Closes the connection; a stdio child gets stdin closed, then SIGTERM, then SIGKILL (the SDK's escalation). */
+  async close(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await this.teardown();
+    this.setStatus({ state: 'stopped', pid: undefined });
+    this.statusEmitter.dispose();
+    this.catalogEmitter.dispose();
+  }
+
+  dispose(): void {
+    void this.close();
+  }
+}
