@@ -1,0 +1,95 @@
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { validateConfig } from '../../src/core/config';
+import { createLogger, type Logger } from '../../src/core/logger';
+import { runHub, type RunningHub } from '../../src/http/runHub';
+
+export const testToken = 'test-token-0123456789';
+export const fixturesDir = join(__dirname, '..', 'fixtures');
+export const scopeFixture = join(fixturesDir, 'scopeFixture.js');
+export const demoServer = join(__dirname, '..', '..', 'src', 'demo', 'demoServer.js');
+
+export type TransportName = 'streamable-http' | 'sse';
+export const transports: TransportName[] = ['streamable-http', 'sse'];
+
+/** A logger that keeps lines for assertions and prints them only when HUB_TEST_LOG is set. */
+export function testLogger(lines: string[] = []): Logger {
+  return createLogger((level, line) => {
+    lines.push(`${level} ${line}`);
+    if (process.env.HUB_TEST_LOG) process.stderr.write(`${level} ${line}\n`);
+  }, 'debug');
+}
+
+export function tempDir(prefix = 'hub-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export function fixtureUpstream(requestLog: string, env: Record<string, string> = {}) {
+  return { type: 'stdio', command: process.execPath, args: [scopeFixture], env: { FIXTURE_REQUEST_LOG: requestLog, ...env } };
+}
+
+export type TestHub = RunningHub & { url: string; logLines: string[] };
+
+/** Starts a real hub on a free loopback port and waits until every upstream is ready. */
+export async function startTestHub(configJson: unknown, options: { configPath?: string; upstreamBackoffMs?: number } = {}): Promise<TestHub> {
+  const logLines: string[] = [];
+  const running = await runHub({
+    ...(options.configPath ? { configPath: options.configPath } : { config: validateConfig(configJson, 'test config') }),
+    token: testToken,
+    logger: testLogger(logLines),
+    port: 0,
+    upstreamBackoffMs: options.upstreamBackoffMs ?? 100,
+  });
+  await waitFor(() => running.hub.state().upstreams.every((u) => u.state === 'ready'), 10_000, 'upstreams ready');
+  return { ...running, url: running.gateway.url, logLines };
+}
+
+/** Connects a real SDK client to a hub endpoint over the named transport. */
+export async function connectClient(
+  hubUrl: string,
+  options: { virtualServer?: string; transport?: TransportName; token?: string; headers?: Record<string, string>; name?: string } = {},
+): Promise<Client> {
+  const base = options.virtualServer === undefined ? hubUrl : `${hubUrl}/servers/${options.virtualServer}`;
+  const headers = { authorization: `Bearer ${options.token ?? testToken}`, ...options.headers };
+  const client = new Client({ name: options.name ?? 'hub-test-client', version: '1.0.0' }, { capabilities: {} });
+  const transport =
+    (options.transport ?? 'streamable-http') === 'sse'
+      ? new SSEClientTransport(new URL(`${base}/sse`), {
+          requestInit: { headers },
+          eventSourceInit: { fetch: (url, init) => fetch(url, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers } }) },
+        })
+      : new StreamableHTTPClientTransport(new URL(`${base}/mcp`), { requestInit: { headers } });
+  await client.connect(transport);
+  return client;
+}
+
+/** What the scope fixture received, in order. */
+export function readRequestLog(file: string): { method: string; name?: string; uri?: string; ref?: { type: string; name?: string; uri?: string } }[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line));
+}
+
+export async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** True while a process with this pid exists. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
