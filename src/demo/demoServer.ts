@@ -273,7 +273,7 @@ async function main(): Promise<void> {
 
   // The client closing our stdin is the normal way to shut down.
   process.stdin.on('end', () => {
-    server.close().finally(() => process.exit(0));
+    void server.close().finally(() => process.exit(0));
   });
 }
 

@@ -1,0 +1,32 @@
+// Lint: type-aware rules that catch real bugs (floating promises), and the layering rule:
+// core <- upstream <- hub <- http <- cli / vscode. The core imports neither vscode nor express.
+import tseslint from 'typescript-eslint';
+
+const layer = (files, forbidden, why) => ({
+  files,
+  rules: {
+    '@typescript-eslint/no-restricted-imports': [
+      'error',
+      { patterns: forbidden.map((group) => ({ group: [group], message: why })) },
+    ],
+  },
+});
+
+export default tseslint.config(
+  { ignores: ['out/**', 'dist/**', 'node_modules/**', '.cache/**', 'media/**', '*.mjs'] },
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: false }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-console': 'error',
+    },
+  },
+  layer(['src/core/**'], ['vscode', 'express', '../upstream/*', '../hub/*', '../http/*', '../cli/*', '../vscode/*'], 'the core is pure: no vscode, no express, nothing above it'),
+  layer(['src/upstream/**'], ['vscode', 'express', '../hub/*', '../http/*', '../cli/*', '../vscode/*'], 'upstream depends only on core'),
+  layer(['src/hub/**'], ['vscode', 'express', '../http/*', '../cli/*', '../vscode/*'], 'hub knows nothing of HTTP or VS Code'),
+  layer(['src/http/**'], ['vscode', '../cli/*', '../vscode/*'], 'the HTTP edge does not depend on its hosts'),
+  { files: ['test/**', 'bench/**'], rules: { 'no-console': 'off' } },
+);
