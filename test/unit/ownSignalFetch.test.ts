@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createOwnSignalFetch } from '../../src/upstream/ownSignalFetch';
+
+describe('own-signal fetch for the SDK HTTP transports', function () {
+  let server: Server;
+  let url: string;
+  before(async () => {
+    server = createServer((req, res) => {
+      if (req.url === '/stream') {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write('event: message\ndata: {}\n\n'); // and never ends, like a long tool call
+        return;
+      }
+      res.setHeader('content-type', 'application/json');
+      res.end('{}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+
+  async function listenersAfter(fetchLike: (url: string, init: RequestInit) => Promise<Response>, calls: number): Promise<number> {
+    const shared = new AbortController();
+    for (let i = 0; i < calls; i++) {
+      const response = await fetchLike(`${url}/json`, { method: 'POST', body: '{}', signal: shared.signal });
+      await response.json();
+    }
+    return getEventListeners(shared.signal, 'abort').length;
+  }
+
+  it('leaves one listener on the shared signal where plain fetch piles them up', async function () {
+    const plain = await listenersAfter(fetch, 300);
+    const own = await listenersAfter(createOwnSignalFetch(), 300);
+    assert.ok(plain > 100, `plain fetch left ${plain} listeners: the problem this guards against did not reproduce`);
+    assert.equal(own, 1);
+  });
+
+  it('still aborts an open stream when the shared signal aborts (transport close)', async function () {
+    const shared = new AbortController();
+    const response = await createOwnSignalFetch()(`${url}/stream`, { signal: shared.signal });
+    const reader = response.body?.getReader();
+    assert.ok(reader);
+    await reader.read(); // the first event
+    shared.abort(new Error('transport closed'));
+    await assert.rejects(reader.read());
+  });
+});
