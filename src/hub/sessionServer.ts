@@ -1,5 +1,5 @@
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import type { RequestHandlerExtra, RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import {
   CallToolRequestSchema,
   CompleteRequestSchema,
@@ -23,7 +23,9 @@ import type { Route, ScopedCatalog } from '../core/catalog';
 import { UpstreamUnavailableError } from '../core/errors';
 import { errorMessage } from '../core/logger';
 import type { Connection } from '../core/sessions';
+import type { UpstreamRequestOptions } from '../upstream/upstreamConnection';
 import { hubVersion, type Hub } from './hub';
+import { RpcError } from './rpcError';
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
@@ -60,7 +62,7 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
   /** The live scope: looked up per request so a config reload applies at once. */
   const scope = (): ScopedCatalog => {
     const current = hub.scope(virtualServer);
-    if (!current) throw new McpError(ErrorCode.InvalidRequest, `virtual server '${virtualServer}' no longer exists`);
+    if (!current) throw new RpcError(ErrorCode.InvalidRequest, `virtual server '${virtualServer}' no longer exists`);
     return current;
   };
   const where = () => scope().view.label;
@@ -68,11 +70,11 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
   /** Sends one request to the routed upstream on behalf of this connection, with progress and cancellation. */
   const forward = async (route: Route, request: ClientRequest, extra: Extra): Promise<Record<string, unknown>> => {
     const current = connection();
-    if (!current) throw new McpError(ErrorCode.InvalidRequest, 'session is not initialized');
+    if (!current) throw new RpcError(ErrorCode.InvalidRequest, 'session is not initialized');
     const upstream = hub.upstreamFor(route.upstream, current.session);
-    if (!upstream) throw new McpError(ErrorCode.InternalError, `upstream '${route.upstream}' is not configured`);
+    if (!upstream) throw new RpcError(ErrorCode.InternalError, `upstream '${route.upstream}' is not configured`);
     const progressToken = extra._meta?.progressToken;
-    const options: RequestOptions = { signal: extra.signal, resetTimeoutOnProgress: true };
+    const options: UpstreamRequestOptions = { signal: extra.signal };
     if (progressToken !== undefined) {
       options.onprogress = (progress) => {
         extra.sendNotification({ method: 'notifications/progress', params: { ...progress, progressToken } }).catch(() => undefined);
@@ -84,7 +86,7 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
       return await upstream.request(request, options);
     } catch (error) {
       failed = true;
-      throw toMcpError(error, route.upstream);
+      throw toRpcError(error, route.upstream);
     } finally {
       hub.sessions.recordCall(current, performance.now() - started, failed);
     }
@@ -94,7 +96,7 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
 
   server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
     const route = scope().resolveTool(request.params.name);
-    if (!route) throw new McpError(ErrorCode.InvalidParams, `Unknown tool '${request.params.name}': not available on ${where()}`);
+    if (!route) throw new RpcError(ErrorCode.InvalidParams, `Unknown tool '${request.params.name}': not available on ${where()}`);
     const params = { ...request.params, name: route.name };
     return (await forward(route, { method: 'tools/call', params }, extra)) as CallToolResult;
   });
@@ -103,7 +105,7 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
 
   server.setRequestHandler(GetPromptRequestSchema, async (request, extra) => {
     const route = scope().resolvePrompt(request.params.name);
-    if (!route) throw new McpError(ErrorCode.InvalidParams, `Unknown prompt '${request.params.name}': not available on ${where()}`);
+    if (!route) throw new RpcError(ErrorCode.InvalidParams, `Unknown prompt '${request.params.name}': not available on ${where()}`);
     const params = { ...request.params, name: route.name };
     return (await forward(route, { method: 'prompts/get', params }, extra)) as GetPromptResult;
   });
@@ -117,7 +119,7 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
   server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) => {
     const route = scope().resolveResource(request.params.uri);
     if (!route) {
-      throw new McpError(resourceNotFound, `Resource '${request.params.uri}' is not available on ${where()}`, { uri: request.params.uri });
+      throw new RpcError(resourceNotFound, `Resource '${request.params.uri}' is not available on ${where()}`, { uri: request.params.uri });
     }
     return (await forward(route, { method: 'resources/read', params: request.params }, extra)) as ReadResourceResult;
   });
@@ -126,12 +128,12 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
     const { ref } = request.params;
     if (ref.type === 'ref/prompt') {
       const route = scope().resolvePrompt(ref.name);
-      if (!route) throw new McpError(ErrorCode.InvalidParams, `Unknown prompt '${ref.name}': not available on ${where()}`);
+      if (!route) throw new RpcError(ErrorCode.InvalidParams, `Unknown prompt '${ref.name}': not available on ${where()}`);
       const params = { ...request.params, ref: { ...ref, name: route.name } };
       return (await forward(route, { method: 'completion/complete', params }, extra)) as CompleteResult;
     }
     const route = scope().resolveResourceReference(ref.uri);
-    if (!route) throw new McpError(ErrorCode.InvalidParams, `Unknown resource template '${ref.uri}': not available on ${where()}`);
+    if (!route) throw new RpcError(ErrorCode.InvalidParams, `Unknown resource template '${ref.uri}': not available on ${where()}`);
     return (await forward(route, { method: 'completion/complete', params: request.params }, extra)) as CompleteResult;
   });
 
@@ -145,10 +147,11 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
 }
 
 /** Translates whatever an upstream call threw into a JSON-RPC error for the client; never a stack. */
-function toMcpError(error: unknown, upstream: string): McpError {
-  if (error instanceof McpError) return error;
-  if (error instanceof UpstreamUnavailableError) return new McpError(ErrorCode.InternalError, error.message);
-  return new McpError(ErrorCode.InternalError, `upstream '${upstream}' failed: ${errorMessage(error)}`);
+function toRpcError(error: unknown, upstream: string): RpcError {
+  if (error instanceof RpcError) return error;
+  if (error instanceof McpError) return RpcError.fromMcpError(error);
+  if (error instanceof UpstreamUnavailableError) return new RpcError(ErrorCode.InternalError, error.message);
+  return new RpcError(ErrorCode.InternalError, `upstream '${upstream}' failed: ${errorMessage(error)}`);
 }
 
 type Cursor = { offset: number };
@@ -162,7 +165,7 @@ function page<T, K extends string>(items: readonly T[], cursor: string | undefin
       if (!Number.isInteger(parsed.offset) || parsed.offset < 0) throw new Error('bad offset');
       offset = parsed.offset;
     } catch {
-      throw new McpError(ErrorCode.InvalidParams, `Invalid cursor '${cursor}'`);
+      throw new RpcError(ErrorCode.InvalidParams, `Invalid cursor '${cursor}'`);
     }
   }
   const slice = items.slice(offset, offset + hubPageSize);

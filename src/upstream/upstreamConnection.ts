@@ -2,14 +2,16 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
+  ErrorCode,
+  McpError,
   PromptListChangedNotificationSchema,
   ResourceListChangedNotificationSchema,
   ToolListChangedNotificationSchema,
   type ClientRequest,
   type Implementation,
+  type Progress,
   type ServerCapabilities,
 } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
@@ -37,6 +39,15 @@ export type UpstreamStatus = {
 /** Results pass through the hub as the upstream sent them; the SDK server validates what it sends. */
 const passthroughResult = z.object({}).passthrough();
 export type PassthroughResult = z.infer<typeof passthroughResult>;
+
+export type UpstreamRequestOptions = {
+  signal?: AbortSignal;
+  /** Progress the upstream reports for this request, in order, before the result. */
+  onprogress?: (progress: Progress) => void;
+};
+
+/** setTimeout's ceiling; the SDK's own timeout is replaced by one that progress restarts. */
+const maxTimerMs = 2_147_483_647;
 
 const clientInfo = { name: 'mcp-session-hub', version: '0.1.0' };
 const maxListPages = 100;
@@ -66,6 +77,8 @@ export class UpstreamConnection implements Disposable {
   private disposed = false;
   private readonly readyWaiters = new Set<() => void>();
   private readonly stderrTail: string[] = [];
+  private readonly progressRoutes = new Map<string, (progress: Progress) => void>();
+  private progressSequence = 0;
 
   private readonly statusEmitter = new Emitter<UpstreamStatus>();
   readonly onDidChangeStatus = this.statusEmitter.event;
@@ -107,19 +120,70 @@ export class UpstreamConnection implements Disposable {
   /**
    * Sends a request to the upstream. Waits for a connection that is still starting (up to the
    * upstream's timeout), and retries once after re-initializing when an HTTP upstream says 404.
+   * The timeout restarts on every progress notification; when it expires, or `signal` aborts,
+   * the upstream gets `notifications/cancelled`.
    */
-  async request(request: ClientRequest, options: RequestOptions = {}): Promise<PassthroughResult> {
+  async request(request: ClientRequest, options: UpstreamRequestOptions = {}): Promise<PassthroughResult> {
     const client = await this.readyClient(options.signal);
-    const withTimeout: RequestOptions = { timeout: this.config.timeoutMs, ...options };
     try {
-      return await client.request(request, passthroughResult, withTimeout);
+      return await this.send(client, request, options);
     } catch (error) {
       if (!(error instanceof StreamableHTTPError && error.code === 404)) throw error;
       this.options.logger.info('upstream forgot its session (404); re-initializing');
       await this.teardown();
       await this.connect();
-      return (await this.readyClient(options.signal)).request(request, passthroughResult, withTimeout);
+      return this.send(await this.readyClient(options.signal), request, options);
     }
+  }
+
+  private async send(client: Client, request: ClientRequest, options: UpstreamRequestOptions): Promise<PassthroughResult> {
+    const { timeoutMs } = this.config;
+    const deadline = new AbortController();
+    const expire = () => deadline.abort(new McpError(ErrorCode.RequestTimeout, `upstream '${this.id}' did not answer within ${timeoutMs} ms`));
+    let timer = setTimeout(expire, timeoutMs);
+    const signal = options.signal ? AbortSignal.any([options.signal, deadline.signal]) : deadline.signal;
+    let token: string | undefined;
+    let outgoing = request;
+    if (options.onprogress) {
+      // The hub's own token: progress is routed at the transport, in order with the result.
+      token = `hub-progress-${++this.progressSequence}`;
+      const forward = options.onprogress;
+      this.progressRoutes.set(token, (progress) => {
+        clearTimeout(timer);
+        timer = setTimeout(expire, timeoutMs);
+        forward(progress);
+      });
+      const params = (request.params ?? {}) as Record<string, unknown>;
+      const meta = (params._meta ?? {}) as Record<string, unknown>;
+      outgoing = { ...request, params: { ...params, _meta: { ...meta, progressToken: token } } } as ClientRequest;
+    }
+    try {
+      return await client.request(outgoing, passthroughResult, { signal, timeout: maxTimerMs });
+    } finally {
+      clearTimeout(timer);
+      if (token) this.progressRoutes.delete(token);
+    }
+  }
+
+  /**
+   * Takes progress notifications off the wire before the SDK's protocol layer sees them. The SDK
+   * dispatches notifications a microtask late but responses at once, so a last progress that
+   * arrives with the result would find its handler already gone.
+   */
+  private routeProgress(transport: Transport): void {
+    const dispatch = transport.onmessage;
+    transport.onmessage = (message, extra) => {
+      if ('method' in message && message.method === 'notifications/progress' && !('id' in message)) {
+        const params = message.params as Progress & { progressToken?: string | number };
+        const route = typeof params?.progressToken === 'string' ? this.progressRoutes.get(params.progressToken) : undefined;
+        if (route) {
+          const { progressToken: _token, ...progress } = params;
+          route(progress);
+          return;
+        }
+      }
+      dispatch?.(message, extra);
+    };
   }
 
   private async readyClient(signal?: AbortSignal): Promise<Client> {
@@ -175,6 +239,7 @@ export class UpstreamConnection implements Disposable {
     try {
       await client.connect(transport, { timeout: this.config.timeoutMs });
       if (this.disposed || closedDuringConnect) throw new Error('connection closed during initialize');
+      this.routeProgress(transport);
       this.client = client;
       this.capabilities = client.getServerCapabilities() ?? {};
       this.registerListChangedHandlers(client);
