@@ -59,6 +59,8 @@ export function virtualServerView(config: VirtualServerConfig): View {
 
 /** Where a call for an exposed item goes: which upstream, and the upstream's own name or URI. */
 export type Route = { upstream: string; name: string };
+/** A tool's route with the upstream's definition (annotations drive safe mode). */
+export type ToolRoute = Route & { tool: Tool };
 
 type TemplateRoute = { upstream: string; template: ResourceTemplate; matcher: UriTemplate };
 
@@ -74,7 +76,7 @@ export class ScopedCatalog {
   /** Collisions and other reasons items were withheld; shown in the admin state. */
   readonly problems: string[] = [];
 
-  private readonly toolRoutes = new Map<string, Route>();
+  private readonly toolRoutes = new Map<string, ToolRoute>();
   private readonly promptRoutes = new Map<string, Route>();
   private readonly resourceRoutes = new Map<string, Route>();
   private readonly templateRoutes: TemplateRoute[] = [];
@@ -103,7 +105,7 @@ export class ScopedCatalog {
         }
       }
       const exposed: T[] = [];
-      const routes = new Map<string, Route>();
+      const routes = new Map<string, Route & { item: T }>();
       for (const [name, entries] of byName) {
         if (entries.length > 1) {
           // Fail closed: exposing either side would route some calls to the wrong upstream.
@@ -112,17 +114,17 @@ export class ScopedCatalog {
           continue;
         }
         exposed.push(entries[0].item);
-        routes.set(name, entries[0].route);
+        routes.set(name, { ...entries[0].route, item: entries[0].item });
       }
       return { exposed, routes };
     };
 
     const tools = named('tool', (c) => c.tools, selections.tools);
     this.tools = tools.exposed;
-    this.toolRoutes = tools.routes;
+    for (const [name, { upstream, name: original, item }] of tools.routes) this.toolRoutes.set(name, { upstream, name: original, tool: item });
     const prompts = named('prompt', (c) => c.prompts, selections.prompts);
     this.prompts = prompts.exposed;
-    this.promptRoutes = prompts.routes;
+    for (const [name, { upstream, name: original }] of prompts.routes) this.promptRoutes.set(name, { upstream, name: original });
 
     // Resource URIs are never rewritten: they are meant to be meaningful outside the hub
     // (resource links in tool results refer to them). A URI two upstreams claim is withheld.
@@ -158,7 +160,7 @@ export class ScopedCatalog {
     }
   }
 
-  resolveTool(name: string): Route | undefined {
+  resolveTool(name: string): ToolRoute | undefined {
     return this.toolRoutes.get(name);
   }
 

@@ -1,6 +1,7 @@
 import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { z } from 'zod';
 import { ConfigError, type ConfigIssue } from './errors';
+import type { SafeModePolicy } from './safeMode';
 import { stableStringify } from './stableJson';
 
 /**
@@ -24,7 +25,40 @@ const upstreamCommon = {
   perSessionClient: z.boolean().optional(),
   /** Skip this upstream without deleting its entry. */
   disabled: z.boolean().optional(),
+  /** Safe mode for this upstream: on by default; `false`, or rules per tool. */
+  safeMode: z
+    .union([
+      z.boolean(),
+      z
+        .object({
+          enabled: z.boolean().optional(),
+          tools: z
+            .record(
+              z.string(),
+              z
+                .object({
+                  kind: z.enum(['create', 'destructive', 'read', 'other']).optional(),
+                  idArguments: z.array(z.string()).optional(),
+                  idPaths: z.array(z.string()).optional(),
+                  idPattern: z.string().refine(isValidRegExp, 'must be a valid regular expression').optional(),
+                })
+                .strict(),
+            )
+            .optional(),
+        })
+        .strict(),
+    ])
+    .optional(),
 };
+
+function isValidRegExp(source: string): boolean {
+  try {
+    new RegExp(source);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 const stdioUpstream = z
   .object({
@@ -84,6 +118,8 @@ const virtualServerSchema = z
     prompts: selectionSchema.optional(),
     /** `prefixed` (default): `upstream__name`. `bare`: the upstream's own names; collisions are errors. */
     naming: z.enum(['prefixed', 'bare']).optional(),
+    /** `false` turns safe mode off for this virtual server's sessions. */
+    safeMode: z.boolean().optional(),
   })
   .strict();
 
@@ -120,6 +156,7 @@ export type UpstreamConfig = (StdioUpstreamConfig | RemoteUpstreamConfig) & {
   id: string;
   timeoutMs: number;
   perSession: boolean;
+  safeMode: SafeModePolicy;
 };
 
 export type NamingMode = 'prefixed' | 'bare';
@@ -134,6 +171,7 @@ export type VirtualServerConfig = {
   resourceTemplates: Selection;
   prompts: Selection;
   naming: NamingMode;
+  safeMode: boolean;
 };
 
 export type HubSettings = { sessionIdleTimeoutMs: number; maxBodyBytes: number };
@@ -221,6 +259,7 @@ export function validateConfig(raw: unknown, source: string, env: NodeJS.Process
       resourceTemplates: toSelection(entry.resourceTemplates),
       prompts: toSelection(entry.prompts),
       naming: entry.naming ?? 'prefixed',
+      safeMode: entry.safeMode ?? true,
     });
   }
 
@@ -239,6 +278,11 @@ function toSelection(value: z.infer<typeof selectionSchema> | undefined): Select
   if (value === undefined) return { include: ['*'], exclude: [] };
   if (Array.isArray(value)) return { include: value, exclude: [] };
   return { include: value.include ?? ['*'], exclude: value.exclude ?? [] };
+}
+
+function toSafeModePolicy(value: z.infer<typeof stdioUpstream>['safeMode']): SafeModePolicy {
+  if (value === undefined || typeof value === 'boolean') return { enabled: value ?? true, tools: {} };
+  return { enabled: value.enabled ?? true, tools: value.tools ?? {} };
 }
 
 /** `${env:NAME}` and `${userHome}` are expanded, as in VS Code's mcp.json. */
@@ -261,6 +305,7 @@ function toUpstreamConfig(
     id,
     timeoutMs: entry.timeout ?? defaultUpstreamTimeoutMs,
     perSession: entry.perSession ?? entry.perSessionClient ?? false,
+    safeMode: toSafeModePolicy(entry.safeMode),
   };
   if ('url' in entry && (entry.type === 'http' || entry.type === 'sse')) {
     return { ...common, type: entry.type, url: expand(entry.url, env), headers: expandRecord(entry.headers, env) };

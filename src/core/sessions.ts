@@ -1,6 +1,7 @@
 import { Emitter } from './events';
 import { DisposableStore, type Disposable } from './lifecycle';
 import { errorMessage, type Logger } from './logger';
+import { OwnershipLedger } from './ownershipLedger';
 
 export type TransportKind = 'streamable-http' | 'sse';
 
@@ -44,6 +45,8 @@ export class LogicalSession {
   lastSeenAt: number;
   /** Everything the session holds; disposed when it ends. */
   readonly resources = new DisposableStore();
+  /** Ids this session created, for safe mode; gone with the session. */
+  readonly ledger = new OwnershipLedger();
   ended = false;
 
   constructor(
@@ -225,6 +228,7 @@ export class SessionRegistry implements Disposable {
     if (session.ended) return;
     session.ended = true;
     (session.joined ? this.joinedSessions : this.implicitSessions).delete(session.id);
+    session.ledger.clear();
     try {
       session.resources.dispose();
     } catch (error) {

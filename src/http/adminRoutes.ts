@@ -9,7 +9,8 @@ const keepAliveMs = 15_000;
 /**
  * The admin API the VS Code views and scripts use (same bearer token as MCP):
  * `GET /admin/state`, `GET /admin/events` (SSE, event `state` with the whole state),
- * `DELETE /admin/sessions/{id}`, `DELETE /admin/sessions`, `POST /admin/upstreams/{id}/restart`.
+ * `DELETE /admin/sessions/{id}`, `DELETE /admin/sessions`, `POST /admin/upstreams/{id}/restart`,
+ * `POST /admin/safe-mode`.
  */
 export function adminRouter(hub: Hub, baseUrl: () => string): Router {
   const router = Router();
@@ -54,6 +55,19 @@ export function adminRouter(hub: Hub, baseUrl: () => string): Router {
       return;
     }
     res.status(204).end();
+  });
+
+  router.post('/admin/safe-mode', (req, res) => {
+    const body = (req.body ?? {}) as { enabled?: unknown; upstream?: unknown };
+    if (typeof body.enabled !== 'boolean' || (body.upstream !== undefined && typeof body.upstream !== 'string')) {
+      sendJsonRpcError(res, 400, -32602, 'Body must be {"enabled": true|false, "upstream"?: "<id>"}');
+      return;
+    }
+    if (!hub.setSafeMode(body.enabled, body.upstream)) {
+      sendJsonRpcError(res, 404, -32000, `No upstream '${String(body.upstream)}'`);
+      return;
+    }
+    res.json({ enabled: body.enabled, upstream: body.upstream ?? null });
   });
 
   router.post('/admin/upstreams/:id/restart', async (req, res) => {

@@ -32,6 +32,8 @@ type UpstreamState_ = {
   id: string;
   type: 'stdio' | 'http' | 'sse';
   perSession: boolean;
+  /** Whether safe mode guards this upstream (a virtual server may still turn it off). */
+  safeMode: boolean;
   state: UpstreamState;
   since: number;
   lastError?: string;
@@ -67,6 +69,8 @@ export type SessionState = {
     errors: number;
     averageLatencyMs: number | null;
   }[];
+  /** Ids this session created, that safe mode lets it modify or delete. */
+  ownedIds: { id: string; upstream: string; tool: string; at: number }[];
 };
 
 export function endpointsOf(virtualServer: string | undefined): ScopeState['endpoints'] {
@@ -94,6 +98,7 @@ export function buildAdminState(input: {
   upstreams: UpstreamConnection[];
   scope: (virtualServer: string | undefined) => ScopedCatalog | undefined;
   sessions: LogicalSession[];
+  safeMode: (upstream: string) => boolean;
 }): AdminState {
   return {
     hub: {
@@ -108,6 +113,7 @@ export function buildAdminState(input: {
         id: upstream.id,
         type: config.type,
         perSession: config.perSession,
+        safeMode: input.safeMode(upstream.id),
         state: status.state,
         since: status.since,
         ...(status.lastError ? { lastError: status.lastError } : {}),
@@ -148,6 +154,7 @@ export function buildAdminState(input: {
         errors: c.errors,
         averageLatencyMs: c.calls > 0 ? Math.round((c.totalLatencyMs / c.calls) * 100) / 100 : null,
       })),
+      ownedIds: session.ledger.entries,
     })),
   };
 }

@@ -43,6 +43,9 @@ export class Hub implements Disposable {
   private scopes = new Map<string, ScopedCatalog>();
   private readonly sessionServers = new Map<string, Server>();
   private lastConfigError?: { at: number; message: string };
+  /** Safe-mode switches set at run time from the admin API: per upstream, and for all. */
+  private readonly safeModeOverrides = new Map<string, boolean>();
+  private safeModeOverrideAll?: boolean;
   readonly sessions: SessionRegistry;
   readonly startedAt = Date.now();
   private closed = false;
@@ -160,6 +163,29 @@ export class Hub implements Disposable {
     this.stateEmitter.fire();
   }
 
+  /**
+   * Whether safe mode guards calls from a view to an upstream: off where the virtual server turns
+   * it off; else the run-time switch for the upstream, else the one for all, else the config.
+   */
+  safeModeEnabled(virtualServer: string | undefined, upstream: string): boolean {
+    if (virtualServer !== undefined && this.configValue.virtualServers.get(virtualServer)?.safeMode === false) return false;
+    return this.safeModeOverrides.get(upstream) ?? this.safeModeOverrideAll ?? this.configValue.upstreams.get(upstream)?.safeMode.enabled ?? true;
+  }
+
+  /** Run-time switch from the admin API; without `upstream` it applies to every upstream. */
+  setSafeMode(enabled: boolean, upstream?: string): boolean {
+    if (upstream !== undefined) {
+      if (!this.upstreams.has(upstream)) return false;
+      this.safeModeOverrides.set(upstream, enabled);
+    } else {
+      this.safeModeOverrides.clear();
+      this.safeModeOverrideAll = enabled;
+    }
+    this.options.logger.info(`safe mode ${enabled ? 'on' : 'off'} for ${upstream === undefined ? 'every upstream' : `upstream '${upstream}'`}`);
+    this.stateEmitter.fire();
+    return true;
+  }
+
   async restartUpstream(id: string): Promise<boolean> {
     const upstream = this.upstreams.get(id);
     if (!upstream) return false;
@@ -177,6 +203,7 @@ export class Hub implements Disposable {
       upstreams: [...this.upstreams.values()],
       scope: (id) => this.scope(id),
       sessions: this.sessions.allSessions,
+      safeMode: (upstream) => this.safeModeEnabled(undefined, upstream),
     });
   }
 

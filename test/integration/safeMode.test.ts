@@ -1,0 +1,154 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { connectClient, demoServer, startTestHub, tempDir, transports, waitFor, type TestHub } from '../support/hubHarness';
+import { readDemoLog } from '../support/demoLog';
+import { rawInitialize, rawRequest } from '../support/rawHttp';
+
+type Item = { id: string; title: string };
+
+async function create(client: Client, title: string): Promise<string> {
+  const result = await client.callTool({ name: 'create_item', arguments: { title } });
+  return (result.structuredContent as Item).id;
+}
+
+async function call(client: Client, name: string, args: Record<string, unknown>) {
+  const result = await client.callTool({ name, arguments: args });
+  const text = (result.content as { type: string; text: string }[])[0]?.text ?? '';
+  return { isError: result.isError === true, text };
+}
+
+describe('safe mode', function () {
+  let hub: TestHub;
+  let log: string;
+  before(async () => {
+    log = join(tempDir(), 'demo.log');
+    hub = await startTestHub({
+      servers: { demo: { command: process.execPath, args: [demoServer], env: { DEMO_REQUEST_LOG: log } } },
+      virtualServers: {
+        editor: { upstreams: ['demo'], tools: ['*_item', 'list_items'], naming: 'bare' },
+        unguarded: { upstreams: ['demo'], tools: ['*_item', 'list_items'], naming: 'bare', safeMode: false },
+      },
+      hub: { sessionIdleTimeout: 1 },
+    });
+  });
+  after(async () => hub?.close());
+
+  for (const transport of transports) {
+    it(`lets only the creating session modify or delete an item (${transport})`, async function () {
+      const alice = await connectClient(hub.url, { virtualServer: 'editor', transport, name: 'alice' });
+      const bob = await connectClient(hub.url, { virtualServer: 'editor', transport, name: 'bob' });
+      try {
+        const id = await create(alice, 'alice owns this');
+        // Bob sees the item when listing, which does not make it his.
+        assert.ok((await call(bob, 'list_items', {})).text.includes(id));
+        const before = readDemoLog(log).length;
+        const refused = await call(bob, 'delete_item', { id });
+        assert.equal(refused.isError, true);
+        assert.match(refused.text, new RegExp(`Safe mode refused 'delete_item': id ${id} was not created by this session`));
+        assert.equal((await call(bob, 'update_item', { id, title: 'mine now' })).isError, true);
+        assert.deepEqual(readDemoLog(log).slice(before), [], 'a refused call reached the upstream');
+
+        assert.equal((await call(alice, 'update_item', { id, title: 'still alice' })).isError, false);
+        assert.equal((await call(alice, 'delete_item', { id })).isError, false);
+        assert.deepEqual(readDemoLog(log).slice(before).map((r) => r.tool), ['update_item', 'delete_item']);
+        const owned = hub.hub.state().sessions.flatMap((s) => s.ownedIds.map((o) => ({ ...o, client: s.connections[0]?.client?.name })));
+        assert.deepEqual(owned.filter((o) => o.id === id).map((o) => [o.client, o.tool, o.upstream]), [['alice', 'create_item', 'demo']]);
+      } finally {
+        await alice.close();
+        await bob.close();
+      }
+    });
+  }
+
+  /** Alice creates an item in a session, then that session ends in the named way. */
+  const endings: { how: string; createThenEnd: () => Promise<string> }[] = [
+    {
+      how: 'closed by the client (DELETE)',
+      createThenEnd: async () => {
+        const alice = await connectClient(hub.url, { virtualServer: 'editor' });
+        const id = await create(alice, 'orphan');
+        await (alice.transport as StreamableHTTPClientTransport).terminateSession();
+        await alice.close();
+        return id;
+      },
+    },
+    {
+      how: 'killed from the admin API',
+      createThenEnd: async () => {
+        const alice = await connectClient(hub.url, { virtualServer: 'editor' });
+        const id = await create(alice, 'orphan');
+        const session = hub.hub.state().sessions.find((s) => s.ownedIds.some((o) => o.id === id));
+        assert.ok(session);
+        assert.equal((await rawRequest(`${hub.url}/admin/sessions/${session.id}`, { method: 'DELETE' })).status, 204);
+        await alice.close();
+        return id;
+      },
+    },
+    {
+      how: 'expired after the idle timeout (a client that vanished)',
+      createThenEnd: async () => {
+        const endpoint = `${hub.url}/servers/editor/mcp`;
+        const sessionId = await rawInitialize(endpoint);
+        const body = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'create_item', arguments: { title: 'orphan' } } });
+        const answer = await rawRequest(endpoint, { method: 'POST', body, headers: { 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-11-25' } });
+        const id = /"id":"([0-9a-f-]{36})"/.exec(answer.body)?.[1];
+        assert.ok(id, answer.body);
+        return id; // and never come back
+      },
+    },
+  ];
+  for (const { how, createThenEnd } of endings) {
+    it(`leaves nobody able to delete a session's ids once it has ended: ${how}`, async function () {
+      const id = await createThenEnd();
+      await waitFor(() => !hub.hub.state().sessions.some((s) => s.ownedIds.some((o) => o.id === id)), 5000, 'the ledger to be dropped');
+      const before = readDemoLog(log).length;
+      const again = await connectClient(hub.url, { virtualServer: 'editor', name: 'alice-again' });
+      try {
+        assert.equal((await call(again, 'delete_item', { id })).isError, true);
+        assert.deepEqual(readDemoLog(log).slice(before), []);
+      } finally {
+        await again.close();
+      }
+    });
+  }
+
+  it('shares ownership across the connections of one joined session (X-MCP-Hub-Session)', async function () {
+    const headers = { 'x-mcp-hub-session': 'agent-7' };
+    const first = await connectClient(hub.url, { virtualServer: 'editor', headers });
+    const second = await connectClient(hub.url, { virtualServer: 'editor', transport: 'sse', headers });
+    try {
+      const id = await create(first, 'shared');
+      assert.equal((await call(second, 'delete_item', { id })).isError, false);
+    } finally {
+      await first.close();
+      await second.close();
+    }
+  });
+
+  it('is off where a virtual server turns it off, and can be switched at run time from the admin API', async function () {
+    const alice = await connectClient(hub.url, { virtualServer: 'editor' });
+    const bob = await connectClient(hub.url, { virtualServer: 'editor' });
+    const carol = await connectClient(hub.url, { virtualServer: 'unguarded' });
+    try {
+      const first = await create(alice, 'one');
+      assert.equal((await call(carol, 'update_item', { id: first, title: 'carol may' })).isError, false);
+
+      const off = await rawRequest(`${hub.url}/admin/safe-mode`, { method: 'POST', body: JSON.stringify({ enabled: false, upstream: 'demo' }) });
+      assert.equal(off.status, 200);
+      assert.equal(hub.hub.state().upstreams[0].safeMode, false);
+      assert.equal((await call(bob, 'delete_item', { id: first })).isError, false);
+
+      assert.equal((await rawRequest(`${hub.url}/admin/safe-mode`, { method: 'POST', body: JSON.stringify({ enabled: true }) })).status, 200);
+      const second = await create(alice, 'two');
+      assert.equal((await call(bob, 'delete_item', { id: second })).isError, true);
+      assert.equal((await rawRequest(`${hub.url}/admin/safe-mode`, { method: 'POST', body: '{"enabled":"yes"}' })).status, 400);
+      assert.equal((await rawRequest(`${hub.url}/admin/safe-mode`, { method: 'POST', body: '{"enabled":true,"upstream":"nope"}' })).status, 404);
+    } finally {
+      await alice.close();
+      await bob.close();
+      await carol.close();
+    }
+  });
+});
