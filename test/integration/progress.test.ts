@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
-import { connectClient, demoServer, startTestHub, transports, type TestHub } from '../support/hubHarness';
+import { connectClient, demoUpstream, startTestHub, transports, type TestHub } from '../support/hubHarness';
 
 describe('progress and timeouts through the hub', function () {
   let hub: TestHub;
   before(async () => {
     // A 400 ms timeout: a 6 x 100 ms call only survives it because progress restarts it.
-    hub = await startTestHub({ servers: { demo: { command: process.execPath, args: [demoServer], timeout: 400 } } });
+    hub = await startTestHub({ servers: { demo: demoUpstream(undefined, { timeout: 400 }) } });
   });
   after(async () => hub?.close());
 

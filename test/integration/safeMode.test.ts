@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { connectClient, demoServer, startTestHub, tempDir, transports, waitFor, type TestHub } from '../support/hubHarness';
+import { connectClient, demoUpstream, startTestHub, tempDir, transports, waitFor, type TestHub } from '../support/hubHarness';
 import { readDemoLog } from '../support/demoLog';
 import { rawInitialize, rawRequest } from '../support/rawHttp';
 
@@ -25,7 +25,7 @@ describe('safe mode', function () {
   before(async () => {
     log = join(tempDir(), 'demo.log');
     hub = await startTestHub({
-      servers: { demo: { command: process.execPath, args: [demoServer], env: { DEMO_REQUEST_LOG: log } } },
+      servers: { demo: demoUpstream(log) },
       virtualServers: {
         editor: { upstreams: ['demo'], tools: ['*_item', 'list_items'], naming: 'bare' },
         unguarded: { upstreams: ['demo'], tools: ['*_item', 'list_items'], naming: 'bare', safeMode: false },

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { readDemoLog } from '../support/demoLog';
-import { connectClient, demoServer, startTestHub, tempDir, type TestHub, type TransportName } from '../support/hubHarness';
+import { connectClient, demoUpstream, startTestHub, tempDir, type TestHub, type TransportName } from '../support/hubHarness';
 
 /** A small seeded generator; the seed is printed (and SAFE_MODE_SEED sets it), so a run's mix can be repeated up to how the sessions interleave. */
 function mulberry32(seed: number): () => number {
@@ -27,7 +27,7 @@ describe('safe mode under random load', function () {
   before(async () => {
     log = join(tempDir(), 'demo.log');
     hub = await startTestHub({
-      servers: { demo: { command: process.execPath, args: [demoServer], env: { DEMO_REQUEST_LOG: log } } },
+      servers: { demo: demoUpstream(log) },
       virtualServers: { editor: { upstreams: ['demo'], tools: ['*_item', 'list_items'], naming: 'bare' } },
     });
   });

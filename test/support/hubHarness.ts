@@ -32,6 +32,11 @@ export function fixtureUpstream(requestLog: string, env: Record<string, string> 
   return { type: 'stdio', command: process.execPath, args: [scopeFixture], env: { FIXTURE_REQUEST_LOG: requestLog, ...env } };
 }
 
+/** The demo upstream; with a log file, it records every tools/call it receives there. */
+export function demoUpstream(requestLog?: string, extra: Record<string, unknown> = {}) {
+  return { type: 'stdio', command: process.execPath, args: [demoServer], ...(requestLog ? { env: { DEMO_REQUEST_LOG: requestLog } } : {}), ...extra };
+}
+
 export type TestHub = RunningHub & { url: string; logLines: string[] };
 
 /** Starts a real hub on a free loopback port and waits until every upstream is ready. */
