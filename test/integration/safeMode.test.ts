@@ -114,6 +114,28 @@ describe('safe mode', function () {
     });
   }
 
+  it('keeps each session\'s ownership across an upstream crash and reconnect', async function () {
+    const alice = await connectClient(hub.url, { virtualServer: 'editor' });
+    const bob = await connectClient(hub.url, { virtualServer: 'editor' });
+    try {
+      const id = await create(alice, 'survives');
+      const pid = hub.hub.state().upstreams[0].pid;
+      assert.ok(pid);
+      process.kill(pid, 'SIGKILL');
+      await waitFor(() => hub.hub.state().upstreams[0].state === 'ready' && hub.hub.state().upstreams[0].pid !== pid, 10_000, 'reconnect');
+      const before = readDemoLog(log).length;
+      assert.equal((await call(bob, 'delete_item', { id })).isError, true);
+      assert.match((await call(bob, 'delete_item', { id })).text, /^Safe mode refused/);
+      // Alice still owns it: her call reaches the new upstream process (which no longer has the item).
+      const mine = await call(alice, 'delete_item', { id });
+      assert.match(mine.text, /no item with id/);
+      assert.deepEqual(readDemoLog(log).slice(before).map((r) => [r.tool, r.arguments.id]), [['delete_item', id]]);
+    } finally {
+      await alice.close();
+      await bob.close();
+    }
+  });
+
   it('shares ownership across the connections of one joined session (X-MCP-Hub-Session)', async function () {
     const headers = { 'x-mcp-hub-session': 'agent-7' };
     const first = await connectClient(hub.url, { virtualServer: 'editor', headers });
