@@ -17,7 +17,7 @@ import { cpus, loadavg, platform, release } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { spawnReady, type ReadyChild } from './childProcess';
+import { spawnReady, type ReadyChild } from '../test/support/readyChild';
 import { cpuPerCall, cpuSnapshot, type CpuSnapshot } from './cpuTime';
 
 type PathName = 'direct' | 'hub';

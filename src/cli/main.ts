@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '../core/errors';
 import { createLogger, errorMessage, type LogLevel } from '../core/logger';
 import { hubVersion } from '../hub/hub';
-import { isLoopbackHost } from '../http/gateway';
+import { isLoopbackHost } from '../http/security';
 import { runHub } from '../http/runHub';
 
 export const defaultPort = 7337;

@@ -3,17 +3,6 @@ export interface Disposable {
   dispose(): void;
 }
 
-export function toDisposable(release: () => void): Disposable {
-  let released = false;
-  return {
-    dispose() {
-      if (released) return;
-      released = true;
-      release();
-    },
-  };
-}
-
 /** Owns a set of disposables and disposes them together; disposing twice is a no-op. */
 export class DisposableStore implements Disposable {
   private readonly items = new Set<Disposable>();

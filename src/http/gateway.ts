@@ -5,7 +5,7 @@ import { errorMessage, type Logger } from '../core/logger';
 import { hubVersion, type Hub } from '../hub/hub';
 import { adminRouter } from './adminRoutes';
 import { McpRoutes } from './mcpRoutes';
-import { bearerAuth, hostValidation, originValidation, sendJsonRpcError } from './security';
+import { bearerAuth, hostValidation, isLoopbackHost, originValidation, sendJsonRpcError } from './security';
 
 export type GatewayOptions = {
   hub: Hub;
@@ -25,12 +25,6 @@ export type RunningGateway = {
   port: number;
   close(): Promise<void>;
 };
-
-const loopbackHosts = new Set(['127.0.0.1', 'localhost', '::1']);
-
-export function isLoopbackHost(host: string): boolean {
-  return loopbackHosts.has(host);
-}
 
 /** Starts the HTTP edge of a hub: security checks, MCP endpoints, admin API. */
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {

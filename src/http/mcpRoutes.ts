@@ -93,9 +93,8 @@ export class McpRoutes {
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
-        live.connection = this.hub.sessions.open({ id, transport: 'streamable-http', virtualServer, sessionKey, close: () => server.close() });
+        live.connection = this.hub.openConnection({ id, transport: 'streamable-http', virtualServer, sessionKey, close: () => server.close() }, server);
         this.streamable.set(id, live as Live<StreamableHTTPServerTransport>);
-        this.hub.attachSessionServer(live.connection, server);
       },
     });
     live.transport = transport;
@@ -130,10 +129,9 @@ export class McpRoutes {
       const server = createSessionServer(this.hub, virtualServer, () => live.connection);
       live.server = server;
       const id = transport.sessionId;
-      live.connection = this.hub.sessions.open({ id, transport: 'sse', virtualServer, sessionKey: key.key, close: () => server.close() });
+      live.connection = this.hub.openConnection({ id, transport: 'sse', virtualServer, sessionKey: key.key, close: () => server.close() }, server);
       live.connection.openStreams = 1; // the stream is the connection: it is not idle while open
       this.sse.set(id, live as Live<SSEServerTransport>);
-      this.hub.attachSessionServer(live.connection, server);
       transport.onclose = () => {
         this.sse.delete(id);
         this.hub.sessions.connectionClosed(id, 'SSE stream closed');

@@ -3,6 +3,11 @@ import type { NextFunction, Request, Response } from 'express';
 
 const loopbackHostnames = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
 
+/** A host name or address that only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  return loopbackHostnames.has(host.toLowerCase());
+}
+
 /** JSON-RPC-shaped error body, as MCP clients expect even for HTTP-level failures. */
 export function sendJsonRpcError(res: Response, status: number, code: number, message: string): void {
   if (res.headersSent) return;

@@ -15,7 +15,7 @@ export type AdminState = {
     /** The last config that failed to load; the hub kept the one before it. */
     configError?: { at: number; message: string };
   };
-  upstreams: UpstreamState_[];
+  upstreams: UpstreamSummary[];
   /** The global endpoint's catalog: everything, prefixed. */
   global: ScopeState;
   virtualServers: (ScopeState & {
@@ -28,7 +28,7 @@ export type AdminState = {
   sessions: SessionState[];
 };
 
-type UpstreamState_ = {
+type UpstreamSummary = {
   id: string;
   type: 'stdio' | 'http' | 'sse';
   perSession: boolean;
@@ -73,7 +73,7 @@ export type SessionState = {
   ownedIds: { id: string; upstream: string; tool: string; at: number }[];
 };
 
-export function endpointsOf(virtualServer: string | undefined): ScopeState['endpoints'] {
+function endpointsOf(virtualServer: string | undefined): ScopeState['endpoints'] {
   const base = virtualServer === undefined ? '' : `/servers/${encodeURIComponent(virtualServer)}`;
   return { streamableHttp: `${base}/mcp`, sse: `${base}/sse` };
 }

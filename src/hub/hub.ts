@@ -103,13 +103,14 @@ export class Hub implements Disposable {
     return this.upstreams.get(upstreamId);
   }
 
-  upstream(id: string): UpstreamConnection | undefined {
-    return this.upstreams.get(id);
-  }
-
-  /** Remembers a connection's MCP server so catalog changes can notify it. */
-  attachSessionServer(connection: Connection, server: Server): void {
+  /**
+   * Registers a client connection and the MCP server that serves it (so catalog changes can
+   * notify it). Transports call this once the connection has its id.
+   */
+  openConnection(init: Parameters<SessionRegistry['open']>[0], server: Server): Connection {
+    const connection = this.sessions.open(init);
     this.sessionServers.set(connection.id, server);
+    return connection;
   }
 
   /**

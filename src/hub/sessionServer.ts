@@ -98,22 +98,23 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
   server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
     const route = scope().resolveTool(request.params.name);
     if (!route) throw new RpcError(ErrorCode.InvalidParams, `Unknown tool '${request.params.name}': not available on ${where()}`);
-    const session = connection()?.session;
-    if (!session) throw new RpcError(ErrorCode.InvalidRequest, 'session is not initialized');
+    const current = connection();
+    if (!current) throw new RpcError(ErrorCode.InvalidRequest, 'session is not initialized');
+    const { ledger } = current.session;
     // Safe mode judges the upstream's own tool: its own name, its own annotations.
     const tool = { name: route.name, annotations: route.tool.annotations };
     const rule = hub.config.upstreams.get(route.upstream)?.safeMode.tools[route.name];
-    if (hub.safeModeEnabled(virtualServer, route.upstream)) {
-      const verdict = checkCall({ upstream: route.upstream, tool, args: request.params.arguments, rule, ledger: session.ledger });
-      if (!verdict.allowed) {
-        const current = connection();
-        if (current) hub.sessions.recordCall(current, 0, true);
-        return { isError: true, content: [{ type: 'text', text: verdict.reason }] };
-      }
+    const verdict = hub.safeModeEnabled(virtualServer, route.upstream)
+      ? checkCall({ upstream: route.upstream, tool, args: request.params.arguments, rule, ledger })
+      : undefined;
+    if (verdict && !verdict.allowed) {
+      hub.sessions.recordCall(current, 0, true);
+      return { isError: true, content: [{ type: 'text', text: verdict.reason }] };
     }
     const params = { ...request.params, name: route.name };
     const result = (await forward(route, { method: 'tools/call', params }, extra)) as CallToolResult;
-    if (classifyTool(tool, rule) === 'create') session.ledger.record(route.upstream, route.name, createdIds(result, rule));
+    // Recorded even while safe mode is off, so switching it on later protects what exists.
+    if ((verdict?.kind ?? classifyTool(tool, rule)) === 'create') ledger.record(route.upstream, route.name, createdIds(result, rule));
     return result;
   });
 

@@ -252,8 +252,7 @@ export class UpstreamConnection implements Disposable {
       if (this.client === client) this.client = undefined;
       await client.close().catch(() => undefined);
       if (this.disposed) return;
-      const tail = this.stderrTail.length ? ` (stderr: ${this.stderrTail.slice(-3).join(' | ')})` : '';
-      const message = `${errorMessage(error)}${tail}`;
+      const message = this.withStderr(errorMessage(error));
       this.options.logger.warn(`failed to connect: ${message}`);
       this.setStatus({ state: 'failed', lastError: message, failures: this.current.failures + 1, pid: undefined });
       this.scheduleReconnect();
@@ -263,9 +262,9 @@ export class UpstreamConnection implements Disposable {
   private onConnectionLost(reason: string): void {
     if (this.disposed) return;
     this.client = undefined;
-    const tail = this.stderrTail.length ? ` (stderr: ${this.stderrTail.slice(-3).join(' | ')})` : '';
-    this.options.logger.warn(`${reason}${tail}`);
-    this.setStatus({ state: 'failed', lastError: `${reason}${tail}`, failures: this.current.failures + 1, pid: undefined });
+    const message = this.withStderr(reason);
+    this.options.logger.warn(message);
+    this.setStatus({ state: 'failed', lastError: message, failures: this.current.failures + 1, pid: undefined });
     this.scheduleReconnect();
   }
 
@@ -299,6 +298,11 @@ export class UpstreamConnection implements Disposable {
       return new StreamableHTTPClientTransport(new URL(config.url), { requestInit, fetch: createOwnSignalFetch() });
     }
     return new SSEClientTransport(new URL(config.url), { requestInit, fetch: createOwnSignalFetch() });
+  }
+
+  /** A failure message with the child's last stderr lines, which usually say why. */
+  private withStderr(message: string): string {
+    return this.stderrTail.length ? `${message} (stderr: ${this.stderrTail.slice(-3).join(' | ')})` : message;
   }
 
   private recordStderr(text: string): void {

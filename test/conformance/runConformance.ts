@@ -13,8 +13,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { createInterface } from 'node:readline';
 import { ensureModernNode, findRepoRoot } from '../support/modernNode';
+import { spawnReady, type ReadyChild } from '../support/readyChild';
 
 export interface ScenarioResult {
   name: string;
@@ -239,65 +239,11 @@ export async function runServerConformance(url: string, opts: ConformanceOptions
   return { scenarios, passed, failed: scenarios.length - passed };
 }
 
-export interface RunningFixture {
-  url: string;
-  stop(): Promise<void>;
-}
-
-const FIXTURE_READY_TIMEOUT_MS = 15_000;
+export type RunningFixture = ReadyChild;
 
 /** Starts the conformance fixture in HTTP mode on a free port and waits for its ready line. */
-export async function startConformanceFixture(): Promise<RunningFixture> {
-  const child = track(
-    spawn(process.execPath, [CONFORMANCE_FIXTURE_SCRIPT, '--http', '--port', '0'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    }),
-  );
-  const stop = (): Promise<void> => terminate(child);
-  try {
-    const url = await readReadyUrl(child);
-    return { url, stop };
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-}
-
-function readReadyUrl(child: ChildProcess): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
-    const onExit = (code: number | null): void => settle(new Error(`conformance fixture exited early with code ${code}`));
-    const settle = (outcome: string | Error): void => {
-      clearTimeout(timer);
-      child.off('exit', onExit);
-      lines.close();
-      if (outcome instanceof Error) {
-        reject(outcome);
-      } else {
-        resolve(outcome);
-      }
-    };
-    const timer = setTimeout(
-      () => settle(new Error(`conformance fixture not ready after ${FIXTURE_READY_TIMEOUT_MS} ms`)),
-      FIXTURE_READY_TIMEOUT_MS,
-    );
-    child.once('exit', onExit);
-    lines.on('line', (line) => {
-      const url = parseReadyLine(line);
-      if (url !== undefined) {
-        settle(url);
-      }
-    });
-  });
-}
-
-function parseReadyLine(line: string): string | undefined {
-  try {
-    const message = JSON.parse(line) as { event?: unknown; url?: unknown };
-    return message.event === 'ready' && typeof message.url === 'string' ? message.url : undefined;
-  } catch {
-    return undefined;
-  }
+export function startConformanceFixture(): Promise<RunningFixture> {
+  return spawnReady(CONFORMANCE_FIXTURE_SCRIPT, ['--http', '--port', '0']);
 }
 
 // ---------------------------------------------------------------------------

@@ -1,13 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 
-/** A bench child (upstream or hub) that printed its ready line. */
+/** A node child (an upstream, a hub, a fixture) that printed its `{"event":"ready","url":…}` line. */
 export type ReadyChild = { url: string; pid: number; stop(): Promise<void> };
 
 const readyTimeoutMs = 20_000;
 const stopGraceMs = 8_000;
 
-/** Children still running; killed hard if this process exits first so none outlive the bench. */
+/** Children still running; killed hard if this process exits first, so none outlive their owner. */
 const live = new Set<ChildProcess>();
 process.on('exit', () => {
   for (const child of live) child.kill('SIGKILL');
