@@ -1,5 +1,6 @@
 import { Emitter } from './events';
 import { DisposableStore, type Disposable } from './lifecycle';
+import type { McpLogLevel } from './logLevels';
 import { errorMessage, type Logger } from './logger';
 import { OwnershipLedger } from './ownershipLedger';
 
@@ -18,6 +19,8 @@ export class Connection {
   client?: { name: string; version: string };
   /** Open long-lived streams (GET SSE): a connection that holds one is not idle. */
   openStreams = 0;
+  /** The level the client asked for with `logging/setLevel`; none means everything its upstreams send. */
+  logLevel?: McpLogLevel;
 
   constructor(
     readonly id: string,

@@ -1,13 +1,17 @@
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import { catalogCategories, globalView, ScopedCatalog, virtualServerView, type CatalogCategory, type UpstreamCatalog } from '../core/catalog';
 import { upstreamFingerprint, type HubConfig, type UpstreamConfig } from '../core/config';
 import { ConfigError } from '../core/errors';
 import { Emitter } from '../core/events';
 import type { Disposable } from '../core/lifecycle';
+import { mostVerbose, type McpLogLevel } from '../core/logLevels';
 import { errorMessage, type Logger } from '../core/logger';
 import { SessionRegistry, type Connection, type LogicalSession } from '../core/sessions';
 import { UpstreamConnection } from '../upstream/upstreamConnection';
 import { buildAdminState, type AdminState } from './adminState';
+import { MessageRouter } from './messageRouter';
+import { RpcError } from './rpcError';
 
 export const hubVersion = '0.1.0';
 
@@ -47,6 +51,7 @@ export class Hub implements Disposable {
   private readonly safeModeOverrides = new Map<string, boolean>();
   private safeModeOverrideAll?: boolean;
   readonly sessions: SessionRegistry;
+  private readonly router: MessageRouter;
   readonly startedAt = Date.now();
   private closed = false;
 
@@ -62,10 +67,13 @@ export class Hub implements Disposable {
       idleTimeoutMs: options.config.settings.sessionIdleTimeoutMs,
       logger: options.logger.child('sessions'),
     });
+    this.router = new MessageRouter(this.sessions, (id) => this.sessionServers.get(id), options.logger.child('router'));
     this.sessions.onDidChange((event) => {
       if (event.type === 'connection-opened') this.options.logger.info(`session ${event.connection.session.id}: connection ${event.connection.id} opened (${event.connection.transport}, ${event.connection.virtualServer ?? 'global'})`);
       if (event.type === 'connection-closed') {
         this.sessionServers.delete(event.connection.id);
+        this.router.connectionClosed(event.connection.id);
+        if (event.connection.logLevel) this.applyLogLevels();
         this.options.logger.info(`connection ${event.connection.id} closed: ${event.reason}`);
       }
       if (event.type === 'session-ended') this.options.logger.info(`session ${event.session.id} ended: ${event.reason}`);
@@ -101,6 +109,47 @@ export class Hub implements Disposable {
    */
   upstreamFor(upstreamId: string, _session: LogicalSession): UpstreamConnection | undefined {
     return this.upstreams.get(upstreamId);
+  }
+
+  /** Subscribes a connection to a resource of an upstream (reference-counted towards the upstream). */
+  async subscribe(connection: Connection, upstreamId: string, uri: string, signal?: AbortSignal): Promise<void> {
+    await this.router.subscribe(connection.id, this.requireUpstream(upstreamId, connection.session), uri, signal);
+  }
+
+  async unsubscribe(connection: Connection, upstreamId: string, uri: string): Promise<void> {
+    await this.router.unsubscribe(connection.id, this.requireUpstream(upstreamId, connection.session), uri);
+  }
+
+  subscriptionCount(connection: Connection): number {
+    return this.router.subscriptionCount(connection.id);
+  }
+
+  /** A session's `logging/setLevel`: filters what it receives, and makes its upstreams send at least that much. */
+  setLogLevel(connection: Connection, level: McpLogLevel): void {
+    connection.logLevel = level;
+    this.applyLogLevels();
+  }
+
+  /** Each upstream logs at the most verbose level any connection that can reach it asked for. */
+  private applyLogLevels(): void {
+    const wanted = new Map<string, McpLogLevel[]>();
+    for (const connection of this.sessions.allConnections) {
+      if (!connection.logLevel) continue;
+      for (const upstream of this.scope(connection.virtualServer)?.view.upstreams ?? []) {
+        wanted.set(upstream, [...(wanted.get(upstream) ?? []), connection.logLevel]);
+      }
+    }
+    for (const [id, levels] of wanted) {
+      const level = mostVerbose(levels);
+      if (level) this.upstreams.get(id)?.setLogLevel(level);
+    }
+  }
+
+  /** `upstreamFor`, as a JSON-RPC error when the upstream is gone (removed by a reload meanwhile). */
+  requireUpstream(upstreamId: string, session: LogicalSession): UpstreamConnection {
+    const upstream = this.upstreamFor(upstreamId, session);
+    if (!upstream) throw new RpcError(ErrorCode.InternalError, `upstream '${upstreamId}' is not configured`);
+    return upstream;
   }
 
   /**
@@ -139,6 +188,7 @@ export class Hub implements Disposable {
       const replacement = next.upstreams.get(id);
       if (!replacement || upstreamFingerprint(replacement) !== upstreamFingerprint(connection.config)) {
         this.upstreams.delete(id);
+        this.router.upstreamClosed(connection);
         closing.push(connection.close());
       }
     }
@@ -209,9 +259,10 @@ export class Hub implements Disposable {
   }
 
   private addUpstream(config: UpstreamConfig): void {
-    const connection = new UpstreamConnection(config, {
+    const connection: UpstreamConnection = new UpstreamConnection(config, {
       logger: this.options.logger.child(`upstream:${config.id}`),
       backoffBaseMs: this.options.upstreamBackoffMs,
+      handlers: this.router.handlersFor(config.id, () => connection),
     });
     this.upstreams.set(config.id, connection);
     connection.onDidChangeCatalog(() => {

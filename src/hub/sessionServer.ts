@@ -11,6 +11,9 @@ import {
   ListToolsRequestSchema,
   McpError,
   ReadResourceRequestSchema,
+  SetLevelRequestSchema,
+  SubscribeRequestSchema,
+  UnsubscribeRequestSchema,
   type CallToolResult,
   type ClientRequest,
   type CompleteResult,
@@ -51,7 +54,7 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
     {
       capabilities: {
         tools: { listChanged: true },
-        resources: { listChanged: true },
+        resources: { listChanged: true, subscribe: true },
         prompts: { listChanged: true },
         completions: {},
         logging: {},
@@ -67,15 +70,27 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
     return current;
   };
   const where = () => scope().view.label;
+  /** A resource this view may use, or the spec's "resource not found". */
+  const resourceRoute = (uri: string): Route => {
+    const route = scope().resolveResource(uri);
+    if (!route) throw new RpcError(resourceNotFound, `Resource '${uri}' is not available on ${where()}`, { uri });
+    return route;
+  };
+
+  const requireConnection = (): Connection => {
+    const current = connection();
+    if (!current) throw new RpcError(ErrorCode.InvalidRequest, 'session is not initialized');
+    return current;
+  };
 
   /** Sends one request to the routed upstream on behalf of this connection, with progress and cancellation. */
   const forward = async (route: Route, request: ClientRequest, extra: Extra): Promise<Record<string, unknown>> => {
-    const current = connection();
-    if (!current) throw new RpcError(ErrorCode.InvalidRequest, 'session is not initialized');
-    const upstream = hub.upstreamFor(route.upstream, current.session);
-    if (!upstream) throw new RpcError(ErrorCode.InternalError, `upstream '${route.upstream}' is not configured`);
+    const current = requireConnection();
+    const upstream = hub.requireUpstream(route.upstream, current.session);
     const progressToken = extra._meta?.progressToken;
-    const options: UpstreamRequestOptions = { signal: extra.signal };
+    // The origin lets the upstream's requests and logs for this call find their way back here.
+    const origin = { connectionId: current.id, sessionId: current.session.id, requestId: extra.requestId };
+    const options: UpstreamRequestOptions = { signal: extra.signal, origin };
     if (progressToken !== undefined) {
       options.onprogress = (progress) => {
         extra.sendNotification({ method: 'notifications/progress', params: { ...progress, progressToken } }).catch(() => undefined);
@@ -98,8 +113,7 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
   server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
     const route = scope().resolveTool(request.params.name);
     if (!route) throw new RpcError(ErrorCode.InvalidParams, `Unknown tool '${request.params.name}': not available on ${where()}`);
-    const current = connection();
-    if (!current) throw new RpcError(ErrorCode.InvalidRequest, 'session is not initialized');
+    const current = requireConnection();
     const { ledger } = current.session;
     // Safe mode judges the upstream's own tool: its own name, its own annotations.
     const tool = { name: route.name, annotations: route.tool.annotations };
@@ -134,11 +148,30 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
   );
 
   server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) => {
-    const route = scope().resolveResource(request.params.uri);
-    if (!route) {
-      throw new RpcError(resourceNotFound, `Resource '${request.params.uri}' is not available on ${where()}`, { uri: request.params.uri });
-    }
+    const route = resourceRoute(request.params.uri);
     return (await forward(route, { method: 'resources/read', params: request.params }, extra)) as ReadResourceResult;
+  });
+
+  server.setRequestHandler(SubscribeRequestSchema, async (request, extra) => {
+    const route = resourceRoute(request.params.uri);
+    await hub.subscribe(requireConnection(), route.upstream, request.params.uri, extra.signal).catch((error: unknown) => {
+      throw toRpcError(error, route.upstream);
+    });
+    return {};
+  });
+
+  server.setRequestHandler(UnsubscribeRequestSchema, async (request) => {
+    const route = resourceRoute(request.params.uri);
+    await hub.unsubscribe(requireConnection(), route.upstream, request.params.uri).catch((error: unknown) => {
+      throw toRpcError(error, route.upstream);
+    });
+    return {};
+  });
+
+  // Replaces the SDK's own handler: the level is the hub's to apply, per connection and upstream.
+  server.setRequestHandler(SetLevelRequestSchema, (request) => {
+    hub.setLogLevel(requireConnection(), request.params.level);
+    return {};
   });
 
   server.setRequestHandler(CompleteRequestSchema, async (request, extra) => {

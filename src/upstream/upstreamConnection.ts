@@ -1,20 +1,27 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
+  CreateMessageRequestSchema,
+  ElicitRequestSchema,
   ErrorCode,
+  ListRootsRequestSchema,
   McpError,
   PromptListChangedNotificationSchema,
   ResourceListChangedNotificationSchema,
   ToolListChangedNotificationSchema,
+  type ClientCapabilities,
   type ClientRequest,
   type Implementation,
+  type LoggingMessageNotification,
   type Progress,
   type ServerCapabilities,
 } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
+import type { McpLogLevel } from '../core/logLevels';
 import { emptyCatalog, type CatalogCategory, type UpstreamCatalog } from '../core/catalog';
 import type { UpstreamConfig } from '../core/config';
 import { UpstreamUnavailableError } from '../core/errors';
@@ -40,11 +47,45 @@ export type UpstreamStatus = {
 const passthroughResult = z.object({}).passthrough();
 export type PassthroughResult = z.infer<typeof passthroughResult>;
 
+/** The client request an upstream request is made for: where the upstream's requests and logs go back. */
+export type CallOrigin = {
+  readonly connectionId: string;
+  readonly sessionId: string;
+  readonly requestId: string | number;
+};
+
+/**
+ * On whose behalf the upstream sent a message. Known from the request stream it came on
+ * (Streamable HTTP answers a request on that request's own stream); otherwise from the only
+ * session with requests in flight; otherwise unknown, with the reason.
+ */
+export type Attribution =
+  | { origin: CallOrigin; via: 'request stream' | 'only session in flight' }
+  | { origin?: undefined; why: string };
+
+/** Requests an upstream may send its client; the hub answers them on behalf of a session. */
+export type ClientBoundRequest = { method: 'sampling/createMessage' | 'elicitation/create' | 'roots/list'; params?: Record<string, unknown> };
+
 export type UpstreamRequestOptions = {
   signal?: AbortSignal;
   /** Progress the upstream reports for this request, in order, before the result. */
   onprogress?: (progress: Progress) => void;
+  /** Who this request serves; what the upstream sends while serving it is attributed to them. */
+  origin?: CallOrigin;
 };
+
+/** What the hub does with messages an upstream sends to its client. */
+export type UpstreamMessageHandlers = {
+  clientRequest(request: ClientBoundRequest, attribution: Attribution, signal: AbortSignal): Promise<Record<string, unknown>>;
+  logMessage(params: LoggingMessageNotification['params'], attribution: Attribution): void;
+  resourceUpdated(uri: string): void;
+};
+
+/** The request being served, as seen by code that runs while its response stream is read. */
+const servingRequest = new AsyncLocalStorage<{ upstream: UpstreamConnection; origin: CallOrigin }>();
+
+/** What the hub's upstream client offers: everything, since the sessions it serves decide per request. */
+const hubClientCapabilities: ClientCapabilities = { sampling: {}, elicitation: { form: {}, url: {} }, roots: { listChanged: true } };
 
 /** setTimeout's ceiling; the SDK's own timeout is replaced by one that progress restarts. */
 const maxTimerMs = 2_147_483_647;
@@ -57,6 +98,8 @@ const backoffMaxMs = 30_000;
 export type UpstreamConnectionOptions = {
   logger: Logger;
   clientName?: string;
+  /** Where sampling, elicitation, roots, logs and resource updates from the upstream go. */
+  handlers?: UpstreamMessageHandlers;
   /** Test hook: the first reconnect delay. */
   backoffBaseMs?: number;
 };
@@ -79,6 +122,12 @@ export class UpstreamConnection implements Disposable {
   private readonly stderrTail: string[] = [];
   private readonly progressRoutes = new Map<string, (progress: Progress) => void>();
   private progressSequence = 0;
+  /** Origins of requests in flight, oldest first. */
+  private readonly inFlight = new Set<CallOrigin>();
+  /** Attribution of each client-bound request, fixed when it arrives on the wire. */
+  private readonly clientRequestAttribution = new Map<string | number, Attribution>();
+  private readonly subscribedUris = new Set<string>();
+  private logLevel?: McpLogLevel;
 
   private readonly statusEmitter = new Emitter<UpstreamStatus>();
   readonly onDidChangeStatus = this.statusEmitter.event;
@@ -157,33 +206,130 @@ export class UpstreamConnection implements Disposable {
       const meta = (params._meta ?? {}) as Record<string, unknown>;
       outgoing = { ...request, params: { ...params, _meta: { ...meta, progressToken: token } } } as ClientRequest;
     }
+    const { origin } = options;
+    if (origin) this.inFlight.add(origin);
     try {
-      return await client.request(outgoing, passthroughResult, { signal, timeout: maxTimerMs });
+      const sending = () => client.request(outgoing, passthroughResult, { signal, timeout: maxTimerMs });
+      // Code that reads this request's response stream runs inside this context: that is how
+      // what the upstream sends on it is attributed to the origin.
+      return await (origin ? servingRequest.run({ upstream: this, origin }, sending) : sending());
     } finally {
       clearTimeout(timer);
       if (token) this.progressRoutes.delete(token);
+      if (origin) this.inFlight.delete(origin);
     }
   }
 
   /**
-   * Takes progress notifications off the wire before the SDK's protocol layer sees them. The SDK
-   * dispatches notifications a microtask late but responses at once, so a last progress that
-   * arrives with the result would find its handler already gone.
+   * Takes progress, log and resource-update notifications off the wire before the SDK's
+   * protocol layer sees them, and fixes the attribution of client-bound requests as they
+   * arrive. The SDK dispatches notifications a microtask late but responses at once, so a
+   * notification that arrives with the result would otherwise be sent after the result.
    */
-  private routeProgress(transport: Transport): void {
+  private routeMessages(transport: Transport): void {
     const dispatch = transport.onmessage;
     transport.onmessage = (message, extra) => {
-      if ('method' in message && message.method === 'notifications/progress' && !('id' in message)) {
-        const params = message.params as Progress & { progressToken?: string | number };
-        const route = typeof params?.progressToken === 'string' ? this.progressRoutes.get(params.progressToken) : undefined;
-        if (route) {
-          const { progressToken: _token, ...progress } = params;
-          route(progress);
-          return;
+      if ('method' in message) {
+        if (!('id' in message)) {
+          if (this.routeNotification(message.method, message.params)) return;
+        } else if (isClientBound(message.method)) {
+          this.clientRequestAttribution.set(message.id, this.attribute());
         }
       }
       dispatch?.(message, extra);
     };
+  }
+
+  /** Handles a notification the hub routes itself; false for the ones the SDK should see. */
+  private routeNotification(method: string, params: Record<string, unknown> | undefined): boolean {
+    const handlers = this.options.handlers;
+    if (method === 'notifications/progress') {
+      const progress = params as (Progress & { progressToken?: string | number }) | undefined;
+      const route = typeof progress?.progressToken === 'string' ? this.progressRoutes.get(progress.progressToken) : undefined;
+      if (!route) return false;
+      const { progressToken: _token, ...rest } = progress as Progress & { progressToken?: string | number };
+      route(rest);
+      return true;
+    }
+    if (method === 'notifications/message' && handlers && params) {
+      handlers.logMessage(params as LoggingMessageNotification['params'], this.attribute());
+      return true;
+    }
+    if (method === 'notifications/resources/updated' && handlers && typeof params?.uri === 'string') {
+      handlers.resourceUpdated(params.uri);
+      return true;
+    }
+    return false;
+  }
+
+  /** On whose behalf the message being read now was sent (see `Attribution`). */
+  private attribute(): Attribution {
+    const serving = servingRequest.getStore();
+    if (serving?.upstream === this) return { origin: serving.origin, via: 'request stream' };
+    const sessions = new Set([...this.inFlight].map((origin) => origin.sessionId));
+    if (sessions.size === 1) return { origin: [...this.inFlight].at(-1) as CallOrigin, via: 'only session in flight' };
+    if (sessions.size === 0) return { why: `upstream '${this.id}' sent it while serving no session's request` };
+    return {
+      why: `requests of ${sessions.size} sessions were in flight on upstream '${this.id}' and its ${this.config.type} transport does not tell which one this belongs to`,
+    };
+  }
+
+  private registerClientRequestHandlers(client: Client): void {
+    const handlers = this.options.handlers;
+    if (!handlers) return;
+    const handle = (request: ClientBoundRequest, extra: { requestId: string | number; signal: AbortSignal }) => {
+      const attribution = this.clientRequestAttribution.get(extra.requestId) ?? this.attribute();
+      this.clientRequestAttribution.delete(extra.requestId);
+      return handlers.clientRequest(request, attribution, extra.signal);
+    };
+    // The SDK validates requests and results against these schemas on the way.
+    client.setRequestHandler(CreateMessageRequestSchema, (request, extra) => handle(request, extra) as never);
+    client.setRequestHandler(ElicitRequestSchema, (request, extra) => handle(request, extra) as never);
+    client.setRequestHandler(ListRootsRequestSchema, (request, extra) => handle(request, extra) as never);
+  }
+
+  /** Subscribes the upstream to a resource; kept across reconnects until `unsubscribe`. */
+  async subscribe(uri: string, signal?: AbortSignal): Promise<void> {
+    this.subscribedUris.add(uri);
+    try {
+      await this.request({ method: 'resources/subscribe', params: { uri } }, { signal });
+    } catch (error) {
+      this.subscribedUris.delete(uri);
+      throw error;
+    }
+  }
+
+  async unsubscribe(uri: string): Promise<void> {
+    if (!this.subscribedUris.delete(uri) || this.current.state !== 'ready') return;
+    await this.request({ method: 'resources/unsubscribe', params: { uri } });
+  }
+
+  /** The level the upstream should log at (the most verbose any of its sessions wants); kept across reconnects. */
+  setLogLevel(level: McpLogLevel): void {
+    if (level === this.logLevel) return;
+    this.logLevel = level;
+    if (this.current.state === 'ready' && this.client) void this.applyLogLevel(this.client);
+  }
+
+  private async applyLogLevel(client: Client): Promise<void> {
+    if (!this.logLevel || !this.capabilities.logging) return;
+    try {
+      await client.request({ method: 'logging/setLevel', params: { level: this.logLevel } }, passthroughResult, { timeout: this.config.timeoutMs });
+    } catch (error) {
+      this.options.logger.warn(`could not set its log level to ${this.logLevel}: ${errorMessage(error)}`);
+    }
+  }
+
+  /** After a reconnect the upstream has forgotten the old session's subscriptions and level. */
+  private async restoreSessionState(client: Client): Promise<void> {
+    await this.applyLogLevel(client);
+    for (const uri of this.subscribedUris) {
+      try {
+        await client.request({ method: 'resources/subscribe', params: { uri } }, passthroughResult, { timeout: this.config.timeoutMs });
+      } catch (error) {
+        this.options.logger.warn(`could not renew the subscription to ${uri}: ${errorMessage(error)}`);
+      }
+    }
   }
 
   private async readyClient(signal?: AbortSignal): Promise<Client> {
@@ -225,7 +371,9 @@ export class UpstreamConnection implements Disposable {
   private async connectOnce(): Promise<void> {
     if (this.disposed) return;
     this.setStatus({ state: 'starting', lastError: this.current.lastError });
-    const client = new Client({ ...clientInfo, name: this.options.clientName ?? clientInfo.name }, { capabilities: {} });
+    const capabilities = this.options.handlers ? hubClientCapabilities : {};
+    const client = new Client({ ...clientInfo, name: this.options.clientName ?? clientInfo.name }, { capabilities });
+    this.registerClientRequestHandlers(client);
     const transport = this.createTransport();
     let closedDuringConnect = false;
     client.onclose = () => {
@@ -239,11 +387,12 @@ export class UpstreamConnection implements Disposable {
     try {
       await client.connect(transport, { timeout: this.config.timeoutMs });
       if (this.disposed || closedDuringConnect) throw new Error('connection closed during initialize');
-      this.routeProgress(transport);
+      this.routeMessages(transport);
       this.client = client;
       this.capabilities = client.getServerCapabilities() ?? {};
       this.registerListChangedHandlers(client);
       this.catalogValue = await this.fetchCatalog(client);
+      await this.restoreSessionState(client);
       const pid = transport instanceof StdioClientTransport ? (transport.pid ?? undefined) : undefined;
       this.setStatus({ state: 'ready', lastError: undefined, failures: 0, serverInfo: client.getServerVersion(), pid });
       this.catalogEmitter.fire(this.catalogValue);
@@ -375,6 +524,7 @@ export class UpstreamConnection implements Disposable {
     this.reconnectTimer = undefined;
     const client = this.client;
     this.client = undefined;
+    this.clientRequestAttribution.clear();
     if (client) await client.close().catch(() => undefined);
   }
 
@@ -391,4 +541,8 @@ export class UpstreamConnection implements Disposable {
   dispose(): void {
     void this.close();
   }
+}
+
+function isClientBound(method: string): method is ClientBoundRequest['method'] {
+  return method === 'sampling/createMessage' || method === 'elicitation/create' || method === 'roots/list';
 }

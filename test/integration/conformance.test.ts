@@ -1,63 +1,52 @@
 import assert from 'node:assert/strict';
-import { CONFORMANCE_FIXTURE_SCRIPT, runServerConformance, startConformanceFixture, type ConformanceRun } from '../conformance/runConformance';
+import { CONFORMANCE_FIXTURE_SCRIPT, runServerConformance, startConformanceFixture, type ConformanceRun, type RunningFixture } from '../conformance/runConformance';
 import { startAuthProxy, type AuthProxy } from '../support/authProxy';
 import { startTestHub, testToken, type TestHub } from '../support/hubHarness';
 
 /**
- * The conformance suite's server scenarios, run against the fixture directly and through the hub
- * (fixture as a stdio child of the hub). Every scenario that passes directly must pass through it.
+ * The conformance suite's server scenarios, run against the fixture directly and through the hub,
+ * once with the fixture as the hub's stdio child and once as a Streamable HTTP upstream. Every
+ * scenario that passes directly must pass through the hub: there is no list of exceptions.
  */
 describe('MCP conformance through the hub', function () {
-  this.timeout(240_000);
-  let hub: TestHub | undefined;
-  let proxy: AuthProxy | undefined;
+  this.timeout(300_000);
+  let fixture: RunningFixture | undefined;
   let direct: ConformanceRun;
-  let throughHub: ConformanceRun;
+  const throughHub = new Map<string, ConformanceRun>();
+
+  /** Runs the suite through a hub whose one virtual server (bare names, as the scenarios call them) fronts `upstream`. */
+  async function runThroughHub(upstream: unknown): Promise<ConformanceRun> {
+    let hub: TestHub | undefined;
+    let proxy: AuthProxy | undefined;
+    try {
+      hub = await startTestHub({ servers: { conformance: upstream }, virtualServers: { conformance: { upstreams: ['conformance'], naming: 'bare' } } });
+      // The suite's client cannot send the hub's token: a transparent proxy adds it and nothing else.
+      proxy = await startAuthProxy(hub.url, testToken);
+      return await runServerConformance(`${proxy.url}/servers/conformance/mcp`);
+    } finally {
+      await proxy?.close();
+      await hub?.close();
+    }
+  }
 
   before(async function () {
-    const fixture = await startConformanceFixture();
-    try {
-      direct = await runServerConformance(fixture.url);
-    } finally {
-      await fixture.stop();
-    }
-    hub = await startTestHub({ servers: { conformance: { command: process.execPath, args: [CONFORMANCE_FIXTURE_SCRIPT, '--stdio'] } }, virtualServers: { conformance: { upstreams: ['conformance'], naming: 'bare' } } });
-    // The suite's client cannot send the hub's token: a transparent proxy adds it and nothing else.
-    proxy = await startAuthProxy(hub.url, testToken);
-    // The scenarios call tools by their own names: a virtual server with bare naming serves them.
-    throughHub = await runServerConformance(`${proxy.url}/servers/conformance/mcp`);
+    fixture = await startConformanceFixture();
+    direct = await runServerConformance(fixture.url);
+    throughHub.set('stdio', await runThroughHub({ command: process.execPath, args: [CONFORMANCE_FIXTURE_SCRIPT, '--stdio'] }));
+    throughHub.set('streamable-http', await runThroughHub({ type: 'http', url: fixture.url }));
   });
-  after(async () => {
-    await proxy?.close();
-    await hub?.close();
-  });
+  after(async () => fixture?.stop());
 
-  /**
-   * Scenarios that need what the hub does not pass through yet (issue: notifications, progress,
-   * server-to-client requests, subscriptions). Each must still fail: when one starts passing,
-   * it leaves this list, so the list never hides a regression nor outlives its reason.
-   */
-  const knownGaps: Record<string, string> = {
-    'tools-call-with-logging': 'upstream notifications/message are not forwarded to the session yet',
-    'tools-call-sampling': 'sampling/createMessage from an upstream is not routed to the client yet',
-    'tools-call-elicitation': 'elicitation/create from an upstream is not routed to the client yet',
-    'elicitation-sep1034-defaults': 'elicitation/create from an upstream is not routed to the client yet',
-    'elicitation-sep1330-enums': 'elicitation/create from an upstream is not routed to the client yet',
-    'resources-subscribe': 'resources/subscribe is not supported by the hub yet',
-    'resources-unsubscribe': 'resources/unsubscribe is not supported by the hub yet',
-  };
-
-  it('passes every scenario through the hub that the fixture passes directly, but for the listed gaps', function () {
-    const passedDirect = direct.scenarios.filter((s) => s.passed).map((s) => s.name);
-    const passedThroughHub = new Set(throughHub.scenarios.filter((s) => s.passed).map((s) => s.name));
-    console.log(`      conformance: ${direct.passed} of ${direct.scenarios.length} passed directly, ${throughHub.passed} through the hub; known gaps: ${Object.keys(knownGaps).length}`);
-    assert.ok(passedDirect.length >= 30, `only ${passedDirect.length} scenarios passed directly`);
-    const regressions = throughHub.scenarios
-      .filter((s) => !s.passed && passedDirect.includes(s.name) && !(s.name in knownGaps))
-      .map((s) => `${s.name}: ${s.detail ?? ''}`);
-    assert.deepEqual(regressions, [], 'scenarios that pass directly but fail through the hub');
-    const closedGaps = Object.keys(knownGaps).filter((name) => passedThroughHub.has(name));
-    assert.deepEqual(closedGaps, [], 'these now pass through the hub: remove them from knownGaps and the README');
-    assert.equal(throughHub.passed, direct.passed - Object.keys(knownGaps).length);
-  });
+  for (const upstreamTransport of ['stdio', 'streamable-http']) {
+    it(`passes every scenario through the hub that the fixture passes directly (${upstreamTransport} upstream)`, function () {
+      const run = throughHub.get(upstreamTransport);
+      assert.ok(run);
+      console.log(`      conformance: ${direct.passed} of ${direct.scenarios.length} passed directly, ${run.passed} of ${run.scenarios.length} through the hub`);
+      assert.ok(direct.passed >= 30, `only ${direct.passed} scenarios passed directly`);
+      const passedDirect = direct.scenarios.filter((s) => s.passed).map((s) => s.name);
+      const regressions = run.scenarios.filter((s) => !s.passed && passedDirect.includes(s.name)).map((s) => `${s.name}: ${s.detail ?? ''}`);
+      assert.deepEqual(regressions, [], 'scenarios that pass directly but fail through the hub');
+      assert.equal(run.passed, direct.passed);
+    });
+  }
 });

@@ -1,0 +1,119 @@
+import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { ErrorCode, type ClientCapabilities, type LoggingMessageNotification } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+import { passesLogLevel } from '../core/logLevels';
+import { errorMessage, type Logger } from '../core/logger';
+import type { SessionRegistry } from '../core/sessions';
+import { SubscriptionTable } from '../core/subscriptions';
+import type { Attribution, ClientBoundRequest, UpstreamConnection, UpstreamMessageHandlers } from '../upstream/upstreamConnection';
+import { RpcError } from './rpcError';
+
+/** Answers from the client pass back to the upstream as sent; the upstream's SDK client validates them. */
+const passthroughResult = z.object({}).passthrough();
+
+/** A human may take long to answer an elicitation; the upstream's own timeout and cancellation bound it. */
+const clientRequestTimeoutMs = 2_147_483_647;
+
+/**
+ * Routes what upstreams send towards clients: requests (sampling, elicitation, roots) and log
+ * messages go to the one session the upstream is serving, or nowhere; resource updates go to the
+ * subscribers of that upstream's URI. Nothing here ever picks a session by guessing.
+ */
+export class MessageRouter {
+  private readonly subscriptions = new SubscriptionTable<UpstreamConnection>();
+
+  constructor(
+    private readonly sessions: SessionRegistry,
+    private readonly serverOf: (connectionId: string) => Server | undefined,
+    private readonly logger: Logger,
+  ) {}
+
+  /** The handlers one upstream connection reports to. */
+  handlersFor(upstreamId: string, upstream: () => UpstreamConnection): UpstreamMessageHandlers {
+    return {
+      clientRequest: (request, attribution, signal) => this.clientRequest(upstreamId, request, attribution, signal),
+      logMessage: (params, attribution) => this.logMessage(upstreamId, params, attribution),
+      resourceUpdated: (uri) => this.resourceUpdated(upstream(), uri),
+    };
+  }
+
+  private async clientRequest(upstreamId: string, request: ClientBoundRequest, attribution: Attribution, signal: AbortSignal): Promise<Record<string, unknown>> {
+    const what = `${request.method} from upstream '${upstreamId}'`;
+    if (!attribution.origin) throw new RpcError(ErrorCode.InvalidRequest, `The hub refused ${what}: ${attribution.why}`);
+    const { connectionId, requestId } = attribution.origin;
+    const server = this.sessions.connection(connectionId) ? this.serverOf(connectionId) : undefined;
+    if (!server) throw new RpcError(ErrorCode.InvalidRequest, `The hub refused ${what}: the session it was serving has ended`);
+    const missing = missingCapability(request, server.getClientCapabilities());
+    if (missing) throw new RpcError(ErrorCode.MethodNotFound, `The hub refused ${what}: the client of this session did not declare ${missing}`);
+    // On the calling request's own stream, so a client without a standalone stream gets it too.
+    return server.request(request, passthroughResult, { relatedRequestId: requestId, signal, timeout: clientRequestTimeoutMs });
+  }
+
+  private logMessage(upstreamId: string, params: LoggingMessageNotification['params'], attribution: Attribution): void {
+    if (!attribution.origin) {
+      this.logger.debug(`log message from upstream '${upstreamId}' kept in the hub's log only: ${attribution.why}`);
+      return;
+    }
+    const { connectionId, requestId } = attribution.origin;
+    const connection = this.sessions.connection(connectionId);
+    const server = connection ? this.serverOf(connectionId) : undefined;
+    if (!connection || !server || !passesLogLevel(params.level, connection.logLevel)) return;
+    server.notification({ method: 'notifications/message', params }, { relatedRequestId: requestId }).catch((error: unknown) => {
+      this.logger.debug(`could not deliver a log message to ${connectionId}: ${errorMessage(error)}`);
+    });
+  }
+
+  private resourceUpdated(upstream: UpstreamConnection, uri: string): void {
+    for (const connectionId of this.subscriptions.subscribers(upstream, uri)) {
+      this.serverOf(connectionId)
+        ?.notification({ method: 'notifications/resources/updated', params: { uri } })
+        .catch((error: unknown) => this.logger.debug(`could not tell ${connectionId} that ${uri} changed: ${errorMessage(error)}`));
+    }
+  }
+
+  /** Subscribes a connection; the upstream hears only the first subscription to a URI. */
+  async subscribe(connectionId: string, upstream: UpstreamConnection, uri: string, signal?: AbortSignal): Promise<void> {
+    if (!upstream.serverCapabilities.resources?.subscribe) {
+      throw new RpcError(ErrorCode.MethodNotFound, `upstream '${upstream.id}' does not support resource subscriptions (${uri})`);
+    }
+    if (!this.subscriptions.add(upstream, uri, connectionId)) return;
+    try {
+      await upstream.subscribe(uri, signal);
+    } catch (error) {
+      this.subscriptions.remove(upstream, uri, connectionId);
+      throw error;
+    }
+  }
+
+  /** Unsubscribes a connection; the upstream hears it when the last subscriber leaves. */
+  async unsubscribe(connectionId: string, upstream: UpstreamConnection, uri: string): Promise<void> {
+    if (this.subscriptions.remove(upstream, uri, connectionId)) await upstream.unsubscribe(uri);
+  }
+
+  subscriptionCount(connectionId: string): number {
+    return this.subscriptions.countFor(connectionId);
+  }
+
+  /** Drops a closed connection's subscriptions, unsubscribing the upstream where it was the last. */
+  connectionClosed(connectionId: string): void {
+    for (const { upstream, uri } of this.subscriptions.removeSubscriber(connectionId)) {
+      upstream.unsubscribe(uri).catch((error: unknown) => this.logger.debug(`could not unsubscribe ${upstream.id} from ${uri}: ${errorMessage(error)}`));
+    }
+  }
+
+  upstreamClosed(upstream: UpstreamConnection): void {
+    this.subscriptions.removeUpstream(upstream);
+  }
+}
+
+/** The capability a client must have declared to be sent this request, if it did not. */
+function missingCapability(request: ClientBoundRequest, capabilities: ClientCapabilities | undefined): string | undefined {
+  if (request.method === 'sampling/createMessage') return capabilities?.sampling ? undefined : 'the sampling capability';
+  if (request.method === 'roots/list') return capabilities?.roots ? undefined : 'the roots capability';
+  const mode = request.params?.mode === 'url' ? 'url' : 'form';
+  const elicitation = capabilities?.elicitation as { form?: object; url?: object } | undefined;
+  if (!elicitation) return 'the elicitation capability';
+  // `elicitation: {}` is form mode (the SDK reads it so too).
+  const supported = mode === 'url' ? !!elicitation.url : !!elicitation.form || Object.keys(elicitation).length === 0;
+  return supported ? undefined : `${mode}-mode elicitation`;
+}
