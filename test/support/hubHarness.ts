@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
 import { validateConfig } from '../../src/core/config';
 import { createLogger, type Logger } from '../../src/core/logger';
 import { runHub, type RunningHub } from '../../src/http/runHub';
@@ -11,6 +12,7 @@ import { runHub, type RunningHub } from '../../src/http/runHub';
 export const testToken = 'test-token-0123456789';
 export const fixturesDir = join(__dirname, '..', 'fixtures');
 export const scopeFixture = join(fixturesDir, 'scopeFixture.js');
+export const passthroughFixture = join(fixturesDir, 'passthroughFixture.js');
 export const demoServer = join(__dirname, '..', '..', 'src', 'demo', 'demoServer.js');
 
 export type TransportName = 'streamable-http' | 'sse';
@@ -56,11 +58,21 @@ export async function startTestHub(configJson: unknown, options: { configPath?: 
 /** Connects a real SDK client to a hub endpoint over the named transport. */
 export async function connectClient(
   hubUrl: string,
-  options: { virtualServer?: string; transport?: TransportName; token?: string; headers?: Record<string, string>; name?: string } = {},
+  options: {
+    virtualServer?: string;
+    transport?: TransportName;
+    token?: string;
+    headers?: Record<string, string>;
+    name?: string;
+    capabilities?: ClientCapabilities;
+    /** Runs before connecting: the place to set request and notification handlers. */
+    beforeConnect?: (client: Client) => void;
+  } = {},
 ): Promise<Client> {
   const base = options.virtualServer === undefined ? hubUrl : `${hubUrl}/servers/${options.virtualServer}`;
   const headers = { authorization: `Bearer ${options.token ?? testToken}`, ...options.headers };
-  const client = new Client({ name: options.name ?? 'hub-test-client', version: '1.0.0' }, { capabilities: {} });
+  const client = new Client({ name: options.name ?? 'hub-test-client', version: '1.0.0' }, { capabilities: options.capabilities ?? {} });
+  options.beforeConnect?.(client);
   const transport =
     (options.transport ?? 'streamable-http') === 'sse'
       ? new SSEClientTransport(new URL(`${base}/sse`), {
