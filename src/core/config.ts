@@ -23,6 +23,12 @@ const upstreamCommon = {
   perSession: z.boolean().optional(),
   /** Accepted spelling of `perSession` used by another hub. */
   perSessionClient: z.boolean().optional(),
+  /** perSession: instances kept started and ready for the next sessions. */
+  warm: z.number().int().min(0).max(16).optional(),
+  /** perSession: the most session instances running at once; past it a new session's call is refused. */
+  maxInstances: z.number().int().min(1).max(1000).optional(),
+  /** perSession: seconds an instance may stay unused before it is stopped (its session starts a new one). */
+  idleTimeout: z.number().int().min(1).max(7 * 24 * 3600).optional(),
   /** Skip this upstream without deleting its entry. */
   disabled: z.boolean().optional(),
   /** Safe mode for this upstream: on by default; `false`, or rules per tool. */
@@ -152,10 +158,14 @@ export type StdioUpstreamConfig = {
 };
 export type RemoteUpstreamConfig = { type: 'http' | 'sse'; url: string; headers: Record<string, string> };
 
+/** How a per-session upstream's instances are kept. */
+export type PerSessionPolicy = { warm: number; maxInstances: number; idleTimeoutMs: number };
+
 export type UpstreamConfig = (StdioUpstreamConfig | RemoteUpstreamConfig) & {
   id: string;
   timeoutMs: number;
-  perSession: boolean;
+  /** Set when every logical session gets an instance of its own. */
+  perSession?: PerSessionPolicy;
   safeMode: SafeModePolicy;
 };
 
@@ -183,6 +193,8 @@ export type HubConfig = {
 };
 
 export const defaultUpstreamTimeoutMs = 60_000;
+/** A laptop runs a handful of browsers comfortably, not dozens. */
+export const defaultPerSession: PerSessionPolicy = { warm: 1, maxInstances: 8, idleTimeoutMs: 15 * 60_000 };
 export const defaultSettings: HubSettings = { sessionIdleTimeoutMs: 30 * 60_000, maxBodyBytes: 4 * 1024 * 1024 };
 
 /** Formats a zod path as a JSON path: `servers.demo.args[0]`. */
@@ -304,7 +316,14 @@ function toUpstreamConfig(
   const common = {
     id,
     timeoutMs: entry.timeout ?? defaultUpstreamTimeoutMs,
-    perSession: entry.perSession ?? entry.perSessionClient ?? false,
+    perSession:
+      (entry.perSession ?? entry.perSessionClient)
+        ? {
+            warm: entry.warm ?? defaultPerSession.warm,
+            maxInstances: entry.maxInstances ?? defaultPerSession.maxInstances,
+            idleTimeoutMs: (entry.idleTimeout ?? defaultPerSession.idleTimeoutMs / 1000) * 1000,
+          }
+        : undefined,
     safeMode: toSafeModePolicy(entry.safeMode),
   };
   if ('url' in entry && (entry.type === 'http' || entry.type === 'sse')) {

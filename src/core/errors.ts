@@ -38,3 +38,15 @@ export class UpstreamUnavailableError extends Error {
     this.name = 'UpstreamUnavailableError';
   }
 }
+
+/** A per-session upstream already runs as many session instances as its config allows. */
+export class InstanceLimitError extends Error {
+  constructor(
+    readonly upstream: string,
+    readonly maxInstances: number,
+    why = `it already runs maxInstances = ${maxInstances} session instances; end a session or raise maxInstances`,
+  ) {
+    super(`upstream '${upstream}' cannot start an instance for this session: ${why}`);
+    this.name = 'InstanceLimitError';
+  }
+}

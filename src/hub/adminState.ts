@@ -2,6 +2,7 @@ import type { ScopedCatalog } from '../core/catalog';
 import type { HubConfig } from '../core/config';
 import type { LogicalSession } from '../core/sessions';
 import type { UpstreamConnection, UpstreamState } from '../upstream/upstreamConnection';
+import type { InstanceInfo, InstancePool } from './instancePool';
 
 /**
  * The JSON that `GET /admin/state` answers and `/admin/events` streams. The VS Code views and
@@ -31,7 +32,12 @@ export type AdminState = {
 type UpstreamSummary = {
   id: string;
   type: 'stdio' | 'http' | 'sse';
-  perSession: boolean;
+  /**
+   * Set for a per-session upstream: its policy and how many session instances and warm spares
+   * run. The upstream's own state, pid and counts are then those of its probe instance, which
+   * lists the catalog and serves no session.
+   */
+  perSession: { warm: number; maxInstances: number; idleTimeoutMs: number; instances: number; spares: number } | null;
   /** Whether safe mode guards this upstream (a virtual server may still turn it off). */
   safeMode: boolean;
   state: UpstreamState;
@@ -69,6 +75,8 @@ export type SessionState = {
     errors: number;
     averageLatencyMs: number | null;
   }[];
+  /** This session's own instances of per-session upstreams. */
+  instances: InstanceInfo[];
   /** Ids this session created, that safe mode lets it modify or delete. */
   ownedIds: { id: string; upstream: string; tool: string; at: number }[];
 };
@@ -99,6 +107,7 @@ export function buildAdminState(input: {
   scope: (virtualServer: string | undefined) => ScopedCatalog | undefined;
   sessions: LogicalSession[];
   safeMode: (upstream: string) => boolean;
+  pools: ReadonlyMap<string, InstancePool>;
 }): AdminState {
   return {
     hub: {
@@ -112,7 +121,7 @@ export function buildAdminState(input: {
       return {
         id: upstream.id,
         type: config.type,
-        perSession: config.perSession,
+        perSession: perSessionSummary(input.pools.get(upstream.id)),
         safeMode: input.safeMode(upstream.id),
         state: status.state,
         since: status.since,
@@ -154,7 +163,13 @@ export function buildAdminState(input: {
         errors: c.errors,
         averageLatencyMs: c.calls > 0 ? Math.round((c.totalLatencyMs / c.calls) * 100) / 100 : null,
       })),
+      instances: [...input.pools.values()].flatMap((pool) => pool.describe(session.id) ?? []),
       ownedIds: session.ledger.entries,
     })),
   };
+}
+
+function perSessionSummary(pool: InstancePool | undefined): UpstreamSummary['perSession'] {
+  if (!pool) return null;
+  return { ...pool.policy, ...pool.counts };
 }

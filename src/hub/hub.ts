@@ -10,6 +10,7 @@ import { errorMessage, type Logger } from '../core/logger';
 import { SessionRegistry, type Connection, type LogicalSession } from '../core/sessions';
 import { UpstreamConnection } from '../upstream/upstreamConnection';
 import { buildAdminState, type AdminState } from './adminState';
+import { InstancePool } from './instancePool';
 import { MessageRouter } from './messageRouter';
 import { RpcError } from './rpcError';
 
@@ -43,7 +44,10 @@ const listChangedMethod: Record<CatalogCategory, string> = {
  */
 export class Hub implements Disposable {
   private configValue: HubConfig;
+  /** One connection per upstream: it serves every session, or for a per-session upstream only lists its catalog. */
   private readonly upstreams = new Map<string, UpstreamConnection>();
+  /** The instances of each per-session upstream. */
+  private readonly pools = new Map<string, InstancePool>();
   private scopes = new Map<string, ScopedCatalog>();
   private readonly sessionServers = new Map<string, Server>();
   private lastConfigError?: { at: number; message: string };
@@ -104,11 +108,22 @@ export class Hub implements Disposable {
   }
 
   /**
-   * The upstream connection that serves `session` for `upstreamId`. Shared for now; the seam
-   * where per-session instances plug in.
+   * The upstream connection that serves `session` for `upstreamId`: the shared one, or the
+   * session's own instance of a per-session upstream (assigned now if it has none; it may still
+   * be starting, and requests wait for it). Throws `InstanceLimitError` past the cap.
    */
-  upstreamFor(upstreamId: string, _session: LogicalSession): UpstreamConnection | undefined {
-    return this.upstreams.get(upstreamId);
+  upstreamFor(upstreamId: string, session: LogicalSession): UpstreamConnection | undefined {
+    const pool = this.pools.get(upstreamId);
+    return pool ? pool.acquire(session) : this.upstreams.get(upstreamId);
+  }
+
+  /** A client's roots changed: its own instances hear it (a shared upstream could not ask whose). */
+  rootsChanged(session: LogicalSession): void {
+    for (const pool of this.pools.values()) {
+      pool.instanceOf(session.id)?.notify('notifications/roots/list_changed').catch((error: unknown) => {
+        this.options.logger.debug(`could not forward roots/list_changed to ${pool.config.id}: ${errorMessage(error)}`);
+      });
+    }
   }
 
   /** Subscribes a connection to a resource of an upstream (reference-counted towards the upstream). */
@@ -141,7 +156,15 @@ export class Hub implements Disposable {
     }
     for (const [id, levels] of wanted) {
       const level = mostVerbose(levels);
-      if (level) this.upstreams.get(id)?.setLogLevel(level);
+      if (level && !this.pools.has(id)) this.upstreams.get(id)?.setLogLevel(level);
+    }
+    // A session's own instance logs at the level of that session's connections.
+    for (const pool of this.pools.values()) {
+      pool.forEachInstance((instance, owner) => {
+        const levels = [...(this.sessions.session(owner)?.connections.values() ?? [])].flatMap((c) => c.logLevel ?? []);
+        const level = mostVerbose(levels);
+        if (level) instance.setLogLevel(level);
+      });
     }
   }
 
@@ -190,6 +213,9 @@ export class Hub implements Disposable {
         this.upstreams.delete(id);
         this.router.upstreamClosed(connection);
         closing.push(connection.close());
+        const pool = this.pools.get(id);
+        this.pools.delete(id);
+        if (pool) closing.push(pool.close('its upstream changed in the config'));
       }
     }
     await Promise.all(closing);
@@ -255,6 +281,7 @@ export class Hub implements Disposable {
       scope: (id) => this.scope(id),
       sessions: this.sessions.allSessions,
       safeMode: (upstream) => this.safeModeEnabled(undefined, upstream),
+      pools: this.pools,
     });
   }
 
@@ -270,6 +297,19 @@ export class Hub implements Disposable {
     });
     connection.onDidChangeStatus(() => this.stateEmitter.fire());
     connection.start();
+    if (config.perSession) {
+      const logger = this.options.logger.child(`upstream:${config.id}:instances`);
+      const pool = new InstancePool(
+        { ...config, perSession: config.perSession },
+        {
+          logger,
+          handlers: (instance, owner) => this.router.handlersFor(config.id, instance, owner),
+          onDidChange: () => this.stateEmitter.fire(),
+          onDidStop: (instance) => this.router.upstreamClosed(instance),
+        },
+      );
+      this.pools.set(config.id, pool);
+    }
   }
 
   private currentCatalogs(): Map<string, UpstreamCatalog> {
@@ -316,8 +356,9 @@ export class Hub implements Disposable {
     this.closed = true;
     await this.sessions.endAll('hub shutting down');
     this.sessions.dispose();
-    await Promise.all([...this.upstreams.values()].map((upstream) => upstream.close()));
+    await Promise.all([...[...this.upstreams.values()].map((upstream) => upstream.close()), ...[...this.pools.values()].map((pool) => pool.close())]);
     this.upstreams.clear();
+    this.pools.clear();
     this.stateEmitter.dispose();
   }
 

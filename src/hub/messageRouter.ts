@@ -3,7 +3,7 @@ import { ErrorCode, type ClientCapabilities, type LoggingMessageNotification } f
 import { z } from 'zod';
 import { passesLogLevel } from '../core/logLevels';
 import { errorMessage, type Logger } from '../core/logger';
-import type { SessionRegistry } from '../core/sessions';
+import type { Connection, SessionRegistry } from '../core/sessions';
 import { SubscriptionTable } from '../core/subscriptions';
 import type { Attribution, ClientBoundRequest, UpstreamConnection, UpstreamMessageHandlers } from '../upstream/upstreamConnection';
 import { RpcError } from './rpcError';
@@ -28,13 +28,26 @@ export class MessageRouter {
     private readonly logger: Logger,
   ) {}
 
-  /** The handlers one upstream connection reports to. */
-  handlersFor(upstreamId: string, upstream: () => UpstreamConnection): UpstreamMessageHandlers {
+  /**
+   * The handlers one upstream connection reports to. A per-session instance names its `owner`:
+   * whatever it sends belongs to that session, even with no request in flight.
+   */
+  handlersFor(upstreamId: string, upstream: () => UpstreamConnection, owner?: () => string | undefined): UpstreamMessageHandlers {
+    const attribute = (attribution: Attribution): Attribution => (attribution.origin ? attribution : (this.ownerOrigin(owner?.()) ?? attribution));
     return {
-      clientRequest: (request, attribution, signal) => this.clientRequest(upstreamId, request, attribution, signal),
-      logMessage: (params, attribution) => this.logMessage(upstreamId, params, attribution),
+      clientRequest: (request, attribution, signal) => this.clientRequest(upstreamId, request, attribute(attribution), signal),
+      logMessage: (params, attribution) => this.logMessage(upstreamId, params, attribute(attribution)),
       resourceUpdated: (uri) => this.resourceUpdated(upstream(), uri),
     };
+  }
+
+  /** The owner session's most recently active connection, for messages of its own instance. */
+  private ownerOrigin(sessionId: string | undefined): Attribution | undefined {
+    const session = sessionId === undefined ? undefined : this.sessions.session(sessionId);
+    if (!session) return undefined;
+    let latest: Connection | undefined;
+    for (const connection of session.connections.values()) if (!latest || connection.lastSeenAt >= latest.lastSeenAt) latest = connection;
+    return latest ? { origin: { connectionId: latest.id, sessionId: session.id }, via: 'session instance' } : undefined;
   }
 
   private async clientRequest(upstreamId: string, request: ClientBoundRequest, attribution: Attribution, signal: AbortSignal): Promise<Record<string, unknown>> {

@@ -11,6 +11,7 @@ import {
   ListToolsRequestSchema,
   McpError,
   ReadResourceRequestSchema,
+  RootsListChangedNotificationSchema,
   SetLevelRequestSchema,
   SubscribeRequestSchema,
   UnsubscribeRequestSchema,
@@ -18,13 +19,14 @@ import {
   type ClientRequest,
   type CompleteResult,
   type GetPromptResult,
+  type Progress,
   type ReadResourceResult,
   type ServerNotification,
   type ServerRequest,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Route, ScopedCatalog } from '../core/catalog';
 import { checkCall, classifyTool, createdIds } from '../core/safeMode';
-import { UpstreamUnavailableError } from '../core/errors';
+import { InstanceLimitError, UpstreamUnavailableError } from '../core/errors';
 import { errorMessage } from '../core/logger';
 import type { Connection } from '../core/sessions';
 import type { UpstreamRequestOptions } from '../upstream/upstreamConnection';
@@ -38,6 +40,9 @@ export const hubPageSize = 500;
 
 /** JSON-RPC code for "resource not found" (MCP spec). */
 const resourceNotFound = -32002;
+
+/** The hub's own server error: a per-session upstream is at its `maxInstances`. */
+export const instanceLimitReached = -32005;
 
 /**
  * Builds the MCP server for one client connection. Every transport (Streamable HTTP, legacy
@@ -86,19 +91,23 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
   /** Sends one request to the routed upstream on behalf of this connection, with progress and cancellation. */
   const forward = async (route: Route, request: ClientRequest, extra: Extra): Promise<Record<string, unknown>> => {
     const current = requireConnection();
-    const upstream = hub.requireUpstream(route.upstream, current.session);
     const progressToken = extra._meta?.progressToken;
     // The origin lets the upstream's requests and logs for this call find their way back here.
     const origin = { connectionId: current.id, sessionId: current.session.id, requestId: extra.requestId };
     const options: UpstreamRequestOptions = { signal: extra.signal, origin };
-    if (progressToken !== undefined) {
-      options.onprogress = (progress) => {
-        extra.sendNotification({ method: 'notifications/progress', params: { ...progress, progressToken } }).catch(() => undefined);
-      };
-    }
+    let lastProgress = -Infinity;
+    const sendProgress = (progress: Progress) => {
+      // Progress must increase; the hub's own "starting" notice may precede the upstream's first.
+      if (progressToken === undefined || progress.progress <= lastProgress) return;
+      lastProgress = progress.progress;
+      extra.sendNotification({ method: 'notifications/progress', params: { ...progress, progressToken } }).catch(() => undefined);
+    };
+    if (progressToken !== undefined) options.onprogress = sendProgress;
     const started = performance.now();
     let failed = false;
     try {
+      const upstream = hub.requireUpstream(route.upstream, current.session);
+      if (upstream.status.state !== 'ready') sendProgress({ progress: 0, message: `starting upstream '${route.upstream}' for this session` });
       return await upstream.request(request, options);
     } catch (error) {
       failed = true;
@@ -187,6 +196,11 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
     return (await forward(route, { method: 'completion/complete', params: request.params }, extra)) as CompleteResult;
   });
 
+  server.setNotificationHandler(RootsListChangedNotificationSchema, () => {
+    const current = connection();
+    if (current) hub.rootsChanged(current.session);
+  });
+
   server.oninitialized = () => {
     const current = connection();
     const client = server.getClientVersion();
@@ -201,6 +215,9 @@ function toRpcError(error: unknown, upstream: string): RpcError {
   if (error instanceof RpcError) return error;
   if (error instanceof McpError) return RpcError.fromMcpError(error);
   if (error instanceof UpstreamUnavailableError) return new RpcError(ErrorCode.InternalError, error.message);
+  if (error instanceof InstanceLimitError) {
+    return new RpcError(instanceLimitReached, error.message, { upstream: error.upstream, maxInstances: error.maxInstances });
+  }
   return new RpcError(ErrorCode.InternalError, `upstream '${upstream}' failed: ${errorMessage(error)}`);
 }
 

@@ -28,6 +28,8 @@ import { UpstreamUnavailableError } from '../core/errors';
 import { Emitter } from '../core/events';
 import type { Disposable } from '../core/lifecycle';
 import { errorMessage, type Logger } from '../core/logger';
+import { GroupStdioTransport } from './groupStdioTransport';
+import { resolveLaunch } from './launch';
 import { createOwnSignalFetch } from './ownSignalFetch';
 
 export type UpstreamState = 'starting' | 'ready' | 'failed' | 'stopped';
@@ -51,7 +53,8 @@ export type PassthroughResult = z.infer<typeof passthroughResult>;
 export type CallOrigin = {
   readonly connectionId: string;
   readonly sessionId: string;
-  readonly requestId: string | number;
+  /** The client request served; absent for what a session's own instance sends unprompted. */
+  readonly requestId?: string | number;
 };
 
 /**
@@ -60,7 +63,7 @@ export type CallOrigin = {
  * session with requests in flight; otherwise unknown, with the reason.
  */
 export type Attribution =
-  | { origin: CallOrigin; via: 'request stream' | 'only session in flight' }
+  | { origin: CallOrigin; via: 'request stream' | 'only session in flight' | 'session instance' }
   | { origin?: undefined; why: string };
 
 /** Requests an upstream may send its client; the hub answers them on behalf of a session. */
@@ -100,6 +103,11 @@ export type UpstreamConnectionOptions = {
   clientName?: string;
   /** Where sampling, elicitation, roots, logs and resource updates from the upstream go. */
   handlers?: UpstreamMessageHandlers;
+  /**
+   * Per-session instances: after a crash, restart when the session next calls (with a notice in
+   * the log) instead of reconnecting in the background for nobody.
+   */
+  restartOnDemand?: boolean;
   /** Test hook: the first reconnect delay. */
   backoffBaseMs?: number;
 };
@@ -332,7 +340,21 @@ export class UpstreamConnection implements Disposable {
     }
   }
 
+  /** True while requests are in flight. */
+  get busy(): boolean {
+    return this.inFlight.size > 0;
+  }
+
+  /** Sends a notification (such as `roots/list_changed`) if connected; dropped otherwise. */
+  async notify(method: string): Promise<void> {
+    if (this.current.state === 'ready' && this.client) await this.client.notification({ method } as never);
+  }
+
   private async readyClient(signal?: AbortSignal): Promise<Client> {
+    if (this.current.state === 'failed' && this.options.restartOnDemand && !this.disposed) {
+      this.options.logger.info(`restarting after: ${this.current.lastError ?? 'failure'}`);
+      void this.connect();
+    }
     if (this.current.state === 'starting') await this.waitForReady(this.config.timeoutMs, signal);
     if (this.current.state !== 'ready' || !this.client) {
       throw new UpstreamUnavailableError(this.id, this.current.lastError ?? this.current.state);
@@ -393,7 +415,7 @@ export class UpstreamConnection implements Disposable {
       this.registerListChangedHandlers(client);
       this.catalogValue = await this.fetchCatalog(client);
       await this.restoreSessionState(client);
-      const pid = transport instanceof StdioClientTransport ? (transport.pid ?? undefined) : undefined;
+      const pid = transport instanceof StdioClientTransport || transport instanceof GroupStdioTransport ? (transport.pid ?? undefined) : undefined;
       this.setStatus({ state: 'ready', lastError: undefined, failures: 0, serverInfo: client.getServerVersion(), pid });
       this.catalogEmitter.fire(this.catalogValue);
       this.options.logger.info(`ready (${this.describeCatalog()})`);
@@ -418,7 +440,7 @@ export class UpstreamConnection implements Disposable {
   }
 
   private scheduleReconnect(): void {
-    if (this.disposed || this.reconnectTimer) return;
+    if (this.disposed || this.reconnectTimer || this.options.restartOnDemand) return;
     const base = this.options.backoffBaseMs ?? backoffBaseMs;
     const delay = Math.min(backoffMaxMs, base * 2 ** Math.max(0, this.current.failures - 1));
     this.options.logger.debug(`reconnecting in ${delay} ms`);
@@ -432,13 +454,11 @@ export class UpstreamConnection implements Disposable {
   private createTransport(): Transport {
     const { config } = this;
     if (config.type === 'stdio') {
-      const transport = new StdioClientTransport({
-        command: config.command,
-        args: config.args,
-        env: config.env,
-        cwd: config.cwd,
-        stderr: 'pipe',
-      });
+      const launch = resolveLaunch(config);
+      if (launch.resolvedFrom) this.options.logger.debug(`starting ${launch.resolvedFrom} as node ${launch.args[0]}`);
+      // Windows has no process groups: the SDK's transport (which ends the child only) serves there.
+      const transport =
+        process.platform === 'win32' ? new StdioClientTransport({ ...launch, stderr: 'pipe' }) : new GroupStdioTransport(launch);
       transport.stderr?.on('data', (chunk: Buffer) => this.recordStderr(chunk.toString('utf8')));
       return transport;
     }

@@ -1,0 +1,184 @@
+import type { PerSessionPolicy, UpstreamConfig } from '../core/config';
+import { InstanceLimitError } from '../core/errors';
+import type { Disposable } from '../core/lifecycle';
+import { errorMessage, type Logger } from '../core/logger';
+import type { LogicalSession } from '../core/sessions';
+import { UpstreamConnection, type UpstreamMessageHandlers, type UpstreamState } from '../upstream/upstreamConnection';
+
+/** One session's instance of a per-session upstream, as the admin API shows it. */
+export type InstanceInfo = { upstream: string; pid?: number; state: UpstreamState; startedAt: number; lastUsedAt: number; lastError?: string };
+
+type Instance = { connection: UpstreamConnection; owner?: string; startedAt: number; lastUsedAt: number };
+
+export type InstancePoolOptions = {
+  logger: Logger;
+  /** Handlers for one instance; `owner` names the session it serves once it has one. */
+  handlers: (connection: () => UpstreamConnection, owner: () => string | undefined) => UpstreamMessageHandlers;
+  /** Called whenever instances start, stop or change state. */
+  onDidChange: () => void;
+  /** Called when an instance stops, so what referred to it can be dropped. */
+  onDidStop?: (connection: UpstreamConnection) => void;
+  now?: () => number;
+};
+
+/**
+ * The instances of one per-session upstream: one per logical session, never shared. Warm spares
+ * are started ahead so a new session's first call does not wait for a process to start; the cap
+ * bounds how many sessions hold an instance at once; an instance unused for the idle timeout is
+ * stopped. Stopping an instance ends its whole process group.
+ */
+export class InstancePool implements Disposable {
+  private readonly bySession = new Map<string, Instance>();
+  private readonly spares: Instance[] = [];
+  private readonly stopping = new Set<Promise<void>>();
+  private readonly idleTimer: NodeJS.Timeout;
+  private readonly now: () => number;
+  private closed = false;
+
+  constructor(
+    readonly config: UpstreamConfig & { perSession: PerSessionPolicy },
+    private readonly options: InstancePoolOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+    const every = Math.min(30_000, Math.max(100, Math.floor(config.perSession.idleTimeoutMs / 4)));
+    this.idleTimer = setInterval(() => this.stopIdle(), every);
+    this.idleTimer.unref();
+    this.replenish();
+  }
+
+  get policy(): PerSessionPolicy {
+    return this.config.perSession;
+  }
+
+  get counts(): { instances: number; spares: number } {
+    return { instances: this.bySession.size, spares: this.spares.length };
+  }
+
+  /**
+   * The session's instance: its own, else a warm spare, else one started now (the first call
+   * waits for it). Past `maxInstances` a new session is refused; one that has an instance keeps it.
+   */
+  acquire(session: LogicalSession): UpstreamConnection {
+    const existing = this.bySession.get(session.id);
+    if (existing) {
+      existing.lastUsedAt = this.now();
+      return existing.connection;
+    }
+    if (this.closed) throw new InstanceLimitError(this.config.id, 0, 'the hub is shutting down');
+    if (this.bySession.size >= this.policy.maxInstances) {
+      throw new InstanceLimitError(this.config.id, this.policy.maxInstances);
+    }
+    const instance = this.takeSpare() ?? this.start();
+    instance.owner = session.id;
+    instance.lastUsedAt = this.now();
+    this.bySession.set(session.id, instance);
+    this.options.logger.info(`instance ${instance.connection.status.pid ?? '(starting)'} now serves session ${session.id}`);
+    // The session's end ends the instance; a session that already ended releases it at once.
+    session.resources.add({ dispose: () => this.release(session.id, 'its session ended') });
+    this.replenish();
+    this.options.onDidChange();
+    return instance.connection;
+  }
+
+  /** The session's instance, if it has one (without starting any). */
+  instanceOf(sessionId: string): UpstreamConnection | undefined {
+    return this.bySession.get(sessionId)?.connection;
+  }
+
+  describe(sessionId: string): InstanceInfo | undefined {
+    const instance = this.bySession.get(sessionId);
+    if (!instance) return undefined;
+    const { status } = instance.connection;
+    return {
+      upstream: this.config.id,
+      ...(status.pid ? { pid: status.pid } : {}),
+      state: status.state,
+      startedAt: instance.startedAt,
+      lastUsedAt: instance.lastUsedAt,
+      ...(status.lastError ? { lastError: status.lastError } : {}),
+    };
+  }
+
+  /** Stops the session's instance, if any. */
+  release(sessionId: string, reason: string): void {
+    const instance = this.bySession.get(sessionId);
+    if (!instance) return;
+    this.bySession.delete(sessionId);
+    this.stop(instance, reason);
+    this.replenish();
+    this.options.onDidChange();
+  }
+
+  private takeSpare(): Instance | undefined {
+    // A ready spare first; a failed one is no better than a new start.
+    const index = this.spares.findIndex((spare) => spare.connection.status.state === 'ready');
+    const chosen = index >= 0 ? index : this.spares.findIndex((spare) => spare.connection.status.state === 'starting');
+    if (chosen < 0) return undefined;
+    const [spare] = this.spares.splice(chosen, 1);
+    spare.startedAt = this.now();
+    return spare;
+  }
+
+  /** Keeps `warm` spares ready, as long as they could still be handed out under the cap. */
+  private replenish(): void {
+    if (this.closed) return;
+    while (this.spares.length < this.policy.warm && this.bySession.size + this.spares.length < this.policy.maxInstances) {
+      this.spares.push(this.start());
+    }
+  }
+
+  private start(): Instance {
+    const instance: Instance = { connection: undefined as unknown as UpstreamConnection, startedAt: this.now(), lastUsedAt: this.now() };
+    const connection: UpstreamConnection = new UpstreamConnection(this.config, {
+      logger: this.options.logger,
+      handlers: this.options.handlers(
+        () => connection,
+        () => instance.owner,
+      ),
+      restartOnDemand: true,
+    });
+    instance.connection = connection;
+    connection.onDidChangeStatus(() => this.options.onDidChange());
+    connection.start();
+    return instance;
+  }
+
+  private stop(instance: Instance, reason: string): void {
+    const pid = instance.connection.status.pid;
+    this.options.logger.info(`stopping instance ${pid ?? ''} of session ${instance.owner ?? '(spare)'}: ${reason}`);
+    const stopping = instance.connection.close().catch((error: unknown) => {
+      this.options.logger.warn(`stopping instance ${pid ?? ''} failed: ${errorMessage(error)}`);
+    });
+    this.options.onDidStop?.(instance.connection);
+    this.stopping.add(stopping);
+    void stopping.finally(() => this.stopping.delete(stopping));
+  }
+
+  private stopIdle(): void {
+    const cutoff = this.now() - this.policy.idleTimeoutMs;
+    for (const [sessionId, instance] of [...this.bySession]) {
+      if (instance.lastUsedAt <= cutoff && !instance.connection.busy) this.release(sessionId, `unused for ${this.policy.idleTimeoutMs / 1000} s`);
+    }
+  }
+
+  /** Every instance and spare called `visit`, for hub-wide settings such as log levels. */
+  forEachInstance(visit: (connection: UpstreamConnection, owner: string) => void): void {
+    for (const [owner, instance] of this.bySession) visit(instance.connection, owner);
+  }
+
+  /** Stops every instance and spare, and waits until their processes are gone. */
+  async close(reason = 'the hub is closing'): Promise<void> {
+    this.closed = true;
+    clearInterval(this.idleTimer);
+    for (const [sessionId, instance] of [...this.bySession]) {
+      this.bySession.delete(sessionId);
+      this.stop(instance, reason);
+    }
+    for (const spare of this.spares.splice(0)) this.stop(spare, reason);
+    await Promise.all([...this.stopping]);
+  }
+
+  dispose(): void {
+    void this.close();
+  }
+}

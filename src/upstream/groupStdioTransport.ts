@@ -1,0 +1,117 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { PassThrough } from 'node:stream';
+import { getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { ReadBuffer, serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { endChildrenOf, endProcessGroup } from './processGroup';
+
+export type GroupStdioParameters = { command: string; args: string[]; env: Record<string, string>; cwd?: string };
+
+/** How long a child may take to exit on its own once its stdin is closed. */
+const stdinCloseGraceMs = 2_000;
+
+/**
+ * The SDK's stdio client transport, but the child leads a process group of its own (POSIX).
+ * The SDK's transport ends only the child it spawned; a server that starts a browser leaves the
+ * browser's processes behind. Here closing, and the child's own crash, end the whole group.
+ * Framing is the SDK's (`ReadBuffer`, `serializeMessage`).
+ */
+export class GroupStdioTransport implements Transport {
+  private child?: ChildProcess;
+  private readonly readBuffer = new ReadBuffer();
+  private closing?: Promise<void>;
+  /** The child's stderr, available before `start()` so no early line is lost. */
+  readonly stderr = new PassThrough();
+
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: (message: JSONRPCMessage) => void;
+
+  constructor(private readonly params: GroupStdioParameters) {}
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  start(): Promise<void> {
+    if (this.child) throw new Error('GroupStdioTransport already started');
+    return new Promise((resolve, reject) => {
+      const child = spawn(this.params.command, this.params.args, {
+        env: { ...getDefaultEnvironment(), ...this.params.env },
+        cwd: this.params.cwd,
+        stdio: ['pipe', 'pipe', 'pipe'],
+        detached: true,
+        shell: false,
+      });
+      this.child = child;
+      child.once('error', (error) => {
+        reject(error);
+        this.onerror?.(error);
+      });
+      child.once('spawn', () => resolve());
+      // 'exit', not 'close': a grandchild that inherited stdout would hold 'close' back.
+      child.once('exit', () => {
+        const pgid = child.pid;
+        this.child = undefined;
+        // Whatever the leader left running (crash or not) goes with it.
+        if (pgid !== undefined) void endProcessGroup(pgid);
+        this.onclose?.();
+      });
+      child.stdin?.on('error', (error) => this.onerror?.(error));
+      child.stdout?.on('data', (chunk: Buffer) => {
+        this.readBuffer.append(chunk);
+        this.drain();
+      });
+      child.stderr?.pipe(this.stderr);
+    });
+  }
+
+  private drain(): void {
+    for (;;) {
+      let message: JSONRPCMessage | null;
+      try {
+        message = this.readBuffer.readMessage();
+      } catch (error) {
+        this.onerror?.(error as Error);
+        continue;
+      }
+      if (message === null) return;
+      this.onmessage?.(message);
+    }
+  }
+
+  send(message: JSONRPCMessage): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const stdin = this.child?.stdin;
+      if (!stdin) {
+        reject(new Error('not connected'));
+        return;
+      }
+      if (stdin.write(serializeMessage(message))) resolve();
+      else stdin.once('drain', resolve);
+    });
+  }
+
+  /**
+   * Ends the child's own children first (so it can reap them), then closes its stdin (the polite
+   * way to stop an MCP server), then ends whatever is left of the group.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
+    const child = this.child;
+    if (!child?.pid) return;
+    const pgid = child.pid;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    await endChildrenOf(pgid);
+    child.stdin?.end();
+    const timer = new Promise<void>((resolve) => setTimeout(resolve, stdinCloseGraceMs).unref());
+    await Promise.race([exited, timer]);
+    await endProcessGroup(pgid);
+    this.readBuffer.clear();
+  }
+}
