@@ -34,6 +34,10 @@ export interface ConformanceOptions {
   outputDir?: string;
   /** Bound for the whole CLI run; the child is killed when it expires. */
   timeoutMs?: number;
+  /** Package that provides the CLI (default the pinned release; 'conformance-next' is the pinned pre-release). */
+  cliPackage?: string;
+  /** `--spec-version` for both listing and running, e.g. '2025-11-25' to leave out a pre-release's draft-spec scenarios. */
+  specVersion?: string;
 }
 
 const DEFAULT_TIMEOUT_MS = 120_000;
@@ -110,12 +114,12 @@ async function runBounded(command: string, args: string[], cwd: string, timeoutM
 // Conformance CLI
 // ---------------------------------------------------------------------------
 
-function conformanceCliPath(): string {
-  const manifestPath = require.resolve('@modelcontextprotocol/conformance/package.json');
+function conformanceCliPath(cliPackage: string): string {
+  const manifestPath = require.resolve(`${cliPackage}/package.json`);
   const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { version: string; bin: Record<string, string> };
   const bin = manifest.bin['conformance'];
   if (bin === undefined) {
-    throw new Error(`@modelcontextprotocol/conformance@${manifest.version} has no "conformance" bin`);
+    throw new Error(`${cliPackage}@${manifest.version} has no "conformance" bin`);
   }
   return path.join(path.dirname(manifestPath), bin);
 }
@@ -128,8 +132,8 @@ function parseScenarioList(stdout: string): string[] {
     .filter((name): name is string => name !== undefined);
 }
 
-async function listServerScenarios(node: string, cli: string, cwd: string): Promise<string[]> {
-  const outcome = await runBounded(node, [cli, 'list', '--server'], cwd, LIST_TIMEOUT_MS);
+async function listServerScenarios(node: string, cli: string, cwd: string, filter: string[]): Promise<string[]> {
+  const outcome = await runBounded(node, [cli, 'list', '--server', ...filter], cwd, LIST_TIMEOUT_MS);
   const names = parseScenarioList(outcome.stdout);
   if (outcome.code !== 0 || names.length === 0) {
     throw new Error(`conformance list --server failed (code ${outcome.code}): ${outcome.stderr.trim().slice(-2000)}`);
@@ -214,11 +218,12 @@ export async function runServerConformance(url: string, opts: ConformanceOptions
   const outputDir = path.resolve(opts.outputDir ?? defaultOutputDir());
   await fs.mkdir(outputDir, { recursive: true });
   const node = await ensureModernNode(22);
-  const cli = conformanceCliPath();
+  const cli = conformanceCliPath(opts.cliPackage ?? '@modelcontextprotocol/conformance');
+  const filter = opts.specVersion ? ['--spec-version', opts.specVersion] : [];
 
-  const names = await listServerScenarios(node, cli, outputDir);
+  const names = await listServerScenarios(node, cli, outputDir, filter);
   // cwd = outputDir keeps any stray `results/` folder out of the repository.
-  const outcome = await runBounded(node, [cli, 'server', '--url', url, '--suite', 'all', '-o', outputDir], outputDir, timeoutMs);
+  const outcome = await runBounded(node, [cli, 'server', '--url', url, '--suite', 'all', ...filter, '-o', outputDir], outputDir, timeoutMs);
   await fs.writeFile(path.join(outputDir, 'cli-stdout.txt'), outcome.stdout);
   await fs.writeFile(path.join(outputDir, 'cli-stderr.txt'), outcome.stderr);
 
