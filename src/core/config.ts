@@ -292,8 +292,13 @@ function toSelection(value: z.infer<typeof selectionSchema> | undefined): Select
   return { include: value.include ?? ['*'], exclude: value.exclude ?? [] };
 }
 
-function toSafeModePolicy(value: z.infer<typeof stdioUpstream>['safeMode']): SafeModePolicy {
-  if (value === undefined || typeof value === 'boolean') return { enabled: value ?? true, tools: {} };
+/**
+ * Safe mode is on by default for shared upstreams. A per-session instance serves one session, so
+ * what it holds (a browser's pages, say) is that session's already: off unless the config says so
+ * (an instance that acts on shared outside state, such as a database, should say so).
+ */
+function toSafeModePolicy(value: z.infer<typeof stdioUpstream>['safeMode'], perSession: boolean): SafeModePolicy {
+  if (value === undefined || typeof value === 'boolean') return { enabled: value ?? !perSession, tools: {} };
   return { enabled: value.enabled ?? true, tools: value.tools ?? {} };
 }
 
@@ -324,7 +329,7 @@ function toUpstreamConfig(
             idleTimeoutMs: (entry.idleTimeout ?? defaultPerSession.idleTimeoutMs / 1000) * 1000,
           }
         : undefined,
-    safeMode: toSafeModePolicy(entry.safeMode),
+    safeMode: toSafeModePolicy(entry.safeMode, (entry.perSession ?? entry.perSessionClient) === true),
   };
   if ('url' in entry && (entry.type === 'http' || entry.type === 'sse')) {
     return { ...common, type: entry.type, url: expand(entry.url, env), headers: expandRecord(entry.headers, env) };

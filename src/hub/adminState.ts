@@ -37,7 +37,7 @@ type UpstreamSummary = {
    * run. The upstream's own state, pid and counts are then those of its probe instance, which
    * lists the catalog and serves no session.
    */
-  perSession: { warm: number; maxInstances: number; idleTimeoutMs: number; instances: number; spares: number } | null;
+  perSession: { warm: number; maxInstances: number; idleTimeoutMs: number; instances: number; spares: number; readySpares: number } | null;
   /** Whether safe mode guards this upstream (a virtual server may still turn it off). */
   safeMode: boolean;
   state: UpstreamState;

@@ -50,8 +50,9 @@ export class InstancePool implements Disposable {
     return this.config.perSession;
   }
 
-  get counts(): { instances: number; spares: number } {
-    return { instances: this.bySession.size, spares: this.spares.length };
+  get counts(): { instances: number; spares: number; readySpares: number } {
+    const readySpares = this.spares.filter((spare) => spare.connection.status.state === 'ready').length;
+    return { instances: this.bySession.size, spares: this.spares.length, readySpares };
   }
 
   /**

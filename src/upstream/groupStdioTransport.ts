@@ -4,21 +4,26 @@ import { getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js
 import { ReadBuffer, serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import { endChildrenOf, endProcessGroup } from './processGroup';
+import { ProcessTree } from './processTree';
 
 export type GroupStdioParameters = { command: string; args: string[]; env: Record<string, string>; cwd?: string };
 
 /** How long a child may take to exit on its own once its stdin is closed. */
 const stdinCloseGraceMs = 2_000;
+/** How often the child's process tree is recorded, so a crash cannot hide what it started. */
+const treeRecordIntervalMs = 2_000;
 
 /**
- * The SDK's stdio client transport, but the child leads a process group of its own (POSIX).
- * The SDK's transport ends only the child it spawned; a server that starts a browser leaves the
- * browser's processes behind. Here closing, and the child's own crash, end the whole group.
+ * The SDK's stdio client transport, but it ends the child's whole process tree (POSIX): the
+ * SDK's ends only the child it spawned, and a server that starts a browser leaves the browser's
+ * processes behind. Here closing, and the child's own crash, end everything it started. The
+ * child leads a process group of its own, and its descendants are recorded as they appear.
  * Framing is the SDK's (`ReadBuffer`, `serializeMessage`).
  */
 export class GroupStdioTransport implements Transport {
   private child?: ChildProcess;
+  private tree?: ProcessTree;
+  private recordTimer?: NodeJS.Timeout;
   private readonly readBuffer = new ReadBuffer();
   private closing?: Promise<void>;
   /** The child's stderr, available before `start()` so no early line is lost. */
@@ -49,13 +54,19 @@ export class GroupStdioTransport implements Transport {
         reject(error);
         this.onerror?.(error);
       });
-      child.once('spawn', () => resolve());
+      child.once('spawn', () => {
+        const tree = new ProcessTree(child.pid as number);
+        this.tree = tree;
+        this.recordTimer = setInterval(() => tree.record(), treeRecordIntervalMs);
+        this.recordTimer.unref();
+        resolve();
+      });
       // 'exit', not 'close': a grandchild that inherited stdout would hold 'close' back.
       child.once('exit', () => {
-        const pgid = child.pid;
+        clearInterval(this.recordTimer);
         this.child = undefined;
-        // Whatever the leader left running (crash or not) goes with it.
-        if (pgid !== undefined) void endProcessGroup(pgid);
+        // Whatever the child left running (crash or not) goes with it.
+        void this.tree?.endRest();
         this.onclose?.();
       });
       child.stdin?.on('error', (error) => this.onerror?.(error));
@@ -104,14 +115,25 @@ export class GroupStdioTransport implements Transport {
 
   private async closeOnce(): Promise<void> {
     const child = this.child;
-    if (!child?.pid) return;
-    const pgid = child.pid;
+    const tree = this.tree;
+    if (!child?.pid || !tree) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    await endChildrenOf(pgid);
+    await tree.endChildren();
     child.stdin?.end();
     const timer = new Promise<void>((resolve) => setTimeout(resolve, stdinCloseGraceMs).unref());
     await Promise.race([exited, timer]);
-    await endProcessGroup(pgid);
+    if (this.child) {
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise<void>((resolve) => setTimeout(resolve, stdinCloseGraceMs).unref())]);
+      if (this.child) child.kill('SIGKILL');
+    }
+    await tree.endRest();
     this.readBuffer.clear();
+  }
+
+  /** Live pids of what the child started (itself excluded), for the admin view and tests. */
+  descendantPids(): number[] {
+    this.tree?.record();
+    return this.tree?.livePids() ?? [];
   }
 }

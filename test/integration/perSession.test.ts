@@ -175,7 +175,11 @@ describe('per-session upstream instances', function () {
     const bob = await client();
     const alicePid = await pidOf(alice);
     const bobPid = await pidOf(bob);
+    const aliceHelper = await helperOf(alice);
     process.kill(alicePid, 'SIGKILL');
+    // What the crashed instance started goes with it. (Its parent died first, so it is re-parented:
+    // init reaps it on a normal machine; this sandbox's init does not, hence "not alive".)
+    await waitFor(() => processState(aliceHelper) !== 'alive', 5_000, 'the crashed instance\'s helper ended');
     await waitFor(() => sessionOf(alice)?.instances[0]?.state === 'failed', 5_000, 'the crash to be noticed');
     assert.equal(await pidOf(bob), bobPid, 'Bob keeps his instance');
     const restarted = await pidOf(alice);
