@@ -1,5 +1,6 @@
 // Lint: type-aware rules that catch real bugs (floating promises), and the layering rule:
-// core <- upstream <- hub <- http <- cli / vscode. The core imports neither vscode nor express.
+// core <- upstream <- hub <- http <- cli / vscode, and client <- ui <- vscode. The core imports
+// neither vscode nor express; only src/vscode imports vscode.
 import tseslint from 'typescript-eslint';
 
 const layer = (files, forbidden, why) => ({
@@ -28,5 +29,7 @@ export default tseslint.config(
   layer(['src/upstream/**'], ['vscode', 'express', '../hub/*', '../http/*', '../cli/*', '../vscode/*'], 'upstream depends only on core'),
   layer(['src/hub/**'], ['vscode', 'express', '../http/*', '../cli/*', '../vscode/*'], 'hub knows nothing of HTTP or VS Code'),
   layer(['src/http/**'], ['vscode', '../cli/*', '../vscode/*'], 'the HTTP edge does not depend on its hosts'),
+  layer(['src/client/**'], ['vscode', 'express', '../http/*', '../cli/*', '../vscode/*', '../upstream/*'], 'the admin client speaks HTTP to a hub; it needs only its types'),
+  layer(['src/ui/**'], ['vscode', 'express', '../http/*', '../cli/*', '../vscode/*', '../upstream/*', '../hub/*'], 'view models are pure: tested without VS Code'),
   { files: ['test/**', 'bench/**'], rules: { 'no-console': 'off' } },
 );

@@ -1,0 +1,57 @@
+import type { HubState } from '../client/adminClient';
+import { formatAge } from './treeModel';
+
+/** What the dashboard shows: plain data, rendered by the webview, built and tested here. */
+export type DashboardView = {
+  hub: { url: string; version: string; uptime: string; configSource: string; configError?: string };
+  sessions: {
+    id: string;
+    who: string;
+    virtualServers: string;
+    transports: string;
+    calls: number;
+    errors: number;
+    averageLatencyMs: number | null;
+    age: string;
+    instances: string[];
+    ownedIds: number;
+  }[];
+  upstreams: { id: string; type: string; state: string; detail: string; healthy: boolean }[];
+};
+
+export function buildDashboard(state: HubState, now = Date.now()): DashboardView {
+  return {
+    hub: {
+      url: state.url,
+      version: state.hub.version,
+      uptime: formatAge(now - state.hub.startedAt),
+      configSource: state.hub.configSource,
+      ...(state.hub.configError ? { configError: state.hub.configError.message } : {}),
+    },
+    sessions: state.sessions.map((session) => {
+      const calls = session.connections.reduce((sum, c) => sum + c.calls, 0);
+      const errors = session.connections.reduce((sum, c) => sum + c.errors, 0);
+      const latencySum = session.connections.reduce((sum, c) => sum + (c.averageLatencyMs ?? 0) * c.calls, 0);
+      const client = session.connections.find((c) => c.client)?.client;
+      return {
+        id: session.id,
+        who: client ? `${client.name} ${client.version}` : 'unknown client',
+        virtualServers: [...new Set(session.connections.map((c) => c.virtualServer ?? 'global'))].join(', '),
+        transports: [...new Set(session.connections.map((c) => c.transport))].join(', '),
+        calls,
+        errors,
+        averageLatencyMs: calls > 0 ? Math.round((latencySum / calls) * 100) / 100 : null,
+        age: formatAge(now - session.createdAt),
+        instances: session.instances.map((i) => `${i.upstream}: ${i.state}${i.pid ? ` (pid ${i.pid})` : ''}`),
+        ownedIds: session.ownedIds.length,
+      };
+    }),
+    upstreams: state.upstreams.map((u) => ({
+      id: u.id,
+      type: u.perSession ? `${u.type}, per session` : u.type,
+      state: u.state,
+      detail: u.lastError ?? (u.perSession ? `${u.perSession.instances} instances, ${u.perSession.spares} spares, max ${u.perSession.maxInstances}` : `${u.counts.tools} tools`),
+      healthy: u.state === 'ready',
+    })),
+  };
+}

@@ -1,0 +1,134 @@
+import type { HubState } from '../client/adminClient';
+
+/**
+ * The hub as a tree, independent of VS Code: the tree view maps each node to a `TreeItem`.
+ * `contextValue` drives the menus (`view/item/context` when clauses); `id` is stable across
+ * refreshes so VS Code keeps what the user expanded.
+ */
+export type TreeNode = {
+  id: string;
+  label: string;
+  description?: string;
+  tooltip?: string;
+  contextValue: string;
+  /** A codicon name. */
+  icon?: string;
+  children?: TreeNode[];
+  /** What a command on this node acts on: a session, connection, upstream or virtual server id. */
+  target?: string;
+};
+
+export function formatAge(ms: number): string {
+  const seconds = Math.max(0, Math.round(ms / 1000));
+  if (seconds < 60) return `${seconds}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes}m`;
+  const hours = Math.floor(minutes / 60);
+  return `${hours}h ${minutes % 60}m`;
+}
+
+const leaf = (id: string, label: string, contextValue: string, icon: string, extra: Partial<TreeNode> = {}): TreeNode => ({ id, label, contextValue, icon, ...extra });
+
+/** Three roots: Virtual Servers, Sessions, Upstreams. */
+export function buildTree(state: HubState, now = Date.now()): TreeNode[] {
+  const virtualServers: TreeNode = {
+    id: 'virtualServers',
+    label: 'Virtual Servers',
+    contextValue: 'group',
+    icon: 'server-environment',
+    description: String(state.virtualServers.length + 1),
+    children: [
+      scopeNode('global', 'Global endpoint', 'every upstream, prefixed names', state.global, undefined),
+      ...state.virtualServers.map((vs) => scopeNode(`vs:${vs.id}`, vs.title || vs.id, vs.upstreams.join(', '), vs, vs.id)),
+    ],
+  };
+  const sessions: TreeNode = {
+    id: 'sessions',
+    label: 'Sessions',
+    contextValue: 'group.sessions',
+    icon: 'account',
+    description: String(state.sessions.length),
+    children: state.sessions.map((session) => sessionNode(session, now)),
+  };
+  const upstreams: TreeNode = {
+    id: 'upstreams',
+    label: 'Upstreams',
+    contextValue: 'group',
+    icon: 'plug',
+    description: String(state.upstreams.length),
+    children: state.upstreams.map((upstream) => ({
+      id: `upstream:${upstream.id}`,
+      label: upstream.id,
+      description: [upstream.state, upstream.perSession ? `per session: ${upstream.perSession.instances} running, ${upstream.perSession.spares} spare` : upstream.type].join(' · '),
+      tooltip: upstream.lastError ? `${upstream.state}: ${upstream.lastError}` : `${upstream.type} upstream, ${upstream.state}${upstream.pid ? `, pid ${upstream.pid}` : ''}`,
+      contextValue: upstream.state === 'failed' ? 'upstream.failed' : 'upstream',
+      icon: upstream.state === 'ready' ? 'pass' : upstream.state === 'failed' ? 'error' : 'loading~spin',
+      target: upstream.id,
+    })),
+  };
+  return [virtualServers, sessions, upstreams];
+}
+
+function scopeNode(id: string, label: string, description: string, scope: HubState['global'], virtualServer: string | undefined): TreeNode {
+  const group = (kind: string, items: string[], icon: string): TreeNode => ({
+    id: `${id}/${kind}`,
+    label: kind,
+    description: String(items.length),
+    contextValue: 'group',
+    icon,
+    children: items.map((item) => leaf(`${id}/${kind}/${item}`, item, kind.slice(0, -1).toLowerCase(), icon)),
+  });
+  return {
+    id,
+    label,
+    description,
+    tooltip: `${scope.endpoints.streamableHttp} (Streamable HTTP), ${scope.endpoints.sse} (SSE)${scope.problems.length ? `\nproblems: ${scope.problems.join('; ')}` : ''}`,
+    contextValue: virtualServer === undefined ? 'endpoint.global' : 'virtualServer',
+    icon: scope.problems.length ? 'warning' : 'server',
+    target: virtualServer ?? '',
+    children: [group('Tools', scope.tools, 'tools'), group('Resources', scope.resources, 'file'), group('Resource Templates', scope.resourceTemplates, 'file-code'), group('Prompts', scope.prompts, 'comment')],
+  };
+}
+
+function sessionNode(session: HubState['sessions'][number], now: number): TreeNode {
+  const first = session.connections[0];
+  const who = first?.client ? `${first.client.name} ${first.client.version}` : 'unknown client';
+  const servers = [...new Set(session.connections.map((c) => c.virtualServer ?? 'global'))].join(', ');
+  const children: TreeNode[] = [
+    ...session.connections.map((c) =>
+      leaf(`session:${session.id}/conn:${c.id}`, `${c.transport} · ${c.virtualServer ?? 'global'}`, 'connection', 'plug', {
+        description: `${c.calls} calls${c.errors ? `, ${c.errors} errors` : ''}${c.averageLatencyMs !== null ? `, ${c.averageLatencyMs} ms avg` : ''}`,
+        target: c.id,
+      }),
+    ),
+    ...session.instances.map((i) =>
+      leaf(`session:${session.id}/instance:${i.upstream}`, `${i.upstream} instance`, 'instance', 'vm', {
+        description: `${i.state}${i.pid ? ` · pid ${i.pid}` : ''} · used ${formatAge(now - i.lastUsedAt)} ago`,
+        tooltip: i.lastError,
+        target: i.upstream,
+      }),
+    ),
+    ...(session.ownedIds.length
+      ? [
+          {
+            id: `session:${session.id}/owned`,
+            label: 'Owned ids (safe mode)',
+            description: String(session.ownedIds.length),
+            contextValue: 'group',
+            icon: 'shield',
+            children: session.ownedIds.map((o) => leaf(`session:${session.id}/owned/${o.upstream}/${o.id}`, o.id, 'ownedId', 'key', { description: `${o.upstream} · ${o.tool}` })),
+          },
+        ]
+      : []),
+  ];
+  return {
+    id: `session:${session.id}`,
+    label: who,
+    description: `${servers} · ${session.calls} calls · ${formatAge(now - session.createdAt)}`,
+    tooltip: `session ${session.id}${session.joined ? ' (joined with X-MCP-Hub-Session)' : ''}`,
+    contextValue: 'session',
+    icon: 'account',
+    target: session.id,
+    children,
+  };
+}

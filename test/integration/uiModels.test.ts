@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { AdminClient, type HubState } from '../../src/client/adminClient';
+import { buildDashboard } from '../../src/ui/dashboardModel';
+import { parseFromDashboard } from '../../src/ui/messages';
+import { buildServerDefinitions, workspaceSessionKey } from '../../src/ui/serverDefinitions';
+import { buildTree, type TreeNode } from '../../src/ui/treeModel';
+import { connectClient, demoUpstream, passthroughFixture, startTestHub, testToken, waitFor, type TestHub } from '../support/hubHarness';
+
+const find = (nodes: TreeNode[] | undefined, predicate: (node: TreeNode) => boolean): TreeNode | undefined => {
+  for (const node of nodes ?? []) {
+    if (predicate(node)) return node;
+    const inner = find(node.children, predicate);
+    if (inner) return inner;
+  }
+  return undefined;
+};
+
+/** The models behind the VS Code views, fed by a real hub through its admin API. */
+describe('tree, dashboard and server definitions from a real hub', function () {
+  this.timeout(30_000);
+  let hub: TestHub;
+  let admin: AdminClient;
+  const clients: Client[] = [];
+
+  before(async () => {
+    hub = await startTestHub({
+      servers: {
+        demo: demoUpstream(),
+        browser: { command: process.execPath, args: [passthroughFixture, '--stdio'], perSession: true, warm: 0 },
+      },
+      virtualServers: {
+        editor: { title: 'Editor', upstreams: ['demo'], tools: ['demo/create_item', 'demo/delete_item', 'demo/list_items'], naming: 'bare' },
+        browser: { upstreams: ['browser'], tools: ['browser/recall'], naming: 'bare' },
+      },
+    });
+    admin = new AdminClient(hub.url, testToken);
+  });
+  after(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await hub?.close();
+  });
+
+  it('shows a session with its client, its per-session instance and its owned ids', async function () {
+    const alice = await connectClient(hub.url, { virtualServer: 'editor', name: 'alice-agent', headers: { 'x-mcp-hub-session': 'alice' } });
+    const aliceBrowser = await connectClient(hub.url, { virtualServer: 'browser', headers: { 'x-mcp-hub-session': 'alice' } });
+    clients.push(alice, aliceBrowser);
+    const created = (await alice.callTool({ name: 'create_item', arguments: { title: 'mine' } })) as CallToolResult;
+    const id = /[0-9a-f-]{36}/.exec(JSON.stringify(created))?.[0];
+    assert.ok(id);
+    await aliceBrowser.callTool({ name: 'recall' });
+
+    const state = await admin.state();
+    const tree = buildTree(state);
+    assert.deepEqual(tree.map((n) => n.label), ['Virtual Servers', 'Sessions', 'Upstreams']);
+    const session = find(tree, (n) => n.contextValue === 'session' && n.target === 'alice');
+    assert.ok(session, 'the session node');
+    assert.match(session.label, /alice-agent 1\.0\.0/);
+    const pid = state.sessions.find((s) => s.id === 'alice')?.instances[0]?.pid;
+    assert.ok(pid);
+    assert.match(find(session.children, (n) => n.contextValue === 'instance')?.description ?? '', new RegExp(`ready · pid ${pid}`));
+    assert.ok(find(session.children, (n) => n.contextValue === 'ownedId' && n.label === id), 'the owned id');
+    const editorTools = find(tree, (n) => n.id === 'vs:editor/Tools');
+    assert.deepEqual(editorTools?.children?.map((n) => n.label).sort(), ['create_item', 'delete_item', 'list_items']);
+
+    const row = buildDashboard(state).sessions.find((s) => s.id === 'alice');
+    assert.equal(row?.who, 'alice-agent 1.0.0');
+    assert.equal(row?.virtualServers, 'editor, browser');
+    assert.equal(row?.calls, 2);
+    assert.equal(row?.ownedIds, 1);
+    assert.deepEqual(row?.instances, [`browser: ready (pid ${pid})`]);
+  });
+
+  it('gives definitions that a real client can use: token, workspace session, exactly the scoped tools', async function () {
+    const state = await admin.state();
+    const sessionKey = workspaceSessionKey('file:///home/me/project', 'my project');
+    assert.match(sessionKey, /^vscode:my-project-[0-9a-f]{12}$/);
+    const definitions = buildServerDefinitions(state, { token: testToken, sessionKey, includeGlobal: false });
+    assert.deepEqual(definitions.map((d) => d.id), ['editor', 'browser']);
+    const editor = definitions[0];
+    const client = new Client({ name: 'definition-user', version: '1.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(editor.uri), { requestInit: { headers: editor.headers } }));
+    clients.push(client);
+    assert.deepEqual((await client.listTools()).tools.map((t) => t.name).sort(), ['create_item', 'delete_item', 'list_items']);
+    assert.ok((await admin.state()).sessions.some((s) => s.id === sessionKey), 'the workspace is one logical session');
+    const withGlobal = buildServerDefinitions(state, { token: testToken, sessionKey, includeGlobal: true });
+    assert.equal(withGlobal.at(-1)?.uri, `${hub.url}/mcp`);
+  });
+
+  it('streams state changes, and kills a session through the admin client', async function () {
+    const states: HubState[] = [];
+    const lost: unknown[] = [];
+    const watching = admin.watch((state) => states.push(state), (error) => lost.push(error));
+    try {
+      const bob = await connectClient(hub.url, { virtualServer: 'editor', headers: { 'x-mcp-hub-session': 'bob' } });
+      clients.push(bob);
+      await waitFor(() => states.at(-1)?.sessions.some((s) => s.id === 'bob') === true, 3_000, 'bob in the event stream');
+      assert.equal(await admin.killSession('bob'), true);
+      await waitFor(() => states.at(-1)?.sessions.some((s) => s.id === 'bob') === false, 3_000, 'bob gone from the event stream');
+      assert.equal(await admin.killSession('bob'), false);
+      assert.deepEqual(lost, []);
+    } finally {
+      watching.dispose();
+    }
+  });
+
+  it('checks webview messages instead of trusting them', function () {
+    assert.deepEqual(parseFromDashboard({ type: 'killSession', sessionId: 'abc' }), { type: 'killSession', sessionId: 'abc' });
+    assert.deepEqual(parseFromDashboard({ type: 'ready', extra: 1 }), { type: 'ready' });
+    for (const junk of [null, 'ready', { type: 'killSession' }, { type: 'killSession', sessionId: 7 }, { type: 'rm -rf' }]) {
+      assert.equal(parseFromDashboard(junk), undefined);
+    }
+  });
+});
