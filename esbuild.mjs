@@ -1,4 +1,5 @@
-// Bundles the CLI, the demo upstream and the VS Code extension into dist/.
+// Bundles the CLI, the demo upstream and the VS Code extension into dist/, and the dashboard
+// page script into media/.
 // Type checking is separate (`npm run check`): esbuild only strips types.
 import * as esbuild from 'esbuild';
 
@@ -34,10 +35,14 @@ const common = {
 const entries = [
   { entryPoints: { cli: 'src/cli/main.ts' }, banner: { js: '#!/usr/bin/env node' } },
   { entryPoints: { 'demo-server': 'src/demo/demoServer.ts' } },
+  // The extension host provides `vscode`.
+  { entryPoints: { extension: 'src/vscode/extension.ts' }, external: ['vscode'] },
+  // The dashboard's page script: a browser bundle, served from media/ (the webview's only root).
+  { entryPoints: { dashboard: 'src/webview/dashboard.ts' }, platform: 'browser', format: 'iife', target: 'es2022', outdir: 'media' },
 ];
 
 const contexts = await Promise.all(
-  entries.map((entry) => esbuild.context({ ...common, ...entry, outdir: 'dist' })),
+  entries.map((entry) => esbuild.context({ ...common, outdir: 'dist', ...entry })),
 );
 if (watch) {
   await Promise.all(contexts.map((ctx) => ctx.watch()));

@@ -31,5 +31,8 @@ export default tseslint.config(
   layer(['src/http/**'], ['vscode', '../cli/*', '../vscode/*'], 'the HTTP edge does not depend on its hosts'),
   layer(['src/client/**'], ['vscode', 'express', '../http/*', '../cli/*', '../vscode/*', '../upstream/*'], 'the admin client speaks HTTP to a hub; it needs only its types'),
   layer(['src/ui/**'], ['vscode', 'express', '../http/*', '../cli/*', '../vscode/*', '../upstream/*', '../hub/*'], 'view models are pure: tested without VS Code'),
+  layer(['src/webview/**'], ['vscode', 'express', 'node:*', '../core/*', '../upstream/*', '../hub/*', '../http/*', '../client/*', '../vscode/*'], 'the webview page sees only the shared message types'),
+  // The page script is type-checked for the DOM, by its own tsconfig.
+  { files: ['src/webview/**'], languageOptions: { parserOptions: { projectService: false, project: './tsconfig.webview.json', tsconfigRootDir: import.meta.dirname } } },
   { files: ['test/**', 'bench/**'], rules: { 'no-console': 'off' } },
 );

@@ -1,0 +1,103 @@
+import { randomBytes } from 'node:crypto';
+import * as vscode from 'vscode';
+import { errorMessage } from '../core/logger';
+import { buildDashboard } from '../ui/dashboardModel';
+import { parseFromDashboard, type ToDashboard } from '../ui/messages';
+import type { HubController } from './hubController';
+
+/** The live dashboard: one panel, fed with each state once the page has said `ready`. */
+export class DashboardPanel implements vscode.Disposable {
+  private static current?: DashboardPanel;
+  private readonly disposables: vscode.Disposable[] = [];
+  private ready = false;
+
+  static show(extensionUri: vscode.Uri, controller: HubController): void {
+    if (DashboardPanel.current) {
+      DashboardPanel.current.panel.reveal();
+      return;
+    }
+    const panel = vscode.window.createWebviewPanel('mcpSessionHub.dashboard', 'MCP Session Hub', vscode.ViewColumn.Active, {
+      enableScripts: true,
+      retainContextWhenHidden: false,
+      localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'media')],
+    });
+    DashboardPanel.current = new DashboardPanel(panel, extensionUri, controller);
+  }
+
+  private constructor(
+    private readonly panel: vscode.WebviewPanel,
+    extensionUri: vscode.Uri,
+    private readonly controller: HubController,
+  ) {
+    panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'hub.svg');
+    panel.webview.html = html(panel.webview, extensionUri);
+    this.disposables.push(
+      panel.onDidDispose(() => this.dispose()),
+      panel.webview.onDidReceiveMessage((raw: unknown) => void this.receive(raw)),
+      controller.onDidChangeState(() => this.push()),
+    );
+  }
+
+  private async receive(raw: unknown): Promise<void> {
+    const message = parseFromDashboard(raw);
+    if (!message) return;
+    if (message.type === 'ready') {
+      this.ready = true;
+      this.push();
+      return;
+    }
+    const client = this.controller.client;
+    if (!client) return this.post({ type: 'result', ok: false, message: 'no hub is reachable' });
+    try {
+      if (message.type === 'killSession') {
+        const ended = await client.killSession(message.sessionId);
+        this.post({ type: 'result', ok: ended, message: ended ? `Session ${message.sessionId} ended.` : `No session ${message.sessionId}.` });
+      } else {
+        const count = await client.killAllSessions();
+        this.post({ type: 'result', ok: true, message: `${count} sessions ended.` });
+      }
+    } catch (error) {
+      this.post({ type: 'result', ok: false, message: errorMessage(error) });
+    }
+  }
+
+  private push(): void {
+    const state = this.controller.state;
+    this.post(state ? { type: 'state', view: buildDashboard(state) } : { type: 'disconnected', reason: this.controller.problem ?? 'connecting to the hub…' });
+  }
+
+  private post(message: ToDashboard): void {
+    if (this.ready) void this.panel.webview.postMessage(message);
+  }
+
+  dispose(): void {
+    DashboardPanel.current = undefined;
+    for (const disposable of this.disposables.splice(0)) disposable.dispose();
+    this.panel.dispose();
+  }
+}
+
+function html(webview: vscode.Webview, extensionUri: vscode.Uri): string {
+  const nonce = randomBytes(16).toString('base64');
+  const script = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'media', 'dashboard.js'));
+  const style = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'media', 'dashboard.css'));
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src ${webview.cspSource}; script-src 'nonce-${nonce}';">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="${style.toString()}">
+<title>MCP Session Hub</title>
+</head>
+<body>
+<header><h1>MCP Session Hub</h1><p id="hub">connecting…</p></header>
+<section><div class="bar"><h2>Sessions</h2><button id="kill-all" class="danger">Kill all sessions</button></div>
+<table id="sessions"><thead><tr><th>Who</th><th>Virtual servers</th><th>Transport</th><th>Calls</th><th>Avg latency</th><th>Age</th><th>Instances</th><th>Owned ids</th><th></th></tr></thead><tbody></tbody></table>
+<p id="no-sessions" class="muted">No sessions.</p></section>
+<section><h2>Upstreams</h2><table id="upstreams"><thead><tr><th>Upstream</th><th>Type</th><th>State</th><th>Detail</th></tr></thead><tbody></tbody></table></section>
+<p id="result" role="status"></p>
+<script nonce="${nonce}" src="${script.toString()}"></script>
+</body>
+</html>`;
+}

@@ -1,0 +1,47 @@
+import * as vscode from 'vscode';
+import { createLogger } from '../core/logger';
+import { registerCommands } from './commands';
+import { HubController } from './hubController';
+import { HubTreeProvider } from './hubTreeView';
+import { registerMcpProvider } from './mcpProvider';
+
+let controller: HubController | undefined;
+
+/** What the extension gives other extensions and its tests. */
+export type HubExtensionApi = { controller: HubController };
+
+/** Wires the pieces together; the logic lives in the modules it imports. */
+export async function activate(context: vscode.ExtensionContext): Promise<HubExtensionApi> {
+  const output = vscode.window.createOutputChannel('MCP Session Hub', { log: true });
+  const logger = createLogger((level, line) => output[level === 'warn' ? 'warn' : level](line), 'debug');
+  controller = new HubController(context, logger);
+  const tree = new HubTreeProvider(controller);
+  const status = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 50);
+  status.command = 'mcpSessionHub.openDashboard';
+  const updateStatus = () => {
+    const state = controller?.state;
+    const mode = controller?.mode;
+    status.text = state ? `$(server-environment) Hub: ${state.sessions.length} sessions` : mode === 'unavailable' ? '$(error) Hub' : '$(loading~spin) Hub';
+    status.tooltip = state ? `MCP Session Hub ${mode === 'hosting' ? 'runs in this window' : 'attached'} at ${state.url}` : (controller?.problem ?? 'MCP Session Hub: starting');
+    status.show();
+  };
+  context.subscriptions.push(
+    output,
+    controller,
+    tree,
+    status,
+    vscode.window.createTreeView('mcpSessionHub.tree', { treeDataProvider: tree, showCollapseAll: true }),
+    registerMcpProvider(controller),
+    registerCommands(context, controller, output, logger),
+    controller.onDidChangeState(updateStatus),
+    controller.onDidChangeMode(updateStatus),
+  );
+  updateStatus();
+  await controller.start();
+  return { controller };
+}
+
+/** Ends a hosted hub and its upstream children before the extension host goes. */
+export async function deactivate(): Promise<void> {
+  await controller?.shutdown();
+}

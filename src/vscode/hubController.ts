@@ -1,0 +1,208 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import * as vscode from 'vscode';
+import { AdminClient, AdminHttpError, type HubState } from '../client/adminClient';
+import { defaultConfigJson } from '../core/defaultConfig';
+import { errorMessage, type Logger } from '../core/logger';
+import { runHub, type RunningHub } from '../http/runHub';
+
+export type HubMode = 'starting' | 'hosting' | 'attached' | 'unavailable';
+
+const tokenSecret = 'mcpSessionHub.token';
+/** The CLI's token file: a standalone `mcp-session-hub serve` on the same port is attached with it. */
+const cliTokenFile = join(homedir(), '.mcp-session-hub', 'token');
+
+/**
+ * One hub per user: the first window hosts it in its extension host; later windows (and windows
+ * next to a standalone CLI hub) attach to it through its admin API. When the host goes away, an
+ * attached window takes over within seconds.
+ */
+export class HubController implements vscode.Disposable {
+  private running?: RunningHub;
+  private admin?: AdminClient;
+  private watching?: vscode.Disposable;
+  private takeover?: NodeJS.Timeout;
+  private disposed = false;
+  private currentMode: HubMode = 'starting';
+  private lastState?: HubState;
+  private lastProblem?: string;
+
+  private readonly stateEmitter = new vscode.EventEmitter<HubState | undefined>();
+  /** Fires with every state the hub pushes, and with undefined while no hub is reachable. */
+  readonly onDidChangeState = this.stateEmitter.event;
+  private readonly modeEmitter = new vscode.EventEmitter<HubMode>();
+  readonly onDidChangeMode = this.modeEmitter.event;
+
+  constructor(
+    private readonly context: vscode.ExtensionContext,
+    private readonly logger: Logger,
+  ) {}
+
+  get mode(): HubMode {
+    return this.currentMode;
+  }
+  get state(): HubState | undefined {
+    return this.lastState;
+  }
+  get client(): AdminClient | undefined {
+    return this.admin;
+  }
+  get problem(): string | undefined {
+    return this.lastProblem;
+  }
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+  private get port(): number {
+    return vscode.workspace.getConfiguration('mcpSessionHub').get<number>('port', 7337);
+  }
+
+  /** The hub config file: the setting, or a file in global storage created from a template. */
+  configPath(): string {
+    const configured = vscode.workspace.getConfiguration('mcpSessionHub').get<string>('configPath', '').trim();
+    if (configured) return configured.replace(/^~(?=\/|$)/, homedir());
+    const path = join(this.context.globalStorageUri.fsPath, 'hub.jsonc');
+    if (!existsSync(path)) {
+      mkdirSync(dirname(path), { recursive: true });
+      const demo = join(this.context.extensionPath, 'dist', 'demo-server.js');
+      const template = defaultConfigJson(demo);
+      // process.execPath is VS Code's own runtime: this makes it behave as Node for the demo.
+      const servers = { demo: { ...template.servers.demo, env: { ELECTRON_RUN_AS_NODE: '1' } } };
+      const header = '// MCP Session Hub config: VS Code mcp.json shape ("servers"), plus "virtualServers".\n// See the README of the extension for every field. Saved changes apply at once.\n';
+      writeFileSync(path, header + JSON.stringify({ ...template, servers }, null, 2) + '\n');
+    }
+    return path;
+  }
+
+  async token(): Promise<string> {
+    let token = await this.context.secrets.get(tokenSecret);
+    if (!token) {
+      token = randomBytes(24).toString('base64url');
+      await this.context.secrets.store(tokenSecret, token);
+    }
+    return token;
+  }
+
+  async start(): Promise<void> {
+    if (this.disposed) return;
+    this.setMode('starting');
+    const token = await this.token();
+    const probe = new AdminClient(this.url, token);
+    if (await probe.health()) {
+      await this.attach(token);
+      return;
+    }
+    try {
+      this.running = await runHub({ configPath: this.configPath(), token, logger: this.logger, port: this.port });
+      this.logger.info(`hosting the hub on ${this.url} (config ${this.configPath()})`);
+      this.follow(new AdminClient(this.url, token), 'hosting');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+        // Another window bound it first: attach to it.
+        await this.attach(token);
+        return;
+      }
+      this.fail(`could not start the hub: ${errorMessage(error)}`);
+    }
+  }
+
+  /** Attaches to the hub on the port; tries the CLI's token file when ours is refused. */
+  private async attach(token: string): Promise<void> {
+    for (const candidate of [token, readCliToken()]) {
+      if (!candidate) continue;
+      const client = new AdminClient(this.url, candidate);
+      try {
+        await client.state();
+        this.logger.info(`attached to the hub on ${this.url}`);
+        this.follow(client, 'attached');
+        return;
+      } catch (error) {
+        if (!(error instanceof AdminHttpError && error.status === 401)) {
+          this.fail(`the hub on ${this.url} does not answer its admin API: ${errorMessage(error)}`);
+          return;
+        }
+      }
+    }
+    this.fail(`a hub runs on ${this.url} with a token this window does not have (set mcpSessionHub.port to use another port)`);
+  }
+
+  private follow(client: AdminClient, mode: HubMode): void {
+    this.admin = client;
+    this.lastProblem = undefined;
+    this.setMode(mode);
+    this.watching?.dispose();
+    this.watching = client.watch(
+      (state) => {
+        this.lastState = state;
+        this.stateEmitter.fire(state);
+      },
+      (error) => this.lost(error),
+    );
+  }
+
+  /** The hub we attached to went away: take over after a short, random wait (so windows do not race). */
+  private lost(error: unknown): void {
+    if (this.disposed || this.currentMode !== 'attached' || this.takeover) return;
+    this.logger.warn(`lost the hub: ${errorMessage(error)}; taking over`);
+    this.lastState = undefined;
+    this.stateEmitter.fire(undefined);
+    this.watching?.dispose();
+    this.watching = undefined;
+    this.takeover = setTimeout(() => {
+      this.takeover = undefined;
+      void this.start();
+    }, 300 + Math.floor(Math.random() * 700));
+  }
+
+  private fail(problem: string): void {
+    this.lastProblem = problem;
+    this.logger.error(problem);
+    this.setMode('unavailable');
+  }
+
+  private setMode(mode: HubMode): void {
+    this.currentMode = mode;
+    this.modeEmitter.fire(mode);
+  }
+
+  /** New token: the hosted hub restarts with it (clients must reconnect); an attached window cannot. */
+  async regenerateToken(): Promise<void> {
+    if (this.currentMode !== 'hosting') throw new Error('only the window that hosts the hub can change its token');
+    await this.context.secrets.store(tokenSecret, randomBytes(24).toString('base64url'));
+    await this.stop();
+    await this.start();
+  }
+
+  private async stop(): Promise<void> {
+    clearTimeout(this.takeover);
+    this.takeover = undefined;
+    this.watching?.dispose();
+    this.watching = undefined;
+    const running = this.running;
+    this.running = undefined;
+    await running?.close();
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    void this.stop();
+    this.stateEmitter.dispose();
+    this.modeEmitter.dispose();
+  }
+
+  /** Closes a hosted hub and waits for its children to end (deactivate). */
+  async shutdown(): Promise<void> {
+    this.disposed = true;
+    await this.stop();
+  }
+}
+
+function readCliToken(): string | undefined {
+  try {
+    return readFileSync(cliTokenFile, 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}

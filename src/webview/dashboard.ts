@@ -1,0 +1,68 @@
+/** The dashboard page: renders what the extension sends; every action is a typed message back. */
+import type { DashboardView } from '../ui/dashboardModel';
+import type { FromDashboard, ToDashboard } from '../ui/messages';
+
+declare function acquireVsCodeApi(): { postMessage(message: FromDashboard): void };
+const vscodeApi = acquireVsCodeApi();
+const send = (message: FromDashboard) => vscodeApi.postMessage(message);
+
+const byId = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+
+function cell(text: string, className?: string): HTMLTableCellElement {
+  const td = document.createElement('td');
+  td.textContent = text;
+  if (className) td.className = className;
+  return td;
+}
+
+function render(view: DashboardView): void {
+  byId('hub').textContent = `${view.hub.url} · v${view.hub.version} · up ${view.hub.uptime} · ${view.hub.configSource}${view.hub.configError ? ` · config error: ${view.hub.configError}` : ''}`;
+  const sessions = byId<HTMLTableElement>('sessions').tBodies[0];
+  sessions.replaceChildren(
+    ...view.sessions.map((s) => {
+      const row = document.createElement('tr');
+      row.dataset.sessionId = s.id;
+      const kill = document.createElement('button');
+      kill.textContent = 'Kill';
+      kill.className = 'danger kill-session';
+      kill.title = `End session ${s.id}`;
+      kill.addEventListener('click', () => send({ type: 'killSession', sessionId: s.id }));
+      const actions = document.createElement('td');
+      actions.append(kill);
+      row.append(
+        cell(s.who),
+        cell(s.virtualServers),
+        cell(s.transports),
+        cell(`${s.calls}${s.errors ? ` (${s.errors} errors)` : ''}`),
+        cell(s.averageLatencyMs === null ? '–' : `${s.averageLatencyMs} ms`),
+        cell(s.age),
+        cell(s.instances.join(', ') || '–'),
+        cell(String(s.ownedIds)),
+        actions,
+      );
+      return row;
+    }),
+  );
+  byId('no-sessions').hidden = view.sessions.length > 0;
+  const upstreams = byId<HTMLTableElement>('upstreams').tBodies[0];
+  upstreams.replaceChildren(
+    ...view.upstreams.map((u) => {
+      const row = document.createElement('tr');
+      row.append(cell(u.id), cell(u.type), cell(u.state, u.healthy ? 'ok' : 'bad'), cell(u.detail));
+      return row;
+    }),
+  );
+}
+
+window.addEventListener('message', (event: MessageEvent<ToDashboard>) => {
+  const message = event.data;
+  if (message.type === 'state') render(message.view);
+  if (message.type === 'disconnected') byId('hub').textContent = `Not connected: ${message.reason}`;
+  if (message.type === 'result') {
+    const result = byId('result');
+    result.textContent = message.message;
+    result.className = message.ok ? 'ok' : 'bad';
+  }
+});
+byId('kill-all').addEventListener('click', () => send({ type: 'killAllSessions' }));
+send({ type: 'ready' });
