@@ -1,0 +1,200 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import type { HubState } from '../../src/client/adminClient';
+import { chromiumPath, ensureChromium } from '../support/chromium';
+import { findRepoRoot } from '../support/modernNode';
+import { processState } from '../support/processes';
+import { ensureCodeServer, installVsix, startCodeServer, type RunningCodeServer } from './codeServer';
+
+const repo = findRepoRoot();
+const shotsDir = join(repo, 'test-results', 'e2e');
+const chromiumArgs = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+async function until<T>(probe: () => Promise<T | undefined> | T | undefined, what: string, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/**
+ * The extension end to end in code-server, driven through Chromium: the in-host suite (VS Code's
+ * own MCP client, lm.invokeTool), then the tree, Kill Session from the palette and the dashboard.
+ */
+describe('VS Code end to end (code-server + Chromium)', function () {
+  this.timeout(900_000);
+  let codeServer: RunningCodeServer | undefined;
+  let browser: Browser | undefined;
+  let page: Page;
+  let hub: { url: string; token: string };
+  const runDir = mkdtempSync(join(tmpdir(), 'hub-e2e-'));
+
+  const adminState = async (): Promise<HubState> =>
+    (await (await fetch(`${hub.url}/admin/state`, { headers: { authorization: `Bearer ${hub.token}` } })).json()) as HubState;
+  const shot = async (name: string) => {
+    mkdirSync(shotsDir, { recursive: true });
+    await page.screenshot({ path: join(shotsDir, `${name}.png`) });
+  };
+  const palette = async (command: string, pick?: string) => {
+    await page.keyboard.press('F1');
+    const input = page.locator('.quick-input-widget input.input');
+    await input.waitFor({ state: 'visible', timeout: 15_000 });
+    await input.fill(`>${command}`);
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: command }).first().waitFor({ timeout: 15_000 });
+    await page.keyboard.press('Enter');
+    if (pick) {
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: pick }).first().waitFor({ timeout: 15_000 });
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: pick }).first().click();
+    }
+  };
+
+  before(async function () {
+    const hasChromium = ensureChromium();
+    if (!hasChromium.ok) {
+      console.log(`      skipped: ${hasChromium.why}`);
+      this.skip();
+    }
+    const install = await ensureCodeServer();
+    if ('why' in install) {
+      console.log(`      skipped: ${install.why}`);
+      this.skip();
+    }
+    // The packaged extension, as users get it.
+    const vsix = join(runDir, 'mcp-session-hub.vsix');
+    execFileSync(process.execPath, [join(repo, 'node_modules', '@vscode', 'vsce', 'vsce'), 'package', '--no-dependencies', '--allow-missing-repository', '-o', vsix], { cwd: repo, stdio: 'ignore' });
+    installVsix(install, runDir, vsix);
+    const installed = join(runDir, 'extensions', 'mcp-session-hub.mcp-session-hub-0.1.0');
+    assert.ok(existsSync(join(installed, 'dist', 'extension.js')), 'the VSIX installed');
+
+    const workspace = join(runDir, 'workspace');
+    mkdirSync(workspace, { recursive: true });
+    const configPath = join(runDir, 'hub.jsonc');
+    writeFileSync(
+      configPath,
+      JSON.stringify({
+        servers: {
+          demo: { command: process.execPath, args: [join(repo, 'dist', 'demo-server.js')] },
+          browser: { command: process.execPath, args: [join(repo, 'out', 'test', 'fixtures', 'passthroughFixture.js'), '--stdio'], perSession: true, warm: 0 },
+        },
+        virtualServers: {
+          editor: { title: 'Editor', upstreams: ['demo'], tools: ['demo/*_item', 'demo/list_items'], naming: 'bare' },
+          browser: { title: 'Browser', upstreams: ['browser'], tools: ['browser/recall'], naming: 'bare' },
+        },
+      }),
+    );
+    mkdirSync(join(runDir, 'user-data', 'User'), { recursive: true });
+    writeFileSync(
+      join(runDir, 'user-data', 'User', 'settings.json'),
+      JSON.stringify({
+        'workbench.startupEditor': 'none',
+        'telemetry.telemetryLevel': 'off',
+        'update.mode': 'none',
+        'extensions.autoCheckUpdates': false,
+        'security.workspace.trust.enabled': false,
+        'chat.tools.global.autoApprove': true,
+        'mcpSessionHub.port': await freePort(),
+        'mcpSessionHub.configPath': configPath,
+      }),
+    );
+    const handoff = join(runDir, 'handoff.json');
+    codeServer = await startCodeServer(install, {
+      runDir,
+      port: await freePort(),
+      folder: workspace,
+      env: { MCP_HUB_E2E_HANDOFF: handoff },
+      extraArgs: ['--vscode-option', 'enable-smoke-test-driver'],
+    });
+    browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
+    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+
+    // 1. Mocha inside the extension host (the smoke-test driver runs extensionTestsPath).
+    const authority = new URL(codeServer.url).host;
+    const payload = [
+      ['extensionDevelopmentPath', `vscode-remote://${authority}${installed}`],
+      ['extensionTestsPath', `vscode-remote://${authority}${join(repo, 'out', 'test', 'vscode', 'suite', 'index.js')}`],
+    ];
+    let exitCode: unknown;
+    let summary = '';
+    await page.exposeFunction('codeAutomationExit', (code: unknown) => {
+      exitCode = code;
+    });
+    page.on('console', (message) => {
+      const match = /(\d+) passed, (\d+) failed/.exec(message.text());
+      if (match) summary = match[0];
+      if (/Error|failed|✔|\d+\) /.test(message.text())) console.log(`        [extension host] ${message.text().replace(/%c/g, '').slice(0, 300)}`);
+    });
+    await page.goto(`${codeServer.url}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`);
+    // VS Code asks once before it approves tools globally: accept while the suite waits.
+    await until(async () => {
+      const dialog = page.locator('.monaco-dialog-box');
+      if (await dialog.count()) await dialog.locator('a.monaco-button, button', { hasText: /^(Enable|Yes|Allow|Continue)/ }).first().click().catch(() => undefined);
+      return exitCode !== undefined ? true : undefined;
+    }, 'the in-host suite', 240_000);
+    console.log(`      in the extension host: ${summary || 'no summary'}`);
+    assert.equal(exitCode, 0, `the in-host suite failed (${summary})`);
+    hub = JSON.parse(readFileSync(handoff, 'utf8')) as { url: string; token: string };
+  });
+
+  after(async () => {
+    await browser?.close();
+    await codeServer?.stop();
+  });
+
+  it('shows the session in the tree, and Kill Session from the palette ends it with its instance', async function () {
+    const state = await adminState();
+    const session = state.sessions.find((s) => s.id.startsWith('vscode:'));
+    assert.ok(session, 'the workspace session of VS Code');
+    const instancePid = session.instances[0]?.pid;
+    assert.ok(instancePid, 'its per-session instance');
+
+    await page.locator('.activitybar [aria-label^="MCP Session Hub"]').first().click();
+    const sessionRow = page.locator('.monaco-list-row', { hasText: /code-server|Visual Studio Code/ }).first();
+    await sessionRow.waitFor({ timeout: 30_000 });
+    await shot('tree');
+
+    await palette('MCP Session Hub: Kill Session', session.id);
+    await until(async () => ((await adminState()).sessions.some((s) => s.id === session.id) ? undefined : true), 'the session gone from /admin/state', 15_000);
+    await until(() => (processState(instancePid) === 'gone' ? true : undefined), 'its instance process gone', 15_000);
+    await until(async () => ((await sessionRow.count()) === 0 ? true : undefined), 'the session gone from the tree', 15_000);
+  });
+
+  it('renders sessions in the dashboard, and its kill button ends one', async function () {
+    const client = new Client({ name: 'dashboard-probe', version: '1.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${hub.url}/servers/editor/mcp`), { requestInit: { headers: { authorization: `Bearer ${hub.token}` } } }));
+    try {
+      await client.callTool({ name: 'list_items', arguments: {} });
+      await palette('MCP Session Hub: Open Dashboard');
+      const frame = page.frameLocator('iframe.webview').frameLocator('iframe#active-frame');
+      const row = frame.locator('tr', { hasText: 'dashboard-probe' });
+      await row.waitFor({ timeout: 30_000 });
+      await shot('dashboard');
+      const sessionId = (client.transport as StreamableHTTPClientTransport).sessionId;
+      await row.locator('button.kill-session').click();
+      await until(async () => ((await adminState()).sessions.some((s) => s.id === sessionId) ? undefined : true), 'the session ended by the dashboard', 15_000);
+      await until(async () => ((await row.count()) === 0 ? true : undefined), 'the row gone', 15_000);
+    } finally {
+      await client.close().catch(() => undefined);
+    }
+  });
+});
