@@ -21,7 +21,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<HubExt
   const updateStatus = () => {
     const state = controller?.state;
     const mode = controller?.mode;
-    status.text = state ? `$(server-environment) Hub: ${state.sessions.length} sessions` : mode === 'unavailable' ? '$(error) Hub' : '$(loading~spin) Hub';
+    const sessions = state?.sessions.length ?? 0;
+    status.text = state ? `$(server-environment) Hub: ${sessions} session${sessions === 1 ? '' : 's'}` : mode === 'unavailable' ? '$(error) Hub' : '$(loading~spin) Hub';
     status.tooltip = state ? `MCP Session Hub ${mode === 'hosting' ? 'runs in this window' : 'attached'} at ${state.url}` : (controller?.problem ?? 'MCP Session Hub: starting');
     status.show();
   };

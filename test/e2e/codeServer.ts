@@ -5,6 +5,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { ensureModernNode, findRepoRoot } from '../support/modernNode';
 
@@ -112,4 +113,55 @@ export function installVsix(install: CodeServerInstall, runDir: string, vsix: st
     stdio: 'ignore',
     timeout: 120_000,
   });
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+/**
+ * A VS Code profile for the in-host suite: a workspace, and user settings that point the
+ * extension at a free port and at a hub config with the demo and a per-session upstream.
+ */
+export async function prepareProfile(runDir: string): Promise<{ workspace: string; userDataDir: string }> {
+  const repo = findRepoRoot();
+  const workspace = join(runDir, 'workspace');
+  const userDataDir = join(runDir, 'user-data');
+  mkdirSync(workspace, { recursive: true });
+  mkdirSync(join(userDataDir, 'User'), { recursive: true });
+  const configPath = join(runDir, 'hub.jsonc');
+  writeFileSync(
+    configPath,
+    JSON.stringify({
+      servers: {
+        demo: { command: process.execPath, args: [join(repo, 'dist', 'demo-server.js')] },
+        browser: { command: process.execPath, args: [join(repo, 'out', 'test', 'fixtures', 'passthroughFixture.js'), '--stdio'], perSession: true, warm: 0 },
+      },
+      virtualServers: {
+        editor: { title: 'Editor', upstreams: ['demo'], tools: ['demo/*_item', 'demo/list_items'], naming: 'bare' },
+        browser: { title: 'Browser', upstreams: ['browser'], tools: ['browser/recall'], naming: 'bare' },
+      },
+    }),
+  );
+  writeFileSync(
+    join(userDataDir, 'User', 'settings.json'),
+    JSON.stringify({
+      'workbench.startupEditor': 'none',
+      'telemetry.telemetryLevel': 'off',
+      'update.mode': 'none',
+      'extensions.autoCheckUpdates': false,
+      'security.workspace.trust.enabled': false,
+      'chat.tools.global.autoApprove': true,
+      'mcpSessionHub.port': await freePort(),
+      'mcpSessionHub.configPath': configPath,
+    }),
+  );
+  return { workspace, userDataDir };
 }

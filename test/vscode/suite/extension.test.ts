@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import * as vscode from 'vscode';
 import type { HubExtensionApi } from '../../../src/vscode/extension';
 
@@ -26,12 +26,6 @@ describe('MCP Session Hub in VS Code', function () {
     api = await extension.activate();
   });
 
-  after(async function () {
-    // The driver outside (test/e2e) continues in the UI and needs the hub's address and token.
-    const handoff = process.env.MCP_HUB_E2E_HANDOFF;
-    if (handoff && api.controller.state) writeFileSync(handoff, JSON.stringify({ url: api.controller.state.url, token: await api.controller.token() }));
-  });
-
   it('activates, and the hub answers on 127.0.0.1', async function () {
     const state = await until(() => api.controller.state, 'the hub state');
     assert.equal(api.controller.mode, 'hosting');
@@ -41,14 +35,18 @@ describe('MCP Session Hub in VS Code', function () {
   });
 
   it("starts a virtual server through VS Code's MCP client, discovers exactly its tools, and a call reaches the upstream", async function () {
-    await vscode.commands.executeCommand('workbench.mcp.startServer', '*', { waitForLiveTools: true });
-    const editorTools = await until(() => {
+    const editorTools = await until(async () => {
+      // The definitions arrive with the hub's first state; start whatever VS Code knows by then.
+      await vscode.commands.executeCommand('workbench.mcp.startServer', '*', { waitForLiveTools: true });
       const names = vscode.lm.tools.map((t) => t.name).filter((n) => n.startsWith('mcp_editor_'));
       return names.length > 0 ? names.sort() : undefined;
-    }, 'the editor virtual server tools');
+    }, `the editor virtual server tools (VS Code has: ${vscode.lm.tools.map((t) => t.name).filter((n) => n.startsWith('mcp')).join(', ') || 'no MCP tools'})`);
     // The demo's editor view: the *_item tools and list_items, nothing else (no echo, no count_slowly).
     assert.deepEqual(editorTools, ['mcp_editor_create_item', 'mcp_editor_delete_item', 'mcp_editor_get_item', 'mcp_editor_list_items', 'mcp_editor_update_item']);
+    // Tool calls outside a chat ask for confirmation; VS Code's own test switch approves them (the
+    // one-time "Enable global auto approve?" dialog cannot be shown in a test run).
     await vscode.workspace.getConfiguration('chat.tools.global').update('autoApprove', true, vscode.ConfigurationTarget.Global);
+    await vscode.commands.executeCommand('setContext', 'vscode.chat.tools.global.autoApprove.testMode', true);
     const result = await vscode.lm.invokeTool('mcp_editor_create_item', { input: { title: 'made in VS Code' }, toolInvocationToken: undefined });
     const text = result.content.map((part) => (part instanceof vscode.LanguageModelTextPart ? part.value : '')).join('');
     const id = /[0-9a-f-]{36}/.exec(text)?.[0];
@@ -64,5 +62,19 @@ describe('MCP Session Hub in VS Code', function () {
     await vscode.lm.invokeTool('mcp_browser_recall', { input: {}, toolInvocationToken: undefined });
     const instances = (await client.state()).sessions.find((s) => s.id === session.id)?.instances ?? [];
     assert.deepEqual(instances.map((i) => [i.upstream, i.state]), [['browser', 'ready']]);
+  });
+
+  /**
+   * Under the code-server driver (test/e2e), the UI part runs while this host, and so the hub,
+   * still lives: hand over the hub's address and token, then wait until the driver is done.
+   */
+  it('keeps the hub up while the driver outside works the UI', async function () {
+    const handoff = process.env.MCP_HUB_E2E_HANDOFF;
+    if (!handoff) this.skip();
+    this.timeout(600_000);
+    const state = api.controller.state;
+    assert.ok(state);
+    writeFileSync(handoff, JSON.stringify({ url: state.url, token: await api.controller.token() }));
+    await until(() => existsSync(`${handoff}.done`) || undefined, 'the driver to finish', 590_000);
   });
 });
