@@ -27,7 +27,10 @@ export async function ensureCodeServer(): Promise<CodeServerInstall | { why: str
   const binary = join(dir, 'node_modules', '.bin', 'code-server');
   // npm 11 skips dependencies' install scripts unless allowed; code-server's postinstall builds
   // VS Code's native addons (with nested installs), so this install allows them all.
-  const env = { ...process.env, PATH: `${dirname(node)}:${process.env.PATH ?? ''}`, npm_config_nodedir: nodeDir, npm_config_dangerously_allow_all_scripts: 'true' };
+  // Under `npm test` the environment carries the project's npm settings (npm_config_local_prefix
+  // and the like), which would point this install at the project: start from a clean one.
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key)));
+  const env = { ...inherited, PATH: `${dirname(node)}:${process.env.PATH ?? ''}`, npm_config_nodedir: nodeDir, npm_config_dangerously_allow_all_scripts: 'true' };
   if (!existsSync('/usr/include/gssapi/gssapi.h')) {
     // code-server's kerberos addon needs the gssapi headers.
     if (process.getuid?.() !== 0) return { why: 'libkrb5-dev is missing (sudo apt-get install libkrb5-dev)' };
@@ -36,7 +39,12 @@ export async function ensureCodeServer(): Promise<CodeServerInstall | { why: str
   if (!existsSync(join(dir, 'node_modules', 'code-server', 'out', 'node', 'entry.js')) || !existsSync(join(dir, '.installed'))) {
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'package.json'), '{ "name": "code-server-host", "private": true }\n');
-    execFileSync('npm', ['install', '--no-audit', '--no-fund', `code-server@${codeServerVersion}`], { cwd: dir, env, stdio: 'ignore', timeout: 900_000 });
+    try {
+      execFileSync('npm', ['install', '--no-audit', '--no-fund', `code-server@${codeServerVersion}`], { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'], timeout: 900_000 });
+    } catch (error) {
+      const stderr = String((error as { stderr?: Buffer }).stderr ?? '').split('\n').filter((line) => !/nodedir/.test(line)).slice(-15).join('\n');
+      throw new Error(`npm install code-server@${codeServerVersion} in ${dir} failed:\n${stderr}`);
+    }
     writeFileSync(join(dir, '.installed'), `${codeServerVersion}\n`);
   }
   return { binary, node };

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import type { HubState } from '../../src/client/adminClient';
 import { chromiumPath, ensureChromium } from '../support/chromium';
 import { findRepoRoot } from '../support/modernNode';
@@ -34,6 +34,7 @@ describe('VS Code end to end (code-server + Chromium)', function () {
   this.timeout(900_000);
   let codeServer: RunningCodeServer | undefined;
   let browser: Browser | undefined;
+  let context: BrowserContext;
   let page: Page;
   let hub: { url: string; token: string };
   let exitCode: unknown;
@@ -97,7 +98,10 @@ describe('VS Code end to end (code-server + Chromium)', function () {
       extraArgs: ['--vscode-option', 'enable-smoke-test-driver'],
     });
     browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
-    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    // One browser profile for every window, as one user has: VS Code's secret storage (the hub
+    // token) lives in it, so windows share it.
+    context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+    page = await context.newPage();
 
     // 1. Mocha inside the extension host (the smoke-test driver runs extensionTestsPath).
     const authority = new URL(codeServer.url).host;
@@ -170,11 +174,38 @@ describe('VS Code end to end (code-server + Chromium)', function () {
     }
   });
 
-  it('passes the in-host suite (VS Code MCP client, lm.invokeTool)', async function () {
-    assert.ok(handoffDone);
+  it('passes the in-host suite; a second window attaches to the hub and takes it over when the first closes', async function () {
+    assert.ok(handoffDone && codeServer);
+    const before = await adminState();
+    // A second window: its extension host finds the hub on the port and attaches to it.
+    const second = await context.newPage();
+    const secondFolder = join(runDir, 'second');
+    mkdirSync(secondFolder, { recursive: true });
+    await second.goto(`${codeServer.url}/?folder=${encodeURIComponent(secondFolder)}`);
+    const hubLogs = () => {
+      const logs = join(runDir, 'user-data', 'logs');
+      return execFileSync('sh', ['-c', `cat "${logs}"/*/exthost*/mcp-session-hub.mcp-session-hub/*.log 2>/dev/null || true`], { encoding: 'utf8' });
+    };
+    await until(() => (/attached to the hub on/.test(hubLogs()) ? true : undefined), 'the second window to attach', 60_000);
+
+    // The first window's suite ends, its extension host and the hub in it go; the second takes over.
     writeFileSync(handoffDone, 'done');
     await until(() => (exitCode !== undefined ? true : undefined), 'the in-host suite to finish', 60_000);
     console.log(`      in the extension host: ${summary || 'no summary'}`);
     assert.equal(exitCode, 0, `the in-host suite failed (${summary})`);
+    await page.close();
+    const after = await until(async () => {
+      try {
+        const state = await adminState();
+        return state.hub.startedAt > before.hub.startedAt ? state : undefined;
+      } catch {
+        return undefined; // between the two hubs
+      }
+    }, 'a new hub on the same port', 60_000);
+    assert.equal(after.url, hub.url);
+    assert.match(hubLogs(), /lost the hub[\s\S]*hosting the hub on/);
+    page = second;
+    await page.locator('.activitybar [aria-label^="MCP Session Hub"]').first().click();
+    await page.locator('.monaco-list-row', { hasText: 'Virtual Servers' }).first().waitFor({ timeout: 30_000 });
   });
 });
