@@ -34,7 +34,9 @@ export async function ensureCodeServer(): Promise<CodeServerInstall | { why: str
   if (!existsSync('/usr/include/gssapi/gssapi.h')) {
     // code-server's kerberos addon needs the gssapi headers.
     if (process.getuid?.() !== 0) return { why: 'libkrb5-dev is missing (sudo apt-get install libkrb5-dev)' };
-    execFileSync('apt-get', ['install', '-y', '-qq', 'libkrb5-dev'], { stdio: 'ignore', env: { ...env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 600_000 });
+    const aptEnv = { ...env, DEBIAN_FRONTEND: 'noninteractive' };
+    execFileSync('apt-get', ['update', '-qq'], { stdio: 'ignore', env: aptEnv, timeout: 300_000 });
+    execFileSync('apt-get', ['install', '-y', '-qq', 'libkrb5-dev'], { stdio: 'ignore', env: aptEnv, timeout: 600_000 });
   }
   if (!existsSync(join(dir, 'node_modules', 'code-server', 'out', 'node', 'entry.js')) || !existsSync(join(dir, '.installed'))) {
     mkdirSync(dir, { recursive: true });
