@@ -19,6 +19,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { spawnReady, type ReadyChild } from '../test/support/readyChild';
 import { cpuPerCall, cpuSnapshot, type CpuSnapshot } from './cpuTime';
+import { formatSpread, spread, type Spread } from './spread';
 
 type PathName = 'direct' | 'hub';
 
@@ -48,7 +49,6 @@ type RunSample = {
   /** CPU µs per call of each process (client = this load generator). */
   cpuPerCallUs: CpuSnapshot;
 };
-type Spread = { median: number; min: number; max: number };
 type PathResult = { path: PathName; sessions: number; runs: RunSample[]; throughput: Spread; p50: Spread; p99: Spread; cpuPerCallUs: CpuSnapshot };
 type Comparison = { sessions: number; throughputRatio: number; addedP50Ms: number; addedP99Ms: number };
 
@@ -189,13 +189,6 @@ async function measureWindow(sessions: Session[], windowMs: number): Promise<Run
   };
 }
 
-function spread(values: number[]): Spread {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-  return { median, min: sorted[0], max: sorted[sorted.length - 1] };
-}
-
 function summarize(path: PathName, sessions: number, runs: RunSample[]): PathResult {
   return {
     path,
@@ -262,9 +255,6 @@ function compare(results: PathResult[]): Comparison[] {
 // Report
 // ---------------------------------------------------------------------------
 
-function formatSpread(s: Spread, digits: number): string {
-  return `${s.median.toFixed(digits)} [${s.min.toFixed(digits)}–${s.max.toFixed(digits)}]`;
-}
 
 function formatCpu(cpu: CpuSnapshot): string {
   const micros = (name: string) => (cpu[name] === undefined ? '-' : cpu[name]!.toFixed(0));

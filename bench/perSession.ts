@@ -6,7 +6,8 @@
  * Upstreams: the test fixture (a small SDK server) and the real @playwright/mcp with Debian's
  * Chromium (skipped when /usr/bin/chromium is missing).
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -16,29 +17,21 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { validateConfig } from '../src/core/config';
 import { silentLogger } from '../src/core/logger';
 import { runHub, type RunningHub } from '../src/http/runHub';
+import { waitFor } from '../test/support/hubHarness';
+import { descendantsOf } from '../test/support/processes';
+import { formatSpread, spread, type Spread } from './spread';
 
 const quick = process.argv.includes('--quick');
 const rounds = quick ? 3 : 7;
 const token = 'bench-token-0123456789';
 const fixture = join(__dirname, '..', 'test', 'fixtures', 'passthroughFixture.js');
 const chromium = '/usr/bin/chromium';
-const playwrightArgs = ['--browser', 'chromium', '--executable-path', chromium, '--headless', '--isolated'];
+const playwrightArgs = ['--browser', 'chromium', '--executable-path', chromium, '--headless', '--isolated', '--output-dir', mkdtempSync(join(tmpdir(), 'bench-playwright-'))];
 
-type Stats = { median: number; min: number; max: number };
-function stats(values: number[]): Stats {
-  const sorted = [...values].sort((a, b) => a - b);
-  return { median: sorted[Math.floor(sorted.length / 2)], min: sorted[0], max: sorted[sorted.length - 1] };
-}
-const fmt = (s: Stats, unit = 'ms') => `${s.median.toFixed(0)} ${unit} (${s.min.toFixed(0)}–${s.max.toFixed(0)})`;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(condition: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
+type Stats = Spread;
+const stats = spread;
+const fmt = (s: Stats, unit = 'ms') => `${formatSpread(s, 0)} ${unit}`;
+const until = (condition: () => boolean, what: string) => waitFor(condition, 60_000, what);
 
 async function startHub(upstream: Record<string, unknown>): Promise<RunningHub> {
   const config = validateConfig({ servers: { up: { ...upstream, perSession: true, maxInstances: 16 } }, virtualServers: { vs: { upstreams: ['up'], naming: 'bare' } } }, 'bench');
@@ -76,31 +69,18 @@ async function firstCalls(upstream: Record<string, unknown>, warm: number, call:
   return { initialize: stats(initialize), firstCall: stats(firstCall) };
 }
 
-/** Proportional set size of a process and everything it started (Linux /proc), in MiB. */
-function treeRssMiB(root: number): number {
-  const children = new Map<number, number[]>();
-  const rss = new Map<number, number>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
+/** Proportional set size of a process and everything it started (Linux /proc), in MiB. PSS splits
+ * pages shared between a browser's processes among them, so a tree's sum is fair. */
+function treePssMiB(root: number): number {
+  let kib = 0;
+  for (const pid of [root, ...descendantsOf(root)]) {
     try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      children.set(Number(fields[1]), [...(children.get(Number(fields[1])) ?? []), Number(name)]);
-      // PSS splits pages shared between a browser's processes among them, so a tree's sum is fair.
-      const rollup = readFileSync(`/proc/${name}/smaps_rollup`, 'utf8');
-      rss.set(Number(name), Number(/^Pss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0));
+      kib += Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
     } catch {
       // gone meanwhile
     }
   }
-  let total = 0;
-  const queue = [root];
-  while (queue.length) {
-    const pid = queue.pop() as number;
-    total += rss.get(pid) ?? 0;
-    queue.push(...(children.get(pid) ?? []));
-  }
-  return total / 1024;
+  return kib / 1024;
 }
 
 /** Memory of `sessions` instances after each did `call`, per instance. */
@@ -115,7 +95,7 @@ async function memoryPerInstance(upstream: Record<string, unknown>, sessions: nu
     }
     const pids = hub.hub.state().sessions.flatMap((s) => s.instances.map((i) => i.pid ?? 0));
     const processes = pids.length;
-    return { perInstance: stats(pids.map(treeRssMiB)), processes };
+    return { perInstance: stats(pids.map(treePssMiB)), processes };
   } finally {
     await Promise.all(clients.map((c) => c.close()));
     await hub.close();

@@ -46,11 +46,4 @@ export class SubscriptionTable<U> {
   subscribers(upstream: U, uri: string): string[] {
     return [...(this.byUpstream.get(upstream)?.get(uri) ?? [])];
   }
-
-  /** How many URIs a subscriber holds, for the admin view. */
-  countFor(subscriber: string): number {
-    let count = 0;
-    for (const uris of this.byUpstream.values()) for (const subscribers of uris.values()) if (subscribers.has(subscriber)) count++;
-    return count;
-  }
 }

@@ -110,11 +110,14 @@ export class Hub implements Disposable {
   /**
    * The upstream connection that serves `session` for `upstreamId`: the shared one, or the
    * session's own instance of a per-session upstream (assigned now if it has none; it may still
-   * be starting, and requests wait for it). Throws `InstanceLimitError` past the cap.
+   * be starting, and requests wait for it). Throws `InstanceLimitError` past the cap, and a
+   * JSON-RPC error when the upstream is gone (removed by a reload meanwhile).
    */
-  upstreamFor(upstreamId: string, session: LogicalSession): UpstreamConnection | undefined {
+  upstreamFor(upstreamId: string, session: LogicalSession): UpstreamConnection {
     const pool = this.pools.get(upstreamId);
-    return pool ? pool.acquire(session) : this.upstreams.get(upstreamId);
+    const upstream = pool ? pool.acquire(session) : this.upstreams.get(upstreamId);
+    if (!upstream) throw new RpcError(ErrorCode.InternalError, `upstream '${upstreamId}' is not configured`);
+    return upstream;
   }
 
   /** A client's roots changed: its own instances hear it (a shared upstream could not ask whose). */
@@ -128,15 +131,11 @@ export class Hub implements Disposable {
 
   /** Subscribes a connection to a resource of an upstream (reference-counted towards the upstream). */
   async subscribe(connection: Connection, upstreamId: string, uri: string, signal?: AbortSignal): Promise<void> {
-    await this.router.subscribe(connection.id, this.requireUpstream(upstreamId, connection.session), uri, signal);
+    await this.router.subscribe(connection.id, this.upstreamFor(upstreamId, connection.session), uri, signal);
   }
 
   async unsubscribe(connection: Connection, upstreamId: string, uri: string): Promise<void> {
-    await this.router.unsubscribe(connection.id, this.requireUpstream(upstreamId, connection.session), uri);
-  }
-
-  subscriptionCount(connection: Connection): number {
-    return this.router.subscriptionCount(connection.id);
+    await this.router.unsubscribe(connection.id, this.upstreamFor(upstreamId, connection.session), uri);
   }
 
   /** A session's `logging/setLevel`: filters what it receives, and makes its upstreams send at least that much. */
@@ -151,12 +150,12 @@ export class Hub implements Disposable {
     for (const connection of this.sessions.allConnections) {
       if (!connection.logLevel) continue;
       for (const upstream of this.scope(connection.virtualServer)?.view.upstreams ?? []) {
-        wanted.set(upstream, [...(wanted.get(upstream) ?? []), connection.logLevel]);
+        if (!this.pools.has(upstream)) wanted.set(upstream, [...(wanted.get(upstream) ?? []), connection.logLevel]);
       }
     }
     for (const [id, levels] of wanted) {
       const level = mostVerbose(levels);
-      if (level && !this.pools.has(id)) this.upstreams.get(id)?.setLogLevel(level);
+      if (level) this.upstreams.get(id)?.setLogLevel(level);
     }
     // A session's own instance logs at the level of that session's connections.
     for (const pool of this.pools.values()) {
@@ -166,13 +165,6 @@ export class Hub implements Disposable {
         if (level) instance.setLogLevel(level);
       });
     }
-  }
-
-  /** `upstreamFor`, as a JSON-RPC error when the upstream is gone (removed by a reload meanwhile). */
-  requireUpstream(upstreamId: string, session: LogicalSession): UpstreamConnection {
-    const upstream = this.upstreamFor(upstreamId, session);
-    if (!upstream) throw new RpcError(ErrorCode.InternalError, `upstream '${upstreamId}' is not configured`);
-    return upstream;
   }
 
   /**

@@ -129,7 +129,7 @@ export class InstancePool implements Disposable {
   }
 
   private start(): Instance {
-    const instance: Instance = { connection: undefined as unknown as UpstreamConnection, startedAt: this.now(), lastUsedAt: this.now() };
+    // The handlers read `instance` only once messages arrive, after it exists.
     const connection: UpstreamConnection = new UpstreamConnection(this.config, {
       logger: this.options.logger,
       handlers: this.options.handlers(
@@ -138,7 +138,7 @@ export class InstancePool implements Disposable {
       ),
       restartOnDemand: true,
     });
-    instance.connection = connection;
+    const instance: Instance = { connection, startedAt: this.now(), lastUsedAt: this.now() };
     connection.onDidChangeStatus(() => this.options.onDidChange());
     connection.start();
     return instance;

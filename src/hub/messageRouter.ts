@@ -1,18 +1,19 @@
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { ErrorCode, type ClientCapabilities, type LoggingMessageNotification } from '@modelcontextprotocol/sdk/types.js';
-import { z } from 'zod';
 import { passesLogLevel } from '../core/logLevels';
 import { errorMessage, type Logger } from '../core/logger';
 import type { Connection, SessionRegistry } from '../core/sessions';
 import { SubscriptionTable } from '../core/subscriptions';
-import type { Attribution, ClientBoundRequest, UpstreamConnection, UpstreamMessageHandlers } from '../upstream/upstreamConnection';
+import {
+  maxTimerMs,
+  passthroughResult,
+  type Attribution,
+  type ClientBoundRequest,
+  type UpstreamConnection,
+  type UpstreamMessageHandlers,
+} from '../upstream/upstreamConnection';
 import { RpcError } from './rpcError';
 
-/** Answers from the client pass back to the upstream as sent; the upstream's SDK client validates them. */
-const passthroughResult = z.object({}).passthrough();
-
-/** A human may take long to answer an elicitation; the upstream's own timeout and cancellation bound it. */
-const clientRequestTimeoutMs = 2_147_483_647;
 
 /**
  * Routes what upstreams send towards clients: requests (sampling, elicitation, roots) and log
@@ -58,8 +59,9 @@ export class MessageRouter {
     if (!server) throw new RpcError(ErrorCode.InvalidRequest, `The hub refused ${what}: the session it was serving has ended`);
     const missing = missingCapability(request, server.getClientCapabilities());
     if (missing) throw new RpcError(ErrorCode.MethodNotFound, `The hub refused ${what}: the client of this session did not declare ${missing}`);
-    // On the calling request's own stream, so a client without a standalone stream gets it too.
-    return server.request(request, passthroughResult, { relatedRequestId: requestId, signal, timeout: clientRequestTimeoutMs });
+    // On the calling request's own stream, so a client without a standalone stream gets it too. A
+    // human may take long to answer an elicitation: the upstream's own timeout and cancellation bound it.
+    return server.request(request, passthroughResult, { relatedRequestId: requestId, signal, timeout: maxTimerMs });
   }
 
   private logMessage(upstreamId: string, params: LoggingMessageNotification['params'], attribution: Attribution): void {
@@ -101,10 +103,6 @@ export class MessageRouter {
   /** Unsubscribes a connection; the upstream hears it when the last subscriber leaves. */
   async unsubscribe(connectionId: string, upstream: UpstreamConnection, uri: string): Promise<void> {
     if (this.subscriptions.remove(upstream, uri, connectionId)) await upstream.unsubscribe(uri);
-  }
-
-  subscriptionCount(connectionId: string): number {
-    return this.subscriptions.countFor(connectionId);
   }
 
   /** Drops a closed connection's subscriptions, unsubscribing the upstream where it was the last. */

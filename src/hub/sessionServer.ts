@@ -106,7 +106,7 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
     const started = performance.now();
     let failed = false;
     try {
-      const upstream = hub.requireUpstream(route.upstream, current.session);
+      const upstream = hub.upstreamFor(route.upstream, current.session);
       if (upstream.status.state !== 'ready') sendProgress({ progress: 0, message: `starting upstream '${route.upstream}' for this session` });
       return await upstream.request(request, options);
     } catch (error) {

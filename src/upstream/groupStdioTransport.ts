@@ -10,8 +10,6 @@ export type GroupStdioParameters = { command: string; args: string[]; env: Recor
 
 /** How long a child may take to exit on its own once its stdin is closed. */
 const stdinCloseGraceMs = 2_000;
-/** How often the child's process tree is recorded, so a crash cannot hide what it started. */
-const treeRecordIntervalMs = 2_000;
 
 /**
  * The SDK's stdio client transport, but it ends the child's whole process tree (POSIX): the
@@ -23,7 +21,6 @@ const treeRecordIntervalMs = 2_000;
 export class GroupStdioTransport implements Transport {
   private child?: ChildProcess;
   private tree?: ProcessTree;
-  private recordTimer?: NodeJS.Timeout;
   private readonly readBuffer = new ReadBuffer();
   private closing?: Promise<void>;
   /** The child's stderr, available before `start()` so no early line is lost. */
@@ -55,15 +52,14 @@ export class GroupStdioTransport implements Transport {
         this.onerror?.(error);
       });
       child.once('spawn', () => {
-        const tree = new ProcessTree(child.pid as number);
-        this.tree = tree;
-        this.recordTimer = setInterval(() => tree.record(), treeRecordIntervalMs);
-        this.recordTimer.unref();
+        // Recorded as it grows, so a crash cannot hide what the child started.
+        this.tree = new ProcessTree(child.pid as number);
+        this.tree.track();
         resolve();
       });
       // 'exit', not 'close': a grandchild that inherited stdout would hold 'close' back.
       child.once('exit', () => {
-        clearInterval(this.recordTimer);
+        this.tree?.untrack();
         this.child = undefined;
         // Whatever the child left running (crash or not) goes with it.
         void this.tree?.endRest();
@@ -118,22 +114,16 @@ export class GroupStdioTransport implements Transport {
     const tree = this.tree;
     if (!child?.pid || !tree) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const exitWithin = (ms: number) => Promise.race([exited, new Promise<void>((resolve) => setTimeout(resolve, ms).unref())]);
     await tree.endChildren();
     child.stdin?.end();
-    const timer = new Promise<void>((resolve) => setTimeout(resolve, stdinCloseGraceMs).unref());
-    await Promise.race([exited, timer]);
+    await exitWithin(stdinCloseGraceMs);
     if (this.child) {
       child.kill('SIGTERM');
-      await Promise.race([exited, new Promise<void>((resolve) => setTimeout(resolve, stdinCloseGraceMs).unref())]);
+      await exitWithin(stdinCloseGraceMs);
       if (this.child) child.kill('SIGKILL');
     }
     await tree.endRest();
     this.readBuffer.clear();
-  }
-
-  /** Live pids of what the child started (itself excluded), for the admin view and tests. */
-  descendantPids(): number[] {
-    this.tree?.record();
-    return this.tree?.livePids() ?? [];
   }
 }

@@ -53,24 +53,58 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /**
  * The processes a child started, directly or not. A server may start helpers in process groups
  * of their own (Playwright starts its browser detached), and a helper whose parent died is
- * re-parented, losing the link: so the tree is recorded while the links exist (`record()`, on a
- * timer and before closing), and what was recorded is ended with it. Records carry the start
+ * re-parented, losing the link: so the tree is recorded while the links exist (on a timer
+ * shared by all tracked trees, and before closing), and what was recorded is ended with it. Records carry the start
  * time, so a pid reused by an unrelated process is left alone.
  */
+/** How often the tracked trees are recorded: one scan of the process table serves them all. */
+const recordIntervalMs = 2_000;
+const tracked = new Set<ProcessTree>();
+let recordTimer: NodeJS.Timeout | undefined;
+
+/** Parent → children, from one scan of the process table. */
+function childrenByParent(): Map<number, ProcessEntry[]> {
+  const children = new Map<number, ProcessEntry[]>();
+  for (const entry of listProcesses()) {
+    const siblings = children.get(entry.ppid);
+    if (siblings) siblings.push(entry);
+    else children.set(entry.ppid, [entry]);
+  }
+  return children;
+}
+
+function recordTracked(): void {
+  const children = childrenByParent();
+  for (const tree of tracked) tree.record(children);
+}
+
 export class ProcessTree {
   private readonly known = new Map<number, string>();
 
   constructor(readonly root: number) {}
 
-  /** Adds the root's current descendants to the record. */
-  record(): void {
+  /** Records this tree on the shared timer until `untrack()`. */
+  track(): void {
     if (process.platform === 'win32') return;
-    const children = new Map<number, ProcessEntry[]>();
-    for (const entry of listProcesses()) {
-      const siblings = children.get(entry.ppid);
-      if (siblings) siblings.push(entry);
-      else children.set(entry.ppid, [entry]);
+    tracked.add(this);
+    if (!recordTimer) {
+      recordTimer = setInterval(recordTracked, recordIntervalMs);
+      recordTimer.unref();
     }
+  }
+
+  untrack(): void {
+    tracked.delete(this);
+    if (tracked.size === 0) {
+      clearInterval(recordTimer);
+      recordTimer = undefined;
+    }
+  }
+
+  /** Adds the root's current descendants to the record (from `children`, or a fresh scan). */
+  record(children?: Map<number, ProcessEntry[]>): void {
+    if (process.platform === 'win32') return;
+    children ??= childrenByParent();
     const queue = [this.root];
     while (queue.length > 0) {
       for (const child of children.get(queue.pop() as number) ?? []) {
@@ -83,11 +117,6 @@ export class ProcessTree {
   /** Recorded descendants still running, with the root's process group, as pid and parent. */
   private alive(): ProcessEntry[] {
     return listProcesses().filter((entry) => entry.pid !== this.root && (entry.pgid === this.root || this.known.get(entry.pid) === entry.start));
-  }
-
-  /** Live pids of the tree (the root excluded). */
-  livePids(): number[] {
-    return this.alive().map((entry) => entry.pid);
   }
 
   /**

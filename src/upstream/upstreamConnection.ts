@@ -45,8 +45,8 @@ export type UpstreamStatus = {
   pid?: number;
 };
 
-/** Results pass through the hub as the upstream sent them; the SDK server validates what it sends. */
-const passthroughResult = z.object({}).passthrough();
+/** Results pass through the hub as sent (either way); the receiving side's SDK validates them. */
+export const passthroughResult = z.object({}).passthrough();
 export type PassthroughResult = z.infer<typeof passthroughResult>;
 
 /** The client request an upstream request is made for: where the upstream's requests and logs go back. */
@@ -90,8 +90,8 @@ const servingRequest = new AsyncLocalStorage<{ upstream: UpstreamConnection; ori
 /** What the hub's upstream client offers: everything, since the sessions it serves decide per request. */
 const hubClientCapabilities: ClientCapabilities = { sampling: {}, elicitation: { form: {}, url: {} }, roots: { listChanged: true } };
 
-/** setTimeout's ceiling; the SDK's own timeout is replaced by one that progress restarts. */
-const maxTimerMs = 2_147_483_647;
+/** setTimeout's ceiling: what the hub gives the SDK where its own timeout, or none, applies. */
+export const maxTimerMs = 2_147_483_647;
 
 const clientInfo = { name: 'mcp-session-hub', version: '0.1.0' };
 const maxListPages = 100;

@@ -28,6 +28,8 @@ export class HubController implements vscode.Disposable {
   private currentMode: HubMode = 'starting';
   private lastState?: HubState;
   private lastProblem?: string;
+  /** The token as last read from or written to SecretStorage. */
+  private tokenValue?: string;
 
   private readonly stateEmitter = new vscode.EventEmitter<HubState | undefined>();
   /** Fires with every state the hub pushes, and with undefined while no hub is reachable. */
@@ -35,10 +37,17 @@ export class HubController implements vscode.Disposable {
   private readonly modeEmitter = new vscode.EventEmitter<HubMode>();
   readonly onDidChangeMode = this.modeEmitter.event;
 
+  private readonly secretsSubscription: vscode.Disposable;
+
   constructor(
     private readonly context: vscode.ExtensionContext,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    // Another window may store a new token: read it again next time.
+    this.secretsSubscription = context.secrets.onDidChange((event) => {
+      if (event.key === tokenSecret) this.tokenValue = undefined;
+    });
+  }
 
   get mode(): HubMode {
     return this.currentMode;
@@ -76,12 +85,15 @@ export class HubController implements vscode.Disposable {
     return path;
   }
 
+  /** The hub token: read from SecretStorage once, created there on first use. */
   async token(): Promise<string> {
+    if (this.tokenValue) return this.tokenValue;
     let token = await this.context.secrets.get(tokenSecret);
     if (!token) {
       token = randomBytes(24).toString('base64url');
       await this.context.secrets.store(tokenSecret, token);
     }
+    this.tokenValue = token;
     return token;
   }
 
@@ -170,7 +182,8 @@ export class HubController implements vscode.Disposable {
   /** New token: the hosted hub restarts with it (clients must reconnect); an attached window cannot. */
   async regenerateToken(): Promise<void> {
     if (this.currentMode !== 'hosting') throw new Error('only the window that hosts the hub can change its token');
-    await this.context.secrets.store(tokenSecret, randomBytes(24).toString('base64url'));
+    this.tokenValue = randomBytes(24).toString('base64url');
+    await this.context.secrets.store(tokenSecret, this.tokenValue);
     await this.stop();
     await this.start();
   }
@@ -188,6 +201,7 @@ export class HubController implements vscode.Disposable {
   dispose(): void {
     this.disposed = true;
     void this.stop();
+    this.secretsSubscription.dispose();
     this.stateEmitter.dispose();
     this.modeEmitter.dispose();
   }

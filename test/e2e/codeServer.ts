@@ -7,6 +7,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
+import { aptInstall } from '../support/chromium';
 import { ensureModernNode, findRepoRoot } from '../support/modernNode';
 
 export const codeServerVersion = '4.139.1';
@@ -34,9 +35,7 @@ export async function ensureCodeServer(): Promise<CodeServerInstall | { why: str
   if (!existsSync('/usr/include/gssapi/gssapi.h')) {
     // code-server's kerberos addon needs the gssapi headers.
     if (process.getuid?.() !== 0) return { why: 'libkrb5-dev is missing (sudo apt-get install libkrb5-dev)' };
-    const aptEnv = { ...env, DEBIAN_FRONTEND: 'noninteractive' };
-    execFileSync('apt-get', ['update', '-qq'], { stdio: 'ignore', env: aptEnv, timeout: 300_000 });
-    execFileSync('apt-get', ['install', '-y', '-qq', 'libkrb5-dev'], { stdio: 'ignore', env: aptEnv, timeout: 600_000 });
+    aptInstall(['libkrb5-dev']);
   }
   if (!existsSync(join(dir, 'node_modules', 'code-server', 'out', 'node', 'entry.js')) || !existsSync(join(dir, '.installed'))) {
     mkdirSync(dir, { recursive: true });

@@ -141,10 +141,17 @@ describe('VS Code end to end (code-server + Chromium)', function () {
     await page.locator('.activitybar [aria-label^="MCP Session Hub"]').first().click();
     const sessionRow = page.locator('.monaco-list-row', { hasText: /code-server|Visual Studio Code/ }).first();
     await sessionRow.waitFor({ timeout: 30_000 });
-    // Open the session: its connections, its per-session instance and the id it owns.
-    await sessionRow.click();
+    // Open the session: its connections, its per-session instance and the id it owns. A row is
+    // clicked only while collapsed (a click on an open row would close it).
+    const expand = async (row: typeof sessionRow) => {
+      if ((await row.getAttribute('aria-expanded')) === 'false') await row.click();
+    };
+    await expand(sessionRow);
     await page.locator('.monaco-list-row', { hasText: `pid ${instancePid}` }).first().waitFor({ timeout: 15_000 });
-    await page.locator('.monaco-list-row', { hasText: 'Owned ids' }).first().click();
+    await expand(page.locator('.monaco-list-row', { hasText: 'Owned ids' }).first());
+    const ownedId = session.ownedIds[0]?.id;
+    assert.ok(ownedId, 'the id the session created');
+    await page.locator('.monaco-list-row', { hasText: ownedId }).first().waitFor({ timeout: 15_000 });
     await shot('tree');
 
     await palette('MCP Session Hub: Kill Session', 'code-server');

@@ -15,17 +15,21 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { rawRequest } from '../support/rawHttp';
 import { spawnReady, type ReadyChild } from '../support/readyChild';
-import { connectClient, fixtureUpstream, passthroughFixture, startTestHub, tempDir, waitFor, type TestHub, type TransportName } from '../support/hubHarness';
-import { readFileSync, existsSync } from 'node:fs';
+import {
+  connectClient,
+  firstText as textOf,
+  fixtureUpstream,
+  passthroughFixture,
+  readJsonLines,
+  startTestHub,
+  tempDir,
+  waitFor,
+  type FixtureEvent,
+  type TestHub,
+  type TransportName,
+} from '../support/hubHarness';
 
-type FixtureEvent = { pid: number; event: string; tag?: string; uri?: string };
-
-function readEvents(file: string): FixtureEvent[] {
-  if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as FixtureEvent);
-}
-
-const textOf = (result: unknown): string => ((result as CallToolResult).content[0] as { text: string }).text;
+const readEvents = (file: string) => readJsonLines<FixtureEvent>(file);
 const allClientCapabilities: ClientCapabilities = { sampling: {}, elicitation: { form: {} }, roots: {} };
 
 /** Resolves when `count` parties have arrived; each waits for the others, or fails after a while. */

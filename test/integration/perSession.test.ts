@@ -1,23 +1,27 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import type { SessionState } from '../../src/hub/adminState';
 import { rawRequest } from '../support/rawHttp';
-import { connectClient, passthroughFixture, startTestHub, tempDir, waitFor, type TestHub, type TransportName } from '../support/hubHarness';
+import {
+  connectClient,
+  firstText as textOf,
+  passthroughFixture,
+  readJsonLines,
+  startTestHub,
+  tempDir,
+  waitFor,
+  type FixtureEvent,
+  type TestHub,
+  type TransportName,
+} from '../support/hubHarness';
 import { processState } from '../support/processes';
-
-const textOf = (result: unknown): string => ((result as CallToolResult).content[0] as { text: string }).text;
 
 /** Pids of fixture processes that have started, in order (from the fixture's event log). */
 function startedPids(eventLog: string): number[] {
-  if (!existsSync(eventLog)) return [];
-  return readFileSync(eventLog, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => JSON.parse(line) as { pid: number; event: string })
+  return readJsonLines<FixtureEvent>(eventLog)
     .filter((event) => event.event === 'started')
     .map((event) => event.pid);
 }

@@ -6,7 +6,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { chromiumPath, ensureChromium } from '../support/chromium';
-import { connectClient, startTestHub, waitFor, type TestHub } from '../support/hubHarness';
+import { connectClient, startTestHub, tempDir, waitFor, type TestHub } from '../support/hubHarness';
 import { descendantsOf, processState } from '../support/processes';
 
 const textOf = (result: unknown): string =>
@@ -49,7 +49,8 @@ describe('per-session Playwright MCP with a real Chromium', function () {
         playwright: {
           // Written as users write it; the hub starts the installed package with node directly.
           command: 'npx',
-          args: ['@playwright/mcp', '--browser', 'chromium', '--executable-path', chromiumPath, '--headless', '--isolated'],
+          // --output-dir: its console logs and page snapshots go to a temp folder, not into the repository.
+          args: ['@playwright/mcp', '--browser', 'chromium', '--executable-path', chromiumPath, '--headless', '--isolated', '--output-dir', tempDir('hub-playwright-')],
           perSession: true,
           warm: 0,
           timeout: 60_000,

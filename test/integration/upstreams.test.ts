@@ -2,10 +2,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { validateConfig } from '../../src/core/config';
 import { startConformanceFixture, type RunningFixture } from '../conformance/runConformance';
-import { connectClient, fixtureUpstream, isAlive, startTestHub, tempDir, testToken, waitFor, type TestHub } from '../support/hubHarness';
+import { connectClient, firstText as textOf, fixtureUpstream, isAlive, startTestHub, tempDir, testToken, waitFor, type TestHub } from '../support/hubHarness';
 import { rawRequest } from '../support/rawHttp';
 
-const textOf = (result: unknown) => ((result as { content: unknown }).content as { type: string; text?: string }[])[0]?.text;
 
 describe('upstreams', function () {
   describe('over Streamable HTTP and legacy SSE', function () {

@@ -84,13 +84,27 @@ export async function connectClient(
   return client;
 }
 
-/** What the scope fixture received, in order. */
-export function readRequestLog(file: string): { method: string; name?: string; uri?: string; ref?: { type: string; name?: string; uri?: string } }[] {
+/** A JSON-lines log a fixture wrote (none yet: empty). */
+export function readJsonLines<T>(file: string): T[] {
   if (!existsSync(file)) return [];
   return readFileSync(file, 'utf8')
     .split('\n')
     .filter(Boolean)
-    .map((line) => JSON.parse(line));
+    .map((line) => JSON.parse(line) as T);
+}
+
+/** What the scope fixture received, in order. */
+export function readRequestLog(file: string) {
+  return readJsonLines<{ method: string; name?: string; uri?: string; ref?: { type: string; name?: string; uri?: string } }>(file);
+}
+
+/** What the passthrough fixture recorded (FIXTURE_EVENT_LOG): starts, cancellations, subscriptions. */
+export type FixtureEvent = { pid: number; event: string; tag?: string; uri?: string };
+
+/** The text of a tool result's first content block ('' when it has none). */
+export function firstText(result: unknown): string {
+  const first = (result as { content?: { type: string; text?: string }[] }).content?.[0];
+  return first?.text ?? '';
 }
 
 export async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
