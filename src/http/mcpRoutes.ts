@@ -1,19 +1,35 @@
 import { randomUUID } from 'node:crypto';
-import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { isJsonContentType } from '@modelcontextprotocol/sdk/shared/mediaType.js';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, isInitializeRequest, SUPPORTED_PROTOCOL_VERSIONS, type RequestId } from '@modelcontextprotocol/sdk/types.js';
 import { Router, type Request, type Response } from 'express';
 import { errorMessage, type Logger } from '../core/logger';
 import { sessionKeyPattern, type Connection } from '../core/sessions';
 import type { Hub } from '../hub/hub';
-import { createSessionServer } from '../hub/sessionServer';
+import { answerDirectly, asDirectToolCall, cancelledRequestId } from '../hub/directCall';
+import { createSessionServer, type SessionEndpoint } from '../hub/sessionServer';
+import { DirectResponse } from './directResponse';
 import { sendJsonRpcError } from './security';
+
+/** Why a direct call ended without its result: the session closed under it. */
+class SessionEndedError extends Error {
+  constructor() {
+    super('Connection closed: the session ended while the call was in flight');
+  }
+}
 
 /** Header that joins several connections into one logical session. */
 export const sessionKeyHeader = 'x-mcp-hub-session';
 
-type Live<T> = { transport: T; server: Server; virtualServer: string | undefined; connection?: Connection };
+type Live<T> = {
+  transport: T;
+  endpoint: SessionEndpoint;
+  virtualServer: string | undefined;
+  connection?: Connection;
+  /** Calls in flight on the direct path, by JSON-RPC id: the SDK does not know them. */
+  directCalls: Map<RequestId, DirectResponse>;
+};
 
 /**
  * The MCP endpoints. Streamable HTTP at `/mcp` and `/servers/{id}/mcp`; legacy HTTP+SSE at
@@ -69,6 +85,7 @@ export class McpRoutes {
           return;
         }
         if (live.connection) this.hub.sessions.touch(live.connection);
+        if (await this.answerDirectly(req, res, live)) return;
         this.holdStreamOpen(req, res, live.connection);
         await live.transport.handleRequest(req, res, req.body);
         return;
@@ -87,9 +104,66 @@ export class McpRoutes {
     }
   }
 
+  /**
+   * The direct path (see `src/hub/directCall.ts`): a plain `tools/call`, or the cancellation of
+   * one, on a request the SDK's transport would accept. False when the SDK's path should take it.
+   */
+  private async answerDirectly(req: Request, res: Response, live: Live<StreamableHTTPServerTransport>): Promise<boolean> {
+    if (req.method !== 'POST' || !live.connection) return false;
+    // The SDK's transport answers these with 406, 415 and 400: leave them to it.
+    const accept = req.headers.accept ?? '';
+    if (!accept.includes('application/json') || !accept.includes('text/event-stream')) return false;
+    if (!isJsonContentType(req.headers['content-type'])) return false;
+    const version = req.headers['mcp-protocol-version'];
+    if (version !== undefined && (typeof version !== 'string' || !SUPPORTED_PROTOCOL_VERSIONS.includes(version))) return false;
+
+    const cancelled = cancelledRequestId(req.body);
+    if (cancelled !== undefined) {
+      const call = live.directCalls.get(cancelled);
+      if (!call) return false;
+      call.controller.abort(new Error('cancelled by the client'));
+      res.status(202).end();
+      return true;
+    }
+    const call = asDirectToolCall(req.body);
+    if (!call || live.directCalls.has(call.id)) return false;
+    const response = new DirectResponse(res, live.transport.sessionId ?? '');
+    const { controller } = response;
+    live.directCalls.set(call.id, response);
+    // A client that goes away mid-call cancels it, upstream too.
+    const onClose = () => {
+      if (!res.writableFinished) controller.abort(new Error('client disconnected'));
+    };
+    res.once('close', onClose);
+    try {
+      const answer = await answerDirectly(call, live.endpoint, controller.signal);
+      const reason: unknown = controller.signal.reason;
+      response.end(answer ?? (reason instanceof SessionEndedError ? { jsonrpc: '2.0', id: call.id, error: { code: ErrorCode.ConnectionClosed, message: reason.message } } : undefined));
+      return true;
+    } finally {
+      res.off('close', onClose);
+      if (live.directCalls.get(call.id) === response) live.directCalls.delete(call.id);
+    }
+  }
+
+  /**
+   * What the session's server sends about a call on the direct path (logs, progress, requests
+   * to the client) goes on that call's response; everything else through the SDK's transport.
+   */
+  private divertDirectMessages(live: Partial<Live<StreamableHTTPServerTransport>>, transport: StreamableHTTPServerTransport): void {
+    const sendViaSdk = transport.send.bind(transport);
+    transport.send = async (message, options) => {
+      const related = options?.relatedRequestId;
+      const direct = related === undefined ? undefined : live.directCalls?.get(related);
+      if (direct) direct.write(message);
+      else await sendViaSdk(message, options);
+    };
+  }
+
   private async initializeStreamable(req: Request, res: Response, virtualServer: string | undefined, sessionKey: string | undefined): Promise<void> {
-    const live: Partial<Live<StreamableHTTPServerTransport>> = { virtualServer };
-    const server = createSessionServer(this.hub, virtualServer, () => live.connection);
+    const live: Partial<Live<StreamableHTTPServerTransport>> = { virtualServer, directCalls: new Map() };
+    const endpoint = createSessionServer(this.hub, virtualServer, () => live.connection);
+    const { server } = endpoint;
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
@@ -98,8 +172,10 @@ export class McpRoutes {
       },
     });
     live.transport = transport;
-    live.server = server;
+    live.endpoint = endpoint;
+    this.divertDirectMessages(live, transport);
     transport.onclose = () => {
+      for (const call of live.directCalls?.values() ?? []) call.controller.abort(new SessionEndedError());
       const id = transport.sessionId;
       if (!id) return;
       this.streamable.delete(id);
@@ -125,9 +201,10 @@ export class McpRoutes {
     try {
       const messagesPath = virtualServer === undefined ? '/messages' : `/servers/${encodeURIComponent(virtualServer)}/messages`;
       const transport = new SSEServerTransport(messagesPath, res);
-      const live: Partial<Live<SSEServerTransport>> = { transport, virtualServer };
-      const server = createSessionServer(this.hub, virtualServer, () => live.connection);
-      live.server = server;
+      const live: Partial<Live<SSEServerTransport>> = { transport, virtualServer, directCalls: new Map() };
+      const endpoint = createSessionServer(this.hub, virtualServer, () => live.connection);
+      const { server } = endpoint;
+      live.endpoint = endpoint;
       const id = transport.sessionId;
       live.connection = this.hub.openConnection({ id, transport: 'sse', virtualServer, sessionKey: key.key, close: () => server.close() }, server);
       live.connection.openStreams = 1; // the stream is the connection: it is not idle while open

@@ -15,6 +15,7 @@ import {
   SetLevelRequestSchema,
   SubscribeRequestSchema,
   UnsubscribeRequestSchema,
+  type CallToolRequest,
   type CallToolResult,
   type ClientRequest,
   type CompleteResult,
@@ -35,6 +36,15 @@ import { RpcError } from './rpcError';
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
+/** What a forwarded call needs from the request it serves: the SDK's handler context, or the direct path's. */
+export type CallContext = Pick<Extra, 'signal' | 'requestId' | '_meta' | 'sendNotification'>;
+
+/** One client connection's MCP server, and its `tools/call` for the direct path. */
+export type SessionEndpoint = {
+  server: Server;
+  callTool(params: CallToolRequest['params'], context: CallContext): Promise<CallToolResult>;
+};
+
 /** Largest page the hub returns from a merged list; the hub's own cursor pages through the rest. */
 export const hubPageSize = 500;
 
@@ -52,7 +62,7 @@ export const instanceLimitReached = -32005;
  * `connection` is read at call time: Streamable HTTP only knows the connection once the SDK
  * has assigned the session id during `initialize`.
  */
-export function createSessionServer(hub: Hub, virtualServer: string | undefined, connection: () => Connection | undefined): Server {
+export function createSessionServer(hub: Hub, virtualServer: string | undefined, connection: () => Connection | undefined): SessionEndpoint {
   const vs = virtualServer === undefined ? undefined : hub.config.virtualServers.get(virtualServer);
   const server = new Server(
     { name: virtualServer ?? 'mcp-session-hub', title: vs?.title ?? 'MCP Session Hub', version: hubVersion },
@@ -89,7 +99,7 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
   };
 
   /** Sends one request to the routed upstream on behalf of this connection, with progress and cancellation. */
-  const forward = async (route: Route, request: ClientRequest, extra: Extra): Promise<Record<string, unknown>> => {
+  const forward = async (route: Route, request: ClientRequest, extra: CallContext): Promise<Record<string, unknown>> => {
     const current = requireConnection();
     const progressToken = extra._meta?.progressToken;
     // The origin lets the upstream's requests and logs for this call find their way back here.
@@ -119,27 +129,29 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
 
   server.setRequestHandler(ListToolsRequestSchema, (request) => page(scope().tools, request.params?.cursor, 'tools'));
 
-  server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
-    const route = scope().resolveTool(request.params.name);
-    if (!route) throw new RpcError(ErrorCode.InvalidParams, `Unknown tool '${request.params.name}': not available on ${where()}`);
+  /** `tools/call`, the one implementation: the SDK's handler and the direct path (see `DirectCall`) both run it. */
+  const callTool = async (params: CallToolRequest['params'], extra: CallContext): Promise<CallToolResult> => {
+    const route = scope().resolveTool(params.name);
+    if (!route) throw new RpcError(ErrorCode.InvalidParams, `Unknown tool '${params.name}': not available on ${where()}`);
     const current = requireConnection();
     const { ledger } = current.session;
     // Safe mode judges the upstream's own tool: its own name, its own annotations.
     const tool = { name: route.name, annotations: route.tool.annotations };
     const rule = hub.config.upstreams.get(route.upstream)?.safeMode.tools[route.name];
     const verdict = hub.safeModeEnabled(virtualServer, route.upstream)
-      ? checkCall({ upstream: route.upstream, tool, args: request.params.arguments, rule, ledger })
+      ? checkCall({ upstream: route.upstream, tool, args: params.arguments, rule, ledger })
       : undefined;
     if (verdict && !verdict.allowed) {
       hub.sessions.recordCall(current, 0, true);
       return { isError: true, content: [{ type: 'text', text: verdict.reason }] };
     }
-    const params = { ...request.params, name: route.name };
-    const result = (await forward(route, { method: 'tools/call', params }, extra)) as CallToolResult;
+    const result = (await forward(route, { method: 'tools/call', params: { ...params, name: route.name } }, extra)) as CallToolResult;
     // Recorded even while safe mode is off, so switching it on later protects what exists.
     if ((verdict?.kind ?? classifyTool(tool, rule)) === 'create') ledger.record(route.upstream, route.name, createdIds(result, rule));
     return result;
-  });
+  };
+
+  server.setRequestHandler(CallToolRequestSchema, (request, extra) => callTool(request.params, extra));
 
   server.setRequestHandler(ListPromptsRequestSchema, (request) => page(scope().prompts, request.params?.cursor, 'prompts'));
 
@@ -207,7 +219,7 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
     if (current) hub.sessions.identify(current, client ? { name: client.name, version: client.version } : undefined);
   };
 
-  return server;
+  return { server, callTool };
 }
 
 /** Translates whatever an upstream call threw into a JSON-RPC error for the client; never a stack. */

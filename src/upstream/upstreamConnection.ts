@@ -16,6 +16,7 @@ import {
   type ClientCapabilities,
   type ClientRequest,
   type Implementation,
+  type JSONRPCMessage,
   type LoggingMessageNotification,
   type Progress,
   type ServerCapabilities,
@@ -30,6 +31,7 @@ import type { Disposable } from '../core/lifecycle';
 import { errorMessage, type Logger } from '../core/logger';
 import { GroupStdioTransport } from './groupStdioTransport';
 import { resolveLaunch } from './launch';
+import { postRequest, targetOf, type PostTarget } from './directPost';
 import { createOwnSignalFetch } from './ownSignalFetch';
 
 export type UpstreamState = 'starting' | 'ready' | 'failed' | 'stopped';
@@ -136,6 +138,11 @@ export class UpstreamConnection implements Disposable {
   private readonly clientRequestAttribution = new Map<string | number, Attribution>();
   private readonly subscribedUris = new Set<string>();
   private logLevel?: McpLogLevel;
+  /** Streamable HTTP only: the connected SDK transport (for its session id) and where `postRequest` goes. */
+  private http?: { transport: StreamableHTTPClientTransport; headers: Record<string, string>; target: PostTarget };
+  /** Where `postRequest` goes, with keep-alive sockets kept across reconnects and closed with the connection. */
+  private postTarget?: PostTarget;
+  private directSequence = 0;
 
   private readonly statusEmitter = new Emitter<UpstreamStatus>();
   readonly onDidChangeStatus = this.statusEmitter.event;
@@ -195,10 +202,14 @@ export class UpstreamConnection implements Disposable {
 
   private async send(client: Client, request: ClientRequest, options: UpstreamRequestOptions): Promise<PassthroughResult> {
     const { timeoutMs } = this.config;
+    // One controller for the deadline and the caller's signal (AbortSignal.any costs more per call).
     const deadline = new AbortController();
+    const { signal } = deadline;
     const expire = () => deadline.abort(new McpError(ErrorCode.RequestTimeout, `upstream '${this.id}' did not answer within ${timeoutMs} ms`));
+    const callerAborted = () => deadline.abort(options.signal?.reason);
+    if (options.signal?.aborted) callerAborted();
+    else options.signal?.addEventListener('abort', callerAborted, { once: true });
     let timer = setTimeout(expire, timeoutMs);
-    const signal = options.signal ? AbortSignal.any([options.signal, deadline.signal]) : deadline.signal;
     let token: string | undefined;
     let outgoing = request;
     if (options.onprogress) {
@@ -217,14 +228,52 @@ export class UpstreamConnection implements Disposable {
     const { origin } = options;
     if (origin) this.inFlight.add(origin);
     try {
-      const sending = () => client.request(outgoing, passthroughResult, { signal, timeout: maxTimerMs });
+      const sending = () => (this.http ? this.post(client, this.http, outgoing, signal) : client.request(outgoing, passthroughResult, { signal, timeout: maxTimerMs }));
       // Code that reads this request's response stream runs inside this context: that is how
       // what the upstream sends on it is attributed to the origin.
       return await (origin ? servingRequest.run({ upstream: this, origin }, sending) : sending());
     } finally {
       clearTimeout(timer);
+      options.signal?.removeEventListener('abort', callerAborted);
       if (token) this.progressRoutes.delete(token);
       if (origin) this.inFlight.delete(origin);
+    }
+  }
+
+  /**
+   * A forwarded request to a Streamable HTTP upstream, sent with `postRequest` rather than the
+   * SDK's client (see there why). Whatever else comes on its stream goes through the SDK's
+   * transport handler, as if the SDK had read it; aborting sends `notifications/cancelled`.
+   */
+  private async post(client: Client, http: NonNullable<UpstreamConnection['http']>, request: ClientRequest, signal: AbortSignal): Promise<PassthroughResult> {
+    const { transport } = http;
+    const id = `hub-${++this.directSequence}`;
+    const headers: Record<string, string> = { ...http.headers };
+    if (transport.sessionId) headers['mcp-session-id'] = transport.sessionId;
+    if (transport.protocolVersion) headers['mcp-protocol-version'] = transport.protocolVersion;
+    const serving = servingRequest.getStore();
+    const receive = (message: JSONRPCMessage) => transport.onmessage?.(message);
+    try {
+      const answer = await postRequest({
+        target: http.target,
+        headers,
+        id,
+        body: JSON.stringify({ jsonrpc: '2.0', id, method: request.method, params: request.params }),
+        signal,
+        onMessage: (message) => (serving ? servingRequest.run(serving, receive, message) : receive(message)),
+      });
+      if ('error' in answer) throw McpError.fromError(answer.error.code, answer.error.message, answer.error.data);
+      const result: unknown = answer.result;
+      if (typeof result !== 'object' || result === null || Array.isArray(result)) {
+        throw new McpError(ErrorCode.InvalidRequest, `upstream '${this.id}' answered ${request.method} with a result that is not an object`);
+      }
+      return result as PassthroughResult;
+    } catch (error) {
+      if (signal.aborted) {
+        const reason = signal.reason instanceof Error ? signal.reason.message : String(signal.reason);
+        void client.notification({ method: 'notifications/cancelled', params: { requestId: id, reason } }).catch(() => undefined);
+      }
+      throw error;
     }
   }
 
@@ -411,6 +460,10 @@ export class UpstreamConnection implements Disposable {
       if (this.disposed || closedDuringConnect) throw new Error('connection closed during initialize');
       this.routeMessages(transport);
       this.client = client;
+      if (transport instanceof StreamableHTTPClientTransport && this.config.type === 'http') {
+        this.postTarget ??= targetOf(new URL(this.config.url));
+        this.http = { transport, headers: this.config.headers, target: this.postTarget };
+      }
       this.capabilities = client.getServerCapabilities() ?? {};
       this.registerListChangedHandlers(client);
       this.catalogValue = await this.fetchCatalog(client);
@@ -433,6 +486,7 @@ export class UpstreamConnection implements Disposable {
   private onConnectionLost(reason: string): void {
     if (this.disposed) return;
     this.client = undefined;
+    this.http = undefined;
     const message = this.withStderr(reason);
     this.options.logger.warn(message);
     this.setStatus({ state: 'failed', lastError: message, failures: this.current.failures + 1, pid: undefined });
@@ -544,6 +598,7 @@ export class UpstreamConnection implements Disposable {
     this.reconnectTimer = undefined;
     const client = this.client;
     this.client = undefined;
+    this.http = undefined;
     this.clientRequestAttribution.clear();
     if (client) await client.close().catch(() => undefined);
   }
@@ -553,6 +608,7 @@ export class UpstreamConnection implements Disposable {
     if (this.disposed) return;
     this.disposed = true;
     await this.teardown();
+    this.postTarget?.agent.destroy();
     this.setStatus({ state: 'stopped', pid: undefined });
     this.statusEmitter.dispose();
     this.catalogEmitter.dispose();

@@ -1,0 +1,46 @@
+import type { Response } from 'express';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+
+/**
+ * The HTTP response to one call on the direct path. It answers with one JSON body when the
+ * result is all there is to send, and turns into an SSE stream (as the SDK's transport always
+ * does) as soon as something else must go to the client first: a log, progress, or a request
+ * the upstream sends while serving the call (sampling, elicitation, roots).
+ */
+export class DirectResponse {
+  readonly controller = new AbortController();
+  private streaming = false;
+
+  constructor(
+    private readonly res: Response,
+    private readonly sessionId: string,
+  ) {}
+
+  private get open(): boolean {
+    return !this.res.writableEnded && !this.res.destroyed;
+  }
+
+  /** A message that belongs to the call but is not its answer. */
+  write(message: JSONRPCMessage): void {
+    if (!this.open) return;
+    if (!this.streaming) {
+      this.streaming = true;
+      this.res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'mcp-session-id': this.sessionId });
+    }
+    this.res.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+  }
+
+  /** The answer, ending the response; without one, 202 and no body (the client cancelled). */
+  end(answer: JSONRPCMessage | undefined): void {
+    if (!this.open) return;
+    if (this.streaming) {
+      if (answer) this.res.write(`event: message\ndata: ${JSON.stringify(answer)}\n\n`);
+      this.res.end();
+    } else if (answer) {
+      // writeHead + end: express's send would hash the body for an ETag nobody uses.
+      this.res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': this.sessionId }).end(JSON.stringify(answer));
+    } else {
+      this.res.writeHead(202).end();
+    }
+  }
+}

@@ -1,0 +1,84 @@
+import {
+  CallToolResultSchema,
+  ErrorCode,
+  McpError,
+  type CallToolRequest,
+  type JSONRPCMessage,
+  type RequestId,
+} from '@modelcontextprotocol/sdk/types.js';
+import type { CallContext, SessionEndpoint } from './sessionServer';
+
+/**
+ * The hot path: a plain `tools/call` on an open Streamable HTTP session, answered with one JSON
+ * body instead of going through the SDK's server transport and protocol layer. Those convert
+ * every POST into web streams and an SSE stream and validate it with zod twice, which was most
+ * of the hub's cost per call (see docs/performance.md).
+ *
+ * The call itself runs the same `callTool` as the SDK's handler: same scope, same safe mode,
+ * same upstream request. Only requests that need nothing but a result qualify; anything else
+ * (a progress token, a task, a malformed message) takes the SDK's path, which answers it.
+ */
+export type DirectToolCall = { id: RequestId; params: CallToolRequest['params'] };
+
+type JsonObject = Record<string, unknown>;
+
+const requestMembers = new Set(['jsonrpc', 'id', 'method', 'params']);
+
+function isObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The call, when `message` is a `tools/call` the direct path can answer exactly as the SDK would. */
+export function asDirectToolCall(message: unknown): DirectToolCall | undefined {
+  if (!isObject(message) || message.jsonrpc !== '2.0' || message.method !== 'tools/call') return undefined;
+  // The SDK rejects a request with any other member; so does the direct path, by not taking it.
+  if (!Object.keys(message).every((key) => requestMembers.has(key))) return undefined;
+  const { id, params } = message;
+  if (!(typeof id === 'string' || (typeof id === 'number' && Number.isSafeInteger(id)))) return undefined;
+  if (!isObject(params) || typeof params.name !== 'string' || params.task !== undefined) return undefined;
+  if (params.arguments !== undefined && !isObject(params.arguments)) return undefined;
+  // Progress needs a stream to report on: the SDK's path has one.
+  if (params._meta !== undefined && (!isObject(params._meta) || params._meta.progressToken !== undefined)) return undefined;
+  return { id, params: params as CallToolRequest['params'] };
+}
+
+/** The request id of a `notifications/cancelled`, if `message` is one. */
+export function cancelledRequestId(message: unknown): RequestId | undefined {
+  if (!isObject(message) || message.jsonrpc !== '2.0' || message.method !== 'notifications/cancelled' || !isObject(message.params)) return undefined;
+  const { requestId } = message.params;
+  return typeof requestId === 'string' || typeof requestId === 'number' ? requestId : undefined;
+}
+
+/**
+ * Runs the call and builds its JSON-RPC response, the way the SDK's protocol layer would:
+ * the result checked against the `tools/call` result schema, a thrown error's code, message
+ * and data. Nothing when `signal` aborted (the call was cancelled or its session ended).
+ */
+export async function answerDirectly(call: DirectToolCall, endpoint: SessionEndpoint, signal: AbortSignal): Promise<JSONRPCMessage | undefined> {
+  const context: CallContext = {
+    signal,
+    requestId: call.id,
+    _meta: call.params._meta,
+    // Unused without a progress token, which the direct path never has.
+    sendNotification: () => Promise.resolve(),
+  };
+  try {
+    const result = await endpoint.callTool(call.params, context);
+    if (signal.aborted) return undefined;
+    const checked = CallToolResultSchema.safeParse(result);
+    if (!checked.success) throw new McpError(ErrorCode.InvalidParams, `Invalid tools/call result: ${checked.error.message}`);
+    return { jsonrpc: '2.0', id: call.id, result: checked.data };
+  } catch (error) {
+    if (signal.aborted) return undefined;
+    const { code, message, data } = (error ?? {}) as { code?: unknown; message?: unknown; data?: unknown };
+    return {
+      jsonrpc: '2.0',
+      id: call.id,
+      error: {
+        code: typeof code === 'number' && Number.isSafeInteger(code) ? code : ErrorCode.InternalError,
+        message: typeof message === 'string' ? message : 'Internal error',
+        ...(data !== undefined ? { data } : {}),
+      },
+    };
+  }
+}

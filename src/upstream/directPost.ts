@@ -1,0 +1,146 @@
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { urlToHttpOptions } from 'node:url';
+import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { JSONRPCMessage, JSONRPCResponse, RequestId } from '@modelcontextprotocol/sdk/types.js';
+import { createParser } from 'eventsource-parser';
+
+/**
+ * One JSON-RPC request POSTed to a Streamable HTTP upstream over a keep-alive socket, its
+ * answer read from a JSON body or an SSE stream. The SDK's client transport does the same
+ * with `fetch` and web streams, which cost the hub more than everything else on a call put
+ * together; the hub uses this for requests it forwards and the SDK's transport for the rest
+ * (initialize, the GET stream, notifications, answers to the upstream's requests).
+ */
+export type DirectPost = {
+  /** From `targetOf`: where to POST. */
+  target: PostTarget;
+  headers: Record<string, string>;
+  id: RequestId;
+  body: string;
+  signal: AbortSignal;
+  /** Every other message the upstream sends on this request's stream: its requests, progress, logs. */
+  onMessage(message: JSONRPCMessage): void;
+};
+
+/** An upstream URL as request options, worked out once rather than on every request. */
+export type PostTarget = { https: boolean; options: RequestOptions; agent: HttpAgent };
+
+/** The target with its own keep-alive sockets; `agent.destroy()` closes them. */
+export function targetOf(url: URL): PostTarget {
+  const https = url.protocol === 'https:';
+  return { https, options: urlToHttpOptions(url), agent: https ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true }) };
+}
+
+function isAnswerTo(message: unknown, id: RequestId): message is JSONRPCResponse {
+  if (typeof message !== 'object' || message === null) return false;
+  const candidate = message as Record<string, unknown>;
+  return candidate.id === id && !('method' in candidate) && ('result' in candidate || 'error' in candidate);
+}
+
+function readText(res: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => (text += chunk));
+    res.on('end', () => resolve(text));
+    res.on('error', reject);
+  });
+}
+
+/**
+ * Resolves with the upstream's answer to the request (a result or an error response). Rejects
+ * with `StreamableHTTPError` on an HTTP error status (404 means the upstream forgot the
+ * session, as with the SDK's transport), with `signal.reason` when aborted, and with a plain
+ * error when the upstream answers something that is not JSON-RPC.
+ */
+export function postRequest(post: DirectPost): Promise<JSONRPCResponse> {
+  const { target, id, signal } = post;
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    let settled = false;
+    const settle = (finish: () => void) => {
+      if (settled) return;
+      settled = true;
+      signal.removeEventListener('abort', onAbort);
+      finish();
+    };
+    const fail = (error: unknown) => settle(() => reject(error));
+    const deliver = (message: unknown) => {
+      if (isAnswerTo(message, id)) settle(() => resolve(message));
+      else if (!settled && typeof message === 'object' && message !== null) post.onMessage(message as JSONRPCMessage);
+    };
+    const unanswered = () => fail(new Error(`upstream ended its response to request ${JSON.stringify(id)} without answering it`));
+
+    const onResponse = (res: IncomingMessage) => {
+      const status = res.statusCode ?? 0;
+      if (status < 200 || status >= 300) {
+        readText(res).then(
+          (text) => fail(new StreamableHTTPError(status, `Error POSTing to endpoint: ${text.slice(0, 500)}`)),
+          fail,
+        );
+        return;
+      }
+      res.on('error', fail);
+      const type = String(res.headers['content-type'] ?? '');
+      if (type.includes('text/event-stream')) {
+        res.setEncoding('utf8');
+        const parser = createParser({
+          onEvent: (event) => {
+            if ((event.event && event.event !== 'message') || !event.data) return;
+            try {
+              deliver(JSON.parse(event.data));
+            } catch (error) {
+              fail(new Error(`upstream sent an event that is not JSON: ${String(error)}`));
+              res.destroy();
+            }
+          },
+        });
+        res.on('data', (chunk: string) => parser.feed(chunk));
+        res.on('end', unanswered);
+        return;
+      }
+      readText(res).then((text) => {
+        if (!type.includes('application/json')) {
+          fail(new Error(`upstream answered HTTP ${status} with content type '${type}', not JSON or an event stream`));
+          return;
+        }
+        let body: unknown;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          fail(new Error(`upstream answered with invalid JSON: ${text.slice(0, 200)}`));
+          return;
+        }
+        for (const message of Array.isArray(body) ? body : [body]) deliver(message);
+        unanswered();
+      }, fail);
+    };
+
+    const send = target.https ? httpsRequest : httpRequest;
+    const req = send(
+      {
+        ...target.options,
+        method: 'POST',
+        agent: target.agent,
+        headers: {
+          ...post.headers,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'content-length': Buffer.byteLength(post.body),
+        },
+      },
+      onResponse,
+    );
+    const onAbort = () => {
+      fail(signal.reason);
+      req.destroy();
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    req.on('error', fail);
+    req.end(post.body);
+  });
+}
