@@ -2,7 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { isJsonContentType } from '@modelcontextprotocol/sdk/shared/mediaType.js';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { ErrorCode, isInitializeRequest, SUPPORTED_PROTOCOL_VERSIONS, type RequestId } from '@modelcontextprotocol/sdk/types.js';
+import {
+  ErrorCode,
+  isInitializeRequest,
+  isJSONRPCRequest,
+  JSONRPCMessageSchema,
+  SUPPORTED_PROTOCOL_VERSIONS,
+  type JSONRPCRequest,
+  type RequestId,
+} from '@modelcontextprotocol/sdk/types.js';
 import { Router, type Request, type Response } from 'express';
 import { errorMessage, type Logger } from '../core/logger';
 import { sessionKeyPattern, type Connection } from '../core/sessions';
@@ -87,7 +95,12 @@ export class McpRoutes {
         if (live.connection) this.hub.sessions.touch(live.connection);
         if (await this.answerDirectly(req, res, live)) return;
         this.holdStreamOpen(req, res, live.connection);
+        this.cancelWhenCutOff(req, res, live.transport);
         await live.transport.handleRequest(req, res, req.body);
+        return;
+      }
+      if (req.method === 'POST' && !isJsonContentType(req.headers['content-type'])) {
+        sendJsonRpcError(res, 415, -32000, 'Unsupported Media Type: Content-Type must be application/json');
         return;
       }
       if (req.method !== 'POST' || !isInitializeRequest(req.body)) {
@@ -185,6 +198,24 @@ export class McpRoutes {
     await transport.handleRequest(req, res, req.body);
   }
 
+  /**
+   * A POST whose response is cut off before it is complete cancels the requests it carried,
+   * upstream too: the SDK's transport would let them run to their end for nobody.
+   */
+  private cancelWhenCutOff(req: Request, res: Response, transport: StreamableHTTPServerTransport): void {
+    if (req.method !== 'POST') return;
+    const ids = (Array.isArray(req.body) ? req.body : [req.body])
+      .filter((message: unknown): message is JSONRPCRequest => isJSONRPCRequest(message))
+      .map((request) => request.id);
+    if (ids.length === 0) return;
+    res.once('close', () => {
+      if (res.writableFinished) return;
+      for (const requestId of ids) {
+        transport.onmessage?.({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId, reason: 'client disconnected' } });
+      }
+    });
+  }
+
   /** A GET stream keeps its connection from idling out while it is open. */
   private holdStreamOpen(req: Request, res: Response, connection: Connection | undefined): void {
     if (req.method !== 'GET' || !connection) return;
@@ -232,6 +263,15 @@ export class McpRoutes {
       return;
     }
     if (live.connection) this.hub.sessions.touch(live.connection);
+    // The SDK's SSE transport answers these in plain text; a client expects JSON-RPC.
+    if (!isJsonContentType(req.headers['content-type'])) {
+      sendJsonRpcError(res, 415, -32000, 'Unsupported Media Type: Content-Type must be application/json');
+      return;
+    }
+    if (!JSONRPCMessageSchema.safeParse(req.body).success) {
+      sendJsonRpcError(res, 400, -32700, 'Parse error: Invalid JSON-RPC message');
+      return;
+    }
     try {
       await live.transport.handlePostMessage(req, res, req.body);
     } catch (error) {

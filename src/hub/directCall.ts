@@ -37,6 +37,9 @@ export function asDirectToolCall(message: unknown): DirectToolCall | undefined {
   if (!(typeof id === 'string' || (typeof id === 'number' && Number.isSafeInteger(id)))) return undefined;
   if (!isObject(params) || typeof params.name !== 'string' || params.task !== undefined) return undefined;
   if (params.arguments !== undefined && !isObject(params.arguments)) return undefined;
+  // zod's record check refuses an object with its own "constructor" key: the SDK's path
+  // answers those, so that both paths give the same answer.
+  if (isObject(params.arguments) && Object.hasOwn(params.arguments, 'constructor')) return undefined;
   // Progress needs a stream to report on: the SDK's path has one.
   if (params._meta !== undefined && (!isObject(params._meta) || params._meta.progressToken !== undefined)) return undefined;
   return { id, params: params as CallToolRequest['params'] };

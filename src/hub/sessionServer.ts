@@ -1,5 +1,6 @@
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import { safeParse, type AnyObjectSchema, type SchemaOutput } from '@modelcontextprotocol/sdk/server/zod-compat.js';
 import {
   CallToolRequestSchema,
   CompleteRequestSchema,
@@ -24,7 +25,9 @@ import {
   type ReadResourceResult,
   type ServerNotification,
   type ServerRequest,
+  type ServerResult,
 } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
 import type { Route, ScopedCatalog } from '../core/catalog';
 import { checkCall, classifyTool, createdIds } from '../core/safeMode';
 import { InstanceLimitError, UpstreamUnavailableError } from '../core/errors';
@@ -78,6 +81,20 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
     },
   );
 
+  /**
+   * Registers a handler whose request is validated inside it. Given the strict schema, the
+   * SDK would parse before any handler runs and answer a bad request with -32603 and zod's
+   * issues; here the answer is -32602 Invalid params, saying what is wrong.
+   */
+  const handle = <T extends AnyObjectSchema>(schema: T, handler: (request: SchemaOutput<T>, extra: Extra) => ServerResult | Promise<ServerResult>) => {
+    const method = (schema as unknown as { shape: { method: { value: string } } }).shape.method.value;
+    server.setRequestHandler(z.object({ method: z.literal(method) }).passthrough(), (request, extra) => {
+      const parsed = safeParse(schema, request);
+      if (!parsed.success) throw new RpcError(ErrorCode.InvalidParams, `Invalid ${method} request: ${describeIssues(parsed.error)}`);
+      return handler(parsed.data as SchemaOutput<T>, extra);
+    });
+  };
+
   /** The live scope: looked up per request so a config reload applies at once. */
   const scope = (): ScopedCatalog => {
     const current = hub.scope(virtualServer);
@@ -127,7 +144,7 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
     }
   };
 
-  server.setRequestHandler(ListToolsRequestSchema, (request) => page(scope().tools, request.params?.cursor, 'tools'));
+  handle(ListToolsRequestSchema, (request) => page(scope().tools, request.params?.cursor, 'tools'));
 
   /** `tools/call`, the one implementation: the SDK's handler and the direct path (see `DirectCall`) both run it. */
   const callTool = async (params: CallToolRequest['params'], extra: CallContext): Promise<CallToolResult> => {
@@ -151,29 +168,29 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
     return result;
   };
 
-  server.setRequestHandler(CallToolRequestSchema, (request, extra) => callTool(request.params, extra));
+  handle(CallToolRequestSchema, (request, extra) => callTool(request.params, extra));
 
-  server.setRequestHandler(ListPromptsRequestSchema, (request) => page(scope().prompts, request.params?.cursor, 'prompts'));
+  handle(ListPromptsRequestSchema, (request) => page(scope().prompts, request.params?.cursor, 'prompts'));
 
-  server.setRequestHandler(GetPromptRequestSchema, async (request, extra) => {
+  handle(GetPromptRequestSchema, async (request, extra) => {
     const route = scope().resolvePrompt(request.params.name);
     if (!route) throw new RpcError(ErrorCode.InvalidParams, `Unknown prompt '${request.params.name}': not available on ${where()}`);
     const params = { ...request.params, name: route.name };
     return (await forward(route, { method: 'prompts/get', params }, extra)) as GetPromptResult;
   });
 
-  server.setRequestHandler(ListResourcesRequestSchema, (request) => page(scope().resources, request.params?.cursor, 'resources'));
+  handle(ListResourcesRequestSchema, (request) => page(scope().resources, request.params?.cursor, 'resources'));
 
-  server.setRequestHandler(ListResourceTemplatesRequestSchema, (request) =>
+  handle(ListResourceTemplatesRequestSchema, (request) =>
     page(scope().resourceTemplates, request.params?.cursor, 'resourceTemplates'),
   );
 
-  server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) => {
+  handle(ReadResourceRequestSchema, async (request, extra) => {
     const route = resourceRoute(request.params.uri);
     return (await forward(route, { method: 'resources/read', params: request.params }, extra)) as ReadResourceResult;
   });
 
-  server.setRequestHandler(SubscribeRequestSchema, async (request, extra) => {
+  handle(SubscribeRequestSchema, async (request, extra) => {
     const route = resourceRoute(request.params.uri);
     await hub.subscribe(requireConnection(), route.upstream, request.params.uri, extra.signal).catch((error: unknown) => {
       throw toRpcError(error, route.upstream);
@@ -181,7 +198,7 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
     return {};
   });
 
-  server.setRequestHandler(UnsubscribeRequestSchema, async (request) => {
+  handle(UnsubscribeRequestSchema, async (request) => {
     const route = resourceRoute(request.params.uri);
     await hub.unsubscribe(requireConnection(), route.upstream, request.params.uri).catch((error: unknown) => {
       throw toRpcError(error, route.upstream);
@@ -190,12 +207,12 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
   });
 
   // Replaces the SDK's own handler: the level is the hub's to apply, per connection and upstream.
-  server.setRequestHandler(SetLevelRequestSchema, (request) => {
+  handle(SetLevelRequestSchema, (request) => {
     hub.setLogLevel(requireConnection(), request.params.level);
     return {};
   });
 
-  server.setRequestHandler(CompleteRequestSchema, async (request, extra) => {
+  handle(CompleteRequestSchema, async (request, extra) => {
     const { ref } = request.params;
     if (ref.type === 'ref/prompt') {
       const route = scope().resolvePrompt(ref.name);
@@ -222,9 +239,19 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
   return { server, callTool };
 }
 
+/** zod's issues as one line: where and what. */
+function describeIssues(error: unknown): string {
+  const issues = (error as { issues?: Array<{ path: PropertyKey[]; message: string }> }).issues ?? [];
+  if (issues.length === 0) return String(error);
+  return issues.map((issue) => `${issue.path.length ? issue.path.map(String).join('.') : '(request)'}: ${issue.message}`).join('; ');
+}
+
 /** Translates whatever an upstream call threw into a JSON-RPC error for the client; never a stack. */
 function toRpcError(error: unknown, upstream: string): RpcError {
   if (error instanceof RpcError) return error;
+  if (error instanceof McpError && error.code === ErrorCode.ConnectionClosed) {
+    return new RpcError(ErrorCode.ConnectionClosed, `upstream '${upstream}' closed the connection during the call`);
+  }
   if (error instanceof McpError) return RpcError.fromMcpError(error);
   if (error instanceof UpstreamUnavailableError) return new RpcError(ErrorCode.InternalError, error.message);
   if (error instanceof InstanceLimitError) {
