@@ -19,11 +19,15 @@ function childCpuMicros(pid: number): number | undefined {
   }
 }
 
-/** Reads this process (the load generator) and the named children. */
-export function cpuSnapshot(children: ReadonlyMap<string, number>): CpuSnapshot {
+/**
+ * Reads this process (the load generator) and the named children; with `childrenOf`, also the
+ * sum over that process's live descendants as `children` (the stdio upstreams a gateway runs).
+ */
+export function cpuSnapshot(children: ReadonlyMap<string, number>, childrenOf?: { pid: number; descendants: (pid: number) => number[] }): CpuSnapshot {
   const own = process.cpuUsage();
   const snapshot: CpuSnapshot = { client: own.user + own.system };
   for (const [name, pid] of children) snapshot[name] = childCpuMicros(pid);
+  if (childrenOf) snapshot.children = childrenOf.descendants(childrenOf.pid).reduce((sum, pid) => sum + (childCpuMicros(pid) ?? 0), 0);
   return snapshot;
 }
 

@@ -1,27 +1,37 @@
 /**
- * `tools/call` of a trivial echo tool, direct to an upstream vs through the hub's global `/mcp`
- * (one shared `http` connection to the same upstream), for N concurrent Streamable HTTP
- * sessions. Each session calls in a closed loop for a fixed window; every window is repeated R
- * times and reported as median [min–max].
+ * `tools/call` of a trivial echo tool for N concurrent sessions, along each path:
+ *   direct           the SDK client to the upstream over Streamable HTTP (the baseline)
+ *   hub              the hub's `/mcp`, one shared Streamable HTTP connection to that upstream
+ *   hub-stdio        the hub, one shared stdio child of the same upstream program
+ *   hub-per-session  the hub, a stdio child per session (`perSession: true`)
+ *   mcp-proxy, supergateway, mcp-hub   peer gateways from npm in front of the stdio upstream
+ * Each session calls in a closed loop for a fixed window; every window is repeated R times and
+ * reported as median [min–max]. Then: session set-up time (initialize + first tools/list), memory
+ * per open session, and a churn of many sessions through the hub (RSS, sessions and children left).
  *
- * Processes: this one runs the N SDK clients (the load), the upstream and the hub each run in
- * their own child, so the load generator's CPU never shares an event loop with what is measured.
+ * Processes: this one runs the SDK clients (the load); the upstream, the hub and each peer run
+ * in their own child, so the load generator's CPU never shares an event loop with what is measured.
  *
- *   node out/bench/hubVsDirect.js [--quick] [--runs R] [--sessions 1,10,100] [--paths direct,hub]
- *                                 [--window-ms MS] [--warmup-ms MS] [--profile-hub DIR] [--out FILE]
- *                                 [--upstream-json]  (upstream answers JSON bodies instead of SSE)
+ *   node out/bench/hubVsDirect.js [--quick] [--runs R] [--sessions 1,10,100] [--paths direct,hub,...]
+ *                                 [--window-ms MS] [--warmup-ms MS] [--churn N] [--profile-hub DIR]
+ *                                 [--out FILE] [--upstream-json]  (upstream answers JSON, not SSE)
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, platform, release } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { descendantsOf } from '../test/support/processes';
 import { spawnReady, type ReadyChild } from '../test/support/readyChild';
 import { cpuPerCall, cpuSnapshot, type CpuSnapshot } from './cpuTime';
+import { peerNames, startPeer, type PeerName, type RunningPeer } from './peers';
 import { formatSpread, spread, type Spread } from './spread';
 
-type PathName = 'direct' | 'hub';
+const hubPaths = ['hub', 'hub-stdio', 'hub-per-session'] as const;
+const allPaths = ['direct', ...hubPaths, ...peerNames] as const;
+type PathName = (typeof allPaths)[number];
 
 type Options = {
   quick: boolean;
@@ -30,6 +40,8 @@ type Options = {
   paths: PathName[];
   windowMs: number;
   warmupMs: number;
+  setupRounds: number;
+  churn: number;
   profileDir?: string;
   upstreamJson: boolean;
   out: string;
@@ -49,16 +61,41 @@ type RunSample = {
   /** CPU µs per call of each process (client = this load generator). */
   cpuPerCallUs: CpuSnapshot;
 };
-type PathResult = { path: PathName; sessions: number; runs: RunSample[]; throughput: Spread; p50: Spread; p99: Spread; cpuPerCallUs: CpuSnapshot };
-type Comparison = { sessions: number; throughputRatio: number; addedP50Ms: number; addedP99Ms: number };
+type PathResult = {
+  path: PathName;
+  sessions: number;
+  runs: RunSample[];
+  throughput: Spread;
+  p50: Spread;
+  p99: Spread;
+  cpuPerCallUs: CpuSnapshot;
+  /** RSS growth of the path's process tree per open session, KiB (hub and peers only). */
+  memoryPerSessionKiB?: number;
+};
+type Comparison = { path: PathName; sessions: number; throughputRatio: number; addedP50Ms: number; addedP99Ms: number };
+type SetupResult = { path: PathName; ms: Spread };
+type ChurnResult = {
+  sessions: number;
+  elapsedMs: number;
+  errors: number;
+  rssBeforeMiB: number;
+  rssAfterMiB: number;
+  sessionsLeft: number;
+  childrenBefore: number;
+  childrenAfter: number;
+};
 
 /** A connected client and the name its echo tool has on that endpoint. */
-type Session = { client: Client; transport: StreamableHTTPClientTransport; tool: string };
+type Session = { client: Client; transport: StreamableHTTPClientTransport | SSEClientTransport; tool: string };
+
+/** How to reach one path, and the process whose CPU and memory it costs (none for direct). */
+type Target = { path: PathName; connect(): Promise<Session>; pid?: number; note: string };
 
 /** pids of the child processes whose CPU time is sampled around each window. */
 const childPids = new Map<string, number>();
 
 const benchDir = resolve(__dirname, '..', '..', 'bench');
+const stdioUpstream = join(__dirname, 'upstream.js');
 const connectConcurrency = 10;
 const echoArguments = { text: 'ping' };
 
@@ -75,29 +112,31 @@ function parseOptions(argv: readonly string[]): Options {
     const raw = value(flag);
     if (raw === undefined) return fallback;
     const parsed = Number(raw);
-    if (!Number.isInteger(parsed) || parsed <= 0) throw new Error(`${flag} needs a positive integer, got '${raw}'`);
+    if (!Number.isInteger(parsed) || parsed < 0) throw new Error(`${flag} needs a whole number, got '${raw}'`);
     return parsed;
   };
   const quick = argv.includes('--quick');
   const sessions = (value('--sessions') ?? '1,10,100').split(',').map(Number);
   if (sessions.some((n) => !Number.isInteger(n) || n <= 0)) throw new Error(`--sessions needs positive integers, got '${value('--sessions')}'`);
-  const paths = (value('--paths') ?? 'direct,hub').split(',') as PathName[];
-  if (paths.some((p) => p !== 'direct' && p !== 'hub')) throw new Error(`--paths takes direct and/or hub, got '${value('--paths')}'`);
+  const paths = (value('--paths') ?? allPaths.join(',')).split(',') as PathName[];
+  const unknown = paths.filter((p) => !allPaths.includes(p));
+  if (unknown.length) throw new Error(`--paths takes ${allPaths.join(', ')}; unknown: ${unknown.join(', ')}`);
+  if (!paths.includes('direct')) paths.unshift('direct'); // every ratio is against it
   const profileDir = value('--profile-hub');
   const upstreamJson = argv.includes('--upstream-json');
   const variant = `${profileDir ? '-profiled' : ''}${upstreamJson ? '-upstream-json' : ''}`;
-  const defaultOut = `hub-vs-direct${variant}.json`;
   return {
     quick,
     runs: positiveInt('--runs', 3),
     sessions,
     paths,
-    // Default: 3 sizes x 2 paths x (3 x 3 s + 1 s warm-up) = 60 s of load plus setup.
     windowMs: positiveInt('--window-ms', quick ? 1_000 : 3_000),
     warmupMs: positiveInt('--warmup-ms', quick ? 300 : 1_000),
+    setupRounds: quick ? 10 : 30,
+    churn: positiveInt('--churn', quick ? 200 : 1_000),
     profileDir: profileDir ? resolve(profileDir) : undefined,
     upstreamJson,
-    out: resolve(value('--out') ?? join(benchDir, 'results', defaultOut)),
+    out: resolve(value('--out') ?? join(benchDir, 'results', `hub-vs-direct${variant}.json`)),
   };
 }
 
@@ -111,13 +150,41 @@ function machineLine(): string {
 }
 
 // ---------------------------------------------------------------------------
+// Processes
+// ---------------------------------------------------------------------------
+
+/** Resident memory of a process, KiB; 0 once it is gone. */
+function rssKiB(pid: number): number {
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** A process and all its descendants: what a gateway with a child per session really costs. */
+function treeRssKiB(pid: number): number {
+  return [pid, ...descendantsOf(pid)].reduce((sum, p) => sum + rssKiB(p), 0);
+}
+
+// ---------------------------------------------------------------------------
 // Clients
 // ---------------------------------------------------------------------------
 
-async function connectSession(endpoint: string, tool: string, headers: Record<string, string>): Promise<Session> {
+async function connectSession(endpoint: string, tool: string, headers: Record<string, string>, sse = false): Promise<Session> {
   const client = new Client({ name: 'hub-bench', version: '1.0.0' }, { capabilities: {} });
-  const transport = new StreamableHTTPClientTransport(new URL(endpoint), { requestInit: { headers } });
-  await client.connect(transport);
+  const url = new URL(endpoint);
+  const transport = sse
+    ? new SSEClientTransport(url, { requestInit: { headers }, eventSourceInit: { fetch: (input, init) => fetch(input, { ...init, headers: { ...headers, ...(init?.headers as Record<string, string>) } }) } })
+    : new StreamableHTTPClientTransport(url, { requestInit: { headers } });
+  try {
+    await client.connect(transport);
+  } catch (error) {
+    // A failed SSE connect leaves the SDK's EventSource retrying (and the process alive).
+    await transport.close().catch(() => undefined);
+    throw error;
+  }
   return { client, transport, tool };
 }
 
@@ -133,12 +200,12 @@ async function connectSessions(count: number, connect: () => Promise<Session>): 
 
 /** DELETE each session so the server frees it, then close the client. */
 async function closeSessions(sessions: Session[]): Promise<void> {
-  await Promise.allSettled(
-    sessions.map(async ({ client, transport }) => {
-      await transport.terminateSession().catch(() => undefined);
-      await client.close();
-    }),
-  );
+  await Promise.allSettled(sessions.map(closeSession));
+}
+
+async function closeSession({ client, transport }: Session): Promise<void> {
+  if (transport instanceof StreamableHTTPClientTransport) await transport.terminateSession().catch(() => undefined);
+  await client.close();
 }
 
 // ---------------------------------------------------------------------------
@@ -168,11 +235,14 @@ function percentile(sorted: Float64Array, q: number): number {
 async function measureWindow(sessions: Session[], windowMs: number): Promise<RunSample> {
   const latencies: number[] = [];
   const errors = { count: 0 };
-  const cpuBefore = cpuSnapshot(childPids);
+  // A gateway's stdio upstreams are its descendants: their CPU is the upstream's share on those paths.
+  const gateway = childPids.get('gateway');
+  const childrenOf = gateway === undefined ? undefined : { pid: gateway, descendants: descendantsOf };
+  const cpuBefore = cpuSnapshot(childPids, childrenOf);
   const started = performance.now();
   await Promise.all(sessions.map((session) => closedLoop(session, started + windowMs, latencies, errors)));
   const elapsedMs = performance.now() - started;
-  const cpuAfter = cpuSnapshot(childPids);
+  const cpuAfter = cpuSnapshot(childPids, childrenOf);
   const sorted = Float64Array.from(latencies).sort();
   const sum = latencies.reduce((a, b) => a + b, 0);
   return {
@@ -189,18 +259,6 @@ async function measureWindow(sessions: Session[], windowMs: number): Promise<Run
   };
 }
 
-function summarize(path: PathName, sessions: number, runs: RunSample[]): PathResult {
-  return {
-    path,
-    sessions,
-    runs,
-    throughput: spread(runs.map((r) => r.throughput)),
-    p50: spread(runs.map((r) => r.p50)),
-    p99: spread(runs.map((r) => r.p99)),
-    cpuPerCallUs: medianCpu(runs),
-  };
-}
-
 /** Per process, the median over runs of CPU µs per call. */
 function medianCpu(runs: RunSample[]): CpuSnapshot {
   const names = new Set(runs.flatMap((r) => Object.keys(r.cpuPerCallUs)));
@@ -213,40 +271,125 @@ function medianCpu(runs: RunSample[]): CpuSnapshot {
 }
 
 /**
- * Warms every path up, then measures R windows per path, alternating which path goes first
- * (ABBA) so slow drift of the machine does not favour one of them.
+ * For one session count: opens N sessions on every path (one path at a time, so a path's
+ * memory per session is its own), makes one call on each (a per-session instance starts
+ * here, not in a measured window), warms up, then measures R windows per path in an order
+ * that alternates (ABBA) so slow drift of the machine does not favour one of them.
  */
-async function measureSize(n: number, endpoints: Map<PathName, () => Promise<Session>>, options: Options): Promise<PathResult[]> {
-  const open = new Map<PathName, Session[]>();
+async function measureSize(n: number, targets: Target[], options: Options): Promise<PathResult[]> {
+  const open = new Map<Target, Session[]>();
+  const memory = new Map<Target, number>();
   try {
-    for (const [path, connect] of endpoints) open.set(path, await connectSessions(n, connect));
+    for (const target of targets) {
+      const before = target.pid ? treeRssKiB(target.pid) : 0;
+      const sessions = await connectSessions(n, target.connect);
+      open.set(target, sessions);
+      for (let i = 0; i < sessions.length; i += connectConcurrency) {
+        await Promise.all(sessions.slice(i, i + connectConcurrency).map((s) => s.client.callTool({ name: s.tool, arguments: echoArguments })));
+      }
+      if (target.pid) memory.set(target, (treeRssKiB(target.pid) - before) / n);
+    }
     for (const sessions of open.values()) await measureWindow(sessions, options.warmupMs);
-    const runs = new Map<PathName, RunSample[]>([...open.keys()].map((path) => [path, []]));
+    const runs = new Map<Target, RunSample[]>(targets.map((target) => [target, []]));
     for (let run = 0; run < options.runs; run++) {
-      const order = run % 2 === 0 ? [...open.keys()] : [...open.keys()].reverse();
-      for (const path of order) {
-        const sample = await measureWindow(open.get(path)!, options.windowMs);
-        runs.get(path)!.push(sample);
-        process.stderr.write(`  N=${n} ${path} run ${run + 1}/${options.runs}: ${sample.throughput.toFixed(0)} calls/s, p50 ${sample.p50.toFixed(2)} ms\n`);
+      const order = run % 2 === 0 ? targets : [...targets].reverse();
+      for (const target of order) {
+        const sample = await measureWindow(open.get(target)!, options.windowMs);
+        runs.get(target)!.push(sample);
+        process.stderr.write(`  N=${n} ${target.path} run ${run + 1}/${options.runs}: ${sample.throughput.toFixed(0)} calls/s, p50 ${sample.p50.toFixed(2)} ms, ${sample.errors} errors\n`);
       }
     }
-    return [...runs].map(([path, samples]) => summarize(path, n, samples));
+    return targets.map((target) => {
+      const samples = runs.get(target)!;
+      return {
+        path: target.path,
+        sessions: n,
+        runs: samples,
+        throughput: spread(samples.map((r) => r.throughput)),
+        p50: spread(samples.map((r) => r.p50)),
+        p99: spread(samples.map((r) => r.p99)),
+        cpuPerCallUs: medianCpu(samples),
+        memoryPerSessionKiB: memory.get(target),
+      };
+    });
   } finally {
     await Promise.all([...open.values()].map(closeSessions));
   }
 }
 
+/** Session set-up as a client sees it: connect (initialize + initialized) and the first tools/list, one at a time. */
+async function measureSetup(target: Target, rounds: number): Promise<SetupResult> {
+  const times: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const started = performance.now();
+    const session = await target.connect();
+    await session.client.listTools();
+    times.push(performance.now() - started);
+    await closeSession(session);
+  }
+  return { path: target.path, ms: spread(times) };
+}
+
+/** Admin state of the hub: how many sessions it still holds. */
+async function hubSessionCount(hubUrl: string, token: string): Promise<number> {
+  const response = await fetch(`${hubUrl}/admin/state`, { headers: { authorization: `Bearer ${token}` } });
+  const state = (await response.json()) as { sessions: unknown[] };
+  return state.sessions.length;
+}
+
+/**
+ * Many short sessions through the hub, ten at a time: each initializes, lists tools, calls the
+ * shared echo and the per-session echo (which gives it an upstream instance), and ends with
+ * DELETE. Afterwards the hub must hold no session and have no more children than before.
+ */
+async function measureChurn(count: number, hub: ReadyChild, token: string, connect: () => Promise<Session>): Promise<ChurnResult> {
+  const settle = () => new Promise((resolveSettle) => setTimeout(resolveSettle, 2_000));
+  await settle();
+  const rssBefore = rssKiB(hub.pid);
+  const childrenBefore = descendantsOf(hub.pid).length;
+  let errors = 0;
+  const started = performance.now();
+  for (let done = 0; done < count; done += connectConcurrency) {
+    const batch = Math.min(connectConcurrency, count - done);
+    await Promise.all(
+      Array.from({ length: batch }, async () => {
+        try {
+          const session = await connect();
+          await session.client.listTools();
+          await session.client.callTool({ name: 'up__echo', arguments: echoArguments });
+          await session.client.callTool({ name: 'ps__echo', arguments: echoArguments });
+          await closeSession(session);
+        } catch {
+          errors++;
+        }
+      }),
+    );
+    if ((done / connectConcurrency) % 10 === 0) process.stderr.write(`  churn: ${done + batch}/${count}\n`);
+  }
+  const elapsedMs = performance.now() - started;
+  await settle();
+  return {
+    sessions: count,
+    elapsedMs,
+    errors,
+    rssBeforeMiB: rssBefore / 1024,
+    rssAfterMiB: rssKiB(hub.pid) / 1024,
+    sessionsLeft: await hubSessionCount(hub.url, token),
+    childrenBefore,
+    childrenAfter: descendantsOf(hub.pid).length,
+  };
+}
+
 function compare(results: PathResult[]): Comparison[] {
-  const sizes = [...new Set(results.map((r) => r.sessions))];
-  return sizes.flatMap((sessions) => {
-    const direct = results.find((r) => r.sessions === sessions && r.path === 'direct');
-    const hub = results.find((r) => r.sessions === sessions && r.path === 'hub');
-    if (!direct || !hub) return [];
+  return results.flatMap((result) => {
+    const direct = results.find((r) => r.sessions === result.sessions && r.path === 'direct');
+    if (!direct || result.path === 'direct') return [];
     return [{
-      sessions,
-      throughputRatio: hub.throughput.median / direct.throughput.median,
-      addedP50Ms: hub.p50.median - direct.p50.median,
-      addedP99Ms: hub.p99.median - direct.p99.median,
+      path: result.path,
+      sessions: result.sessions,
+      throughputRatio: result.throughput.median / direct.throughput.median,
+      addedP50Ms: result.p50.median - direct.p50.median,
+      addedP99Ms: result.p99.median - direct.p99.median,
     }];
   });
 }
@@ -255,10 +398,9 @@ function compare(results: PathResult[]): Comparison[] {
 // Report
 // ---------------------------------------------------------------------------
 
-
 function formatCpu(cpu: CpuSnapshot): string {
   const micros = (name: string) => (cpu[name] === undefined ? '-' : cpu[name]!.toFixed(0));
-  return `${micros('client')} / ${micros('upstream')} / ${micros('hub')}`;
+  return `${micros('client')} / ${micros('upstream')} / ${micros('gateway')} / ${micros('children')}`;
 }
 
 function table(rows: string[][]): string {
@@ -266,8 +408,16 @@ function table(rows: string[][]): string {
   return rows.map((row) => row.map((cell, col) => cell.padEnd(widths[col])).join('  ').trimEnd()).join('\n');
 }
 
-function printReport(options: Options, results: PathResult[], comparisons: Comparison[]): void {
-  const header = ['sessions', 'path', 'calls/s med [min–max]', 'p50 ms med [min–max]', 'p99 ms med [min–max]', 'CPU µs/call client/upstream/hub', 'errors'];
+type Report = { options: Options; targets: Target[]; skipped: string[]; results: PathResult[]; comparisons: Comparison[]; setup: SetupResult[]; churn?: ChurnResult };
+
+function printReport({ options, targets, skipped, results, comparisons, setup, churn }: Report): void {
+  console.log(machineLine());
+  console.log(`mode: ${options.quick ? 'quick' : 'default'}, ${options.runs} runs x ${options.windowMs} ms window, ${options.warmupMs} ms warm-up, upstream answers ${options.upstreamJson ? 'JSON' : 'SSE'}${options.profileDir ? ', hub under --cpu-prof' : ''}`);
+  console.log('paths:');
+  for (const target of targets) console.log(`  ${target.path.padEnd(16)} ${target.note}`);
+  for (const why of skipped) console.log(`  skipped: ${why}`);
+  console.log('');
+  const header = ['sessions', 'path', 'calls/s med [min–max]', 'p50 ms med [min–max]', 'p99 ms med [min–max]', 'CPU µs/call client/HTTP upstream/gateway/its children', 'KiB/session', 'errors'];
   const rows = results.map((r) => [
     String(r.sessions),
     r.path,
@@ -275,22 +425,35 @@ function printReport(options: Options, results: PathResult[], comparisons: Compa
     formatSpread(r.p50, 2),
     formatSpread(r.p99, 2),
     formatCpu(r.cpuPerCallUs),
+    r.memoryPerSessionKiB === undefined ? '-' : r.memoryPerSessionKiB.toFixed(0),
     String(r.runs.reduce((sum, run) => sum + run.errors, 0)),
   ]);
-  console.log(machineLine());
-  console.log(`mode: ${options.quick ? 'quick' : 'default'}, ${options.runs} runs x ${options.windowMs} ms window, ${options.warmupMs} ms warm-up, upstream answers ${options.upstreamJson ? 'JSON' : 'SSE'}${options.profileDir ? ', hub under --cpu-prof' : ''}\n`);
   console.log(table([header, ...rows]));
-  if (comparisons.length === 0) return;
-  const ratioRows = comparisons.map((c) => [String(c.sessions), c.throughputRatio.toFixed(2), c.addedP50Ms.toFixed(2), c.addedP99Ms.toFixed(2)]);
-  console.log(`\n${table([['sessions', 'hub/direct calls/s', 'added p50 ms', 'added p99 ms'], ...ratioRows])}`);
+  if (comparisons.length) {
+    const ratioRows = comparisons.map((c) => [String(c.sessions), c.path, c.throughputRatio.toFixed(2), c.addedP50Ms.toFixed(2), c.addedP99Ms.toFixed(2)]);
+    console.log(`\nagainst direct:\n${table([['sessions', 'path', 'calls/s ratio', 'added p50 ms', 'added p99 ms'], ...ratioRows])}`);
+  }
+  if (setup.length) {
+    const setupRows = setup.map((s) => [s.path, formatSpread(s.ms, 1)]);
+    console.log(`\nsession set-up, initialize + first tools/list, ${options.setupRounds} one at a time:\n${table([['path', 'ms med [min–max]'], ...setupRows])}`);
+  }
+  if (churn) {
+    console.log(
+      `\nchurn: ${churn.sessions} sessions through the hub (10 at a time: initialize, tools/list, shared + per-session call, DELETE) in ${(churn.elapsedMs / 1000).toFixed(1)} s, ${churn.errors} errors\n` +
+        `  hub RSS ${churn.rssBeforeMiB.toFixed(1)} -> ${churn.rssAfterMiB.toFixed(1)} MiB; sessions left ${churn.sessionsLeft}; hub children ${churn.childrenBefore} before, ${churn.childrenAfter} after`,
+    );
+  }
 }
 
-function writeResults(options: Options, results: PathResult[], comparisons: Comparison[]): void {
+function writeResults(report: Report): void {
+  const { options } = report;
   mkdirSync(join(options.out, '..'), { recursive: true });
   const { out: _out, ...settings } = options;
   const cpu = cpus();
   const machine = { cpu: cpu[0]?.model.trim(), cores: cpu.length, node: process.version, platform: platform(), release: release(), loadavgAtStart: loadAtStart, loadavgAtEnd: loadavg()[0] };
-  writeFileSync(options.out, `${JSON.stringify({ at: new Date().toISOString(), machine, settings, results, comparisons }, null, 2)}\n`);
+  const { results, comparisons, setup, churn, skipped } = report;
+  const paths = report.targets.map(({ path, note }) => ({ path, note }));
+  writeFileSync(options.out, `${JSON.stringify({ at: new Date().toISOString(), machine, settings, paths, skipped, results, comparisons, setup, churn }, null, 2)}\n`);
   console.log(`\nraw numbers: ${options.out}`);
 }
 
@@ -298,32 +461,94 @@ function writeResults(options: Options, results: PathResult[], comparisons: Comp
 // Main
 // ---------------------------------------------------------------------------
 
+function hubConfig(upstreamUrl: string, maxSessions: number): unknown {
+  const stdio = { type: 'stdio', command: process.execPath, args: [stdioUpstream, '--stdio'] };
+  return {
+    servers: {
+      up: { type: 'http', url: upstreamUrl },
+      st: stdio,
+      ps: { ...stdio, perSession: true, warm: 1, maxInstances: maxSessions + 20 },
+    },
+  };
+}
+
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const token = randomBytes(24).toString('hex');
-  const children: ReadyChild[] = [];
+  const children: Array<{ stop(): Promise<void> }> = [];
+  const skipped: string[] = [];
   try {
     const upstream = await spawnReady(join(__dirname, 'upstream.js'), options.upstreamJson ? ['--json'] : []);
     children.push(upstream);
     childPids.set('upstream', upstream.pid);
-    const endpoints = new Map<PathName, () => Promise<Session>>();
-    if (options.paths.includes('direct')) endpoints.set('direct', () => connectSession(upstream.url, 'echo', {}));
-    if (options.paths.includes('hub')) {
+    const targets: Target[] = [{ path: 'direct', connect: () => connectSession(upstream.url, 'echo', {}), note: `SDK client -> upstream over Streamable HTTP (${options.upstreamJson ? 'JSON' : 'SSE'} answers)` }];
+
+    const wantsHub = options.paths.some((p) => (hubPaths as readonly string[]).includes(p)) || options.churn > 0;
+    let hub: ReadyChild | undefined;
+    if (wantsHub) {
       const nodeArgs = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [];
-      const hub = await spawnReady(join(__dirname, 'hubProcess.js'), [upstream.url], { nodeArgs, env: { HUB_BENCH_TOKEN: token } });
-      children.push(hub);
-      childPids.set('hub', hub.pid);
-      endpoints.set('hub', () => connectSession(`${hub.url}/mcp`, 'up__echo', { authorization: `Bearer ${token}` }));
+      const config = JSON.stringify(hubConfig(upstream.url, Math.max(...options.sessions, connectConcurrency)));
+      hub = await spawnReady(join(__dirname, 'hubProcess.js'), [], { nodeArgs, env: { HUB_BENCH_TOKEN: token, HUB_BENCH_CONFIG: config } });
+      children.unshift(hub); // stopped first: it holds a session on the upstream
+      childPids.set('gateway', hub.pid);
+      const hubUrl = `${hub.url}/mcp`;
+      const headers = { authorization: `Bearer ${token}` };
+      const viaHub = (path: PathName, tool: string, note: string): Target => ({ path, pid: hub!.pid, connect: () => connectSession(hubUrl, tool, headers), note });
+      const hubTargets = [
+        viaHub('hub', 'up__echo', 'SDK client -> hub /mcp -> one shared Streamable HTTP connection to the upstream'),
+        viaHub('hub-stdio', 'st__echo', 'SDK client -> hub /mcp -> one shared stdio child of the upstream program'),
+        viaHub('hub-per-session', 'ps__echo', 'SDK client -> hub /mcp -> a stdio child per session (perSession, warm 1)'),
+      ];
+      targets.push(...hubTargets.filter((t) => options.paths.includes(t.path)));
     }
+
     const results: PathResult[] = [];
-    for (const n of options.sessions) results.push(...(await measureSize(n, endpoints, options)));
-    const comparisons = compare(results);
+    const setup: SetupResult[] = [];
+    const peers = options.paths.filter((p): p is PeerName => (peerNames as readonly string[]).includes(p));
+    const measureTargets = async (batch: Target[]) => {
+      for (const target of batch) setup.push(await measureSetup(target, options.setupRounds));
+      for (const n of options.sessions) results.push(...(await measureSize(n, batch, options)));
+    };
+    await measureTargets(targets);
+
+    // Peers one at a time, each in front of its own stdio upstream and stopped after: with a
+    // child per session, all of them open at once would hold hundreds of upstream processes.
+    for (const name of peers) {
+      let peer: RunningPeer | undefined;
+      try {
+        peer = await startPeer(name, { command: process.execPath, args: [stdioUpstream, '--stdio'] });
+      } catch (error) {
+        skipped.push(`${name}: ${error instanceof Error ? error.message : String(error)}`);
+        continue;
+      }
+      try {
+        childPids.set('gateway', peer.pid);
+        const running = peer;
+        const target: Target = {
+          path: name,
+          pid: running.pid,
+          connect: () => connectSession(running.url, running.tool, running.headers, running.transport === 'sse'),
+          note: `SDK client -> ${name} ${running.version} (${running.transport}) -> stdio upstream, ${running.childPerSession ? 'a child per session' : 'one shared child'}`,
+        };
+        targets.push(target);
+        await measureTargets([target]);
+      } finally {
+        await peer.stop();
+      }
+    }
+    if (hub) childPids.set('gateway', hub.pid);
+
+    let churn: ChurnResult | undefined;
+    if (hub && options.churn > 0) {
+      const running = hub;
+      churn = await measureChurn(options.churn, running, token, () => connectSession(`${running.url}/mcp`, 'up__echo', { authorization: `Bearer ${token}` }));
+    }
+    const report: Report = { options, targets, skipped, results, comparisons: compare(results), setup, churn };
     console.log('');
-    printReport(options, results, comparisons);
-    writeResults(options, results, comparisons);
+    printReport(report);
+    writeResults(report);
   } finally {
-    // Hub first: it holds a session on the upstream.
-    for (const child of children.reverse()) await child.stop();
+    for (const child of children) await child.stop();
   }
   if (options.profileDir) console.log(`hub CPU profile written to ${options.profileDir}`);
 }

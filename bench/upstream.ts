@@ -7,6 +7,10 @@
  * `{"event":"ready","url":...}` when listening and exits on SIGTERM/SIGINT or when stdin
  * closes (its parent died), so it never outlives the benchmark. `--json` answers each POST with
  * one JSON body instead of an SSE stream (the SDK's `enableJsonResponse`).
+ *
+ * `--stdio` serves the same `echo` tool over stdio instead (for gateways that front a stdio
+ * server: the hub's `stdio` upstreams, the peers in `peers.ts`): no ready line, nothing but
+ * JSON-RPC on stdout, and it exits when stdin closes or on SIGTERM/SIGINT.
  */
 import { randomUUID } from 'node:crypto';
 import type { Server as HttpServer } from 'node:http';
@@ -15,6 +19,7 @@ import type { Request, Response } from 'express';
 import { z } from 'zod';
 import { createMcpExpressApp } from '@modelcontextprotocol/sdk/server/express.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 
@@ -105,7 +110,15 @@ export function exitWhenTold(stop: () => Promise<void>): void {
   process.stdin.resume();
 }
 
+/** The echo tool over stdio until stdin closes (its gateway went away) or a signal. */
+async function serveStdio(): Promise<void> {
+  const server = createEchoServer();
+  await server.connect(new StdioServerTransport());
+  exitWhenTold(() => server.close());
+}
+
 async function main(): Promise<void> {
+  if (process.argv.includes('--stdio')) return serveStdio();
   const portIndex = process.argv.indexOf('--port');
   const port = portIndex >= 0 ? Number(process.argv[portIndex + 1]) : 0;
   const upstream = await startUpstream(port, { jsonResponse: process.argv.includes('--json') });

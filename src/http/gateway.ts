@@ -50,7 +50,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const status = (error as { status?: number }).status;
     const type = (error as { type?: string }).type;
-    if (type === 'entity.parse.failed') return sendJsonRpcError(res, 400, -32700, 'Parse error: the body is not valid JSON');
+    if (type === 'entity.parse.failed') return sendJsonRpcError(res, 400, -32700, 'Parse error: the body is not a JSON object or array');
     if (type === 'entity.too.large') return sendJsonRpcError(res, 413, -32600, `Request body larger than ${hub.config.settings.maxBodyBytes} bytes`);
     if (status && status >= 400 && status < 500) return sendJsonRpcError(res, status, -32600, `Bad request: ${errorMessage(error)}`);
     logger.error(`unhandled request error: ${errorMessage(error)}`);
