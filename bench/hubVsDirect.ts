@@ -20,11 +20,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, platform, release } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { AdminClient } from '../src/client/adminClient';
+import type { TransportName } from '../test/support/hubHarness';
 import { descendantsOf } from '../test/support/processes';
 import { spawnReady, type ReadyChild } from '../test/support/readyChild';
+import { connectBenchClient, type BenchClient } from './benchClient';
 import { cpuPerCall, cpuSnapshot, type CpuSnapshot } from './cpuTime';
 import { peerNames, startPeer, type PeerName, type RunningPeer } from './peers';
 import { formatSpread, spread, type Spread } from './spread';
@@ -86,7 +86,7 @@ type ChurnResult = {
 };
 
 /** A connected client and the name its echo tool has on that endpoint. */
-type Session = { client: Client; transport: StreamableHTTPClientTransport | SSEClientTransport; tool: string };
+type Session = BenchClient & { tool: string };
 
 /** How to reach one path, and the process whose CPU and memory it costs (none for direct). */
 type Target = { path: PathName; connect(): Promise<Session>; pid?: number; note: string };
@@ -172,20 +172,8 @@ function treeRssKiB(pid: number): number {
 // Clients
 // ---------------------------------------------------------------------------
 
-async function connectSession(endpoint: string, tool: string, headers: Record<string, string>, sse = false): Promise<Session> {
-  const client = new Client({ name: 'hub-bench', version: '1.0.0' }, { capabilities: {} });
-  const url = new URL(endpoint);
-  const transport = sse
-    ? new SSEClientTransport(url, { requestInit: { headers }, eventSourceInit: { fetch: (input, init) => fetch(input, { ...init, headers: { ...headers, ...(init?.headers as Record<string, string>) } }) } })
-    : new StreamableHTTPClientTransport(url, { requestInit: { headers } });
-  try {
-    await client.connect(transport);
-  } catch (error) {
-    // A failed SSE connect leaves the SDK's EventSource retrying (and the process alive).
-    await transport.close().catch(() => undefined);
-    throw error;
-  }
-  return { client, transport, tool };
+async function connectSession(url: string, tool: string, headers: Record<string, string>, transport: TransportName = 'streamable-http'): Promise<Session> {
+  return { ...(await connectBenchClient(url, transport, headers)), tool };
 }
 
 /** Opens `count` sessions a few at a time: a burst of 100 initializes is not what we measure. */
@@ -200,12 +188,7 @@ async function connectSessions(count: number, connect: () => Promise<Session>): 
 
 /** DELETE each session so the server frees it, then close the client. */
 async function closeSessions(sessions: Session[]): Promise<void> {
-  await Promise.allSettled(sessions.map(closeSession));
-}
-
-async function closeSession({ client, transport }: Session): Promise<void> {
-  if (transport instanceof StreamableHTTPClientTransport) await transport.terminateSession().catch(() => undefined);
-  await client.close();
+  await Promise.allSettled(sessions.map((session) => session.close()));
 }
 
 // ---------------------------------------------------------------------------
@@ -325,16 +308,9 @@ async function measureSetup(target: Target, rounds: number): Promise<SetupResult
     const session = await target.connect();
     await session.client.listTools();
     times.push(performance.now() - started);
-    await closeSession(session);
+    await session.close();
   }
   return { path: target.path, ms: spread(times) };
-}
-
-/** Admin state of the hub: how many sessions it still holds. */
-async function hubSessionCount(hubUrl: string, token: string): Promise<number> {
-  const response = await fetch(`${hubUrl}/admin/state`, { headers: { authorization: `Bearer ${token}` } });
-  const state = (await response.json()) as { sessions: unknown[] };
-  return state.sessions.length;
 }
 
 /**
@@ -358,7 +334,7 @@ async function measureChurn(count: number, hub: ReadyChild, token: string, conne
           await session.client.listTools();
           await session.client.callTool({ name: 'up__echo', arguments: echoArguments });
           await session.client.callTool({ name: 'ps__echo', arguments: echoArguments });
-          await closeSession(session);
+          await session.close();
         } catch {
           errors++;
         }
@@ -374,7 +350,7 @@ async function measureChurn(count: number, hub: ReadyChild, token: string, conne
     errors,
     rssBeforeMiB: rssBefore / 1024,
     rssAfterMiB: rssKiB(hub.pid) / 1024,
-    sessionsLeft: await hubSessionCount(hub.url, token),
+    sessionsLeft: (await new AdminClient(hub.url, token).state()).sessions.length,
     childrenBefore,
     childrenAfter: descendantsOf(hub.pid).length,
   };
@@ -527,7 +503,7 @@ async function main(): Promise<void> {
         const target: Target = {
           path: name,
           pid: running.pid,
-          connect: () => connectSession(running.url, running.tool, running.headers, running.transport === 'sse'),
+          connect: () => connectSession(running.url, running.tool, running.headers, running.transport),
           note: `SDK client -> ${name} ${running.version} (${running.transport}) -> stdio upstream, ${running.childPerSession ? 'a child per session' : 'one shared child'}`,
         };
         targets.push(target);

@@ -43,13 +43,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { freePort } from '../test/support/net';
 import { descendantsOf, processState } from '../test/support/processes';
+import { connectBenchClient, type BenchClient } from './benchClient';
 
 export const peerNames = ['mcp-proxy', 'supergateway', 'mcp-hub'] as const;
 export type PeerName = (typeof peerNames)[number];
@@ -313,55 +311,7 @@ function tail(text: string, lines: number): string {
     .join('\n');
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
-  });
-}
-
 const sleep = (ms: number) => new Promise((resolveSleep) => setTimeout(resolveSleep, ms));
-
-// ---------------------------------------------------------------------------
-// Clients
-// ---------------------------------------------------------------------------
-
-export type PeerConnection = { client: Client; transport: StreamableHTTPClientTransport | SSEClientTransport; close(): Promise<void> };
-
-/** An SDK client session on a peer's endpoint, over the transport the peer offers. */
-export async function connectPeer(peer: Pick<RunningPeer, 'url' | 'transport' | 'headers'>, name = 'peer-bench'): Promise<PeerConnection> {
-  const client = new Client({ name, version: '1.0.0' }, { capabilities: {} });
-  const url = new URL(peer.url);
-  const { headers } = peer;
-  const transport =
-    peer.transport === 'sse'
-      ? new SSEClientTransport(url, {
-          requestInit: { headers },
-          eventSourceInit: { fetch: (input, init) => fetch(input, { ...init, headers: { ...headers, ...(init?.headers as Record<string, string>) } }) },
-        })
-      : new StreamableHTTPClientTransport(url, { requestInit: { headers } });
-  try {
-    await client.connect(transport);
-  } catch (error) {
-    // The SDK's SSE transport leaves its EventSource retrying after a failed start (forever,
-    // keeping this process alive and opening a session once the peer is up): close it.
-    await transport.close().catch(() => undefined);
-    throw error;
-  }
-  return {
-    client,
-    transport,
-    async close() {
-      if (transport instanceof StreamableHTTPClientTransport) await transport.terminateSession().catch(() => undefined);
-      await client.close();
-    },
-  };
-}
 
 /** The echo tool on a peer: `echo` itself, or a namespaced `<server>__echo`. */
 function findEcho(names: string[]): string | undefined {
@@ -491,9 +441,9 @@ async function waitReady(
       const inUse = /EADDRINUSE/.test(logTail(40)) ? ' (EADDRINUSE)' : '';
       throw new Error(`exited (${exit.signal ?? `code ${exit.code}`}) before it was ready${inUse}`);
     }
-    let connection: PeerConnection | undefined;
+    let connection: BenchClient | undefined;
     try {
-      const pending = connectPeer(peer, 'peer-ready-probe');
+      const pending = connectBenchClient(peer.url, peer.transport, peer.headers, 'peer-ready-probe');
       connection = await withTimeout(pending, 5_000).catch((error: unknown) => {
         pending.then((late) => late.close()).catch(() => undefined); // a late session is closed, not leaked
         throw error;

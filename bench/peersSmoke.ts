@@ -9,7 +9,8 @@
  */
 import { join } from 'node:path';
 import { descendantsOf, processState } from '../test/support/processes';
-import { connectPeer, peerNames, startPeer, type PeerConnection, type PeerName, type RunningPeer } from './peers';
+import { connectBenchClient, type BenchClient } from './benchClient';
+import { peerNames, startPeer, type PeerName, type RunningPeer } from './peers';
 
 const sessions = 3;
 const callsPerSession = 50;
@@ -33,7 +34,7 @@ async function smoke(name: PeerName): Promise<{ line: string; ok: boolean }> {
   let wallMs = 0;
   let childrenOpen = 0;
   try {
-    const connections: PeerConnection[] = await Promise.all(Array.from({ length: sessions }, () => connectPeer(peer)));
+    const connections: BenchClient[] = await Promise.all(Array.from({ length: sessions }, () => connectBenchClient(peer.url, peer.transport, peer.headers)));
     for (const pid of peer.descendants()) tree.add(pid);
     childrenOpen = peer.descendants().length;
     const callStart = performance.now();

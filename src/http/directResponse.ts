@@ -1,11 +1,19 @@
 import type { Response } from 'express';
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/sdk/types.js';
+
+/** Why a direct call ended without its result: the session closed under it. */
+export class SessionEndedError extends Error {
+  constructor() {
+    super('Connection closed: the session ended while the call was in flight');
+  }
+}
 
 /**
  * The HTTP response to one call on the direct path. It answers with one JSON body when the
  * result is all there is to send, and turns into an SSE stream (as the SDK's transport always
  * does) as soon as something else must go to the client first: a log, progress, or a request
- * the upstream sends while serving the call (sampling, elicitation, roots).
+ * the upstream sends while serving the call (sampling, elicitation, roots). Its `controller`
+ * aborts the call when the client goes away mid-call, cancels it, or the session ends.
  */
 export class DirectResponse {
   readonly controller = new AbortController();
@@ -14,7 +22,12 @@ export class DirectResponse {
   constructor(
     private readonly res: Response,
     private readonly sessionId: string,
-  ) {}
+    private readonly id: RequestId,
+  ) {
+    res.once('close', () => {
+      if (!res.writableFinished) this.controller.abort(new Error('client disconnected'));
+    });
+  }
 
   private get open(): boolean {
     return !this.res.writableEnded && !this.res.destroyed;
@@ -30,9 +43,14 @@ export class DirectResponse {
     this.res.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
   }
 
-  /** The answer, ending the response; without one, 202 and no body (the client cancelled). */
-  end(answer: JSONRPCMessage | undefined): void {
+  /**
+   * The answer, ending the response. Without one: an error if the session ended, else 202 and
+   * no body (the client cancelled and expects no answer).
+   */
+  end(result: JSONRPCMessage | undefined): void {
     if (!this.open) return;
+    const reason: unknown = this.controller.signal.reason;
+    const answer = result ?? (reason instanceof SessionEndedError ? { jsonrpc: '2.0' as const, id: this.id, error: { code: ErrorCode.ConnectionClosed, message: reason.message } } : undefined);
     if (this.streaming) {
       if (answer) this.res.write(`event: message\ndata: ${JSON.stringify(answer)}\n\n`);
       this.res.end();

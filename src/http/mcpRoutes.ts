@@ -3,7 +3,6 @@ import { isJsonContentType } from '@modelcontextprotocol/sdk/shared/mediaType.js
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import {
-  ErrorCode,
   isInitializeRequest,
   isJSONRPCRequest,
   JSONRPCMessageSchema,
@@ -17,15 +16,8 @@ import { sessionKeyPattern, type Connection } from '../core/sessions';
 import type { Hub } from '../hub/hub';
 import { answerDirectly, asDirectToolCall, cancelledRequestId } from '../hub/directCall';
 import { createSessionServer, type SessionEndpoint } from '../hub/sessionServer';
-import { DirectResponse } from './directResponse';
+import { DirectResponse, SessionEndedError } from './directResponse';
 import { sendJsonRpcError } from './security';
-
-/** Why a direct call ended without its result: the session closed under it. */
-class SessionEndedError extends Error {
-  constructor() {
-    super('Connection closed: the session ended while the call was in flight');
-  }
-}
 
 /** Header that joins several connections into one logical session. */
 export const sessionKeyHeader = 'x-mcp-hub-session';
@@ -93,7 +85,7 @@ export class McpRoutes {
           return;
         }
         if (live.connection) this.hub.sessions.touch(live.connection);
-        if (await this.answerDirectly(req, res, live)) return;
+        if (await this.tryDirectPath(req, res, live)) return;
         this.holdStreamOpen(req, res, live.connection);
         this.cancelWhenCutOff(req, res, live.transport);
         await live.transport.handleRequest(req, res, req.body);
@@ -121,7 +113,7 @@ export class McpRoutes {
    * The direct path (see `src/hub/directCall.ts`): a plain `tools/call`, or the cancellation of
    * one, on a request the SDK's transport would accept. False when the SDK's path should take it.
    */
-  private async answerDirectly(req: Request, res: Response, live: Live<StreamableHTTPServerTransport>): Promise<boolean> {
+  private async tryDirectPath(req: Request, res: Response, live: Live<StreamableHTTPServerTransport>): Promise<boolean> {
     if (req.method !== 'POST' || !live.connection) return false;
     // The SDK's transport answers these with 406, 415 and 400: leave them to it.
     const accept = req.headers.accept ?? '';
@@ -140,21 +132,12 @@ export class McpRoutes {
     }
     const call = asDirectToolCall(req.body);
     if (!call || live.directCalls.has(call.id)) return false;
-    const response = new DirectResponse(res, live.transport.sessionId ?? '');
-    const { controller } = response;
+    const response = new DirectResponse(res, live.transport.sessionId ?? '', call.id);
     live.directCalls.set(call.id, response);
-    // A client that goes away mid-call cancels it, upstream too.
-    const onClose = () => {
-      if (!res.writableFinished) controller.abort(new Error('client disconnected'));
-    };
-    res.once('close', onClose);
     try {
-      const answer = await answerDirectly(call, live.endpoint, controller.signal);
-      const reason: unknown = controller.signal.reason;
-      response.end(answer ?? (reason instanceof SessionEndedError ? { jsonrpc: '2.0', id: call.id, error: { code: ErrorCode.ConnectionClosed, message: reason.message } } : undefined));
+      response.end(await answerDirectly(call, live.endpoint, response.controller.signal));
       return true;
     } finally {
-      res.off('close', onClose);
       if (live.directCalls.get(call.id) === response) live.directCalls.delete(call.id);
     }
   }

@@ -15,6 +15,7 @@ import { createParser } from 'eventsource-parser';
 export type DirectPost = {
   /** From `targetOf`: where to POST. */
   target: PostTarget;
+  /** This request's own headers (session id, protocol version), on top of the target's. */
   headers: Record<string, string>;
   id: RequestId;
   body: string;
@@ -23,13 +24,13 @@ export type DirectPost = {
   onMessage(message: JSONRPCMessage): void;
 };
 
-/** An upstream URL as request options, worked out once rather than on every request. */
-export type PostTarget = { https: boolean; options: RequestOptions; agent: HttpAgent };
+/** An upstream URL as request options, worked out once rather than on every request, and its configured headers. */
+export type PostTarget = { https: boolean; options: RequestOptions; headers: Record<string, string>; agent: HttpAgent };
 
 /** The target with its own keep-alive sockets; `agent.destroy()` closes them. */
-export function targetOf(url: URL): PostTarget {
+export function targetOf(url: URL, headers: Record<string, string>): PostTarget {
   const https = url.protocol === 'https:';
-  return { https, options: urlToHttpOptions(url), agent: https ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true }) };
+  return { https, options: urlToHttpOptions(url), headers, agent: https ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true }) };
 }
 
 function isAnswerTo(message: unknown, id: RequestId): message is JSONRPCResponse {
@@ -127,6 +128,7 @@ export function postRequest(post: DirectPost): Promise<JSONRPCResponse> {
         method: 'POST',
         agent: target.agent,
         headers: {
+          ...target.headers,
           ...post.headers,
           'content-type': 'application/json',
           accept: 'application/json, text/event-stream',

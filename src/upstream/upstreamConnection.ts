@@ -138,8 +138,8 @@ export class UpstreamConnection implements Disposable {
   private readonly clientRequestAttribution = new Map<string | number, Attribution>();
   private readonly subscribedUris = new Set<string>();
   private logLevel?: McpLogLevel;
-  /** Streamable HTTP only: the connected SDK transport (for its session id) and where `postRequest` goes. */
-  private http?: { transport: StreamableHTTPClientTransport; headers: Record<string, string>; target: PostTarget };
+  /** Streamable HTTP only: the connected SDK transport, whose session id and protocol version `post` sends. */
+  private httpTransport?: StreamableHTTPClientTransport;
   /** Where `postRequest` goes, with keep-alive sockets kept across reconnects and closed with the connection. */
   private postTarget?: PostTarget;
   private directSequence = 0;
@@ -228,7 +228,11 @@ export class UpstreamConnection implements Disposable {
     const { origin } = options;
     if (origin) this.inFlight.add(origin);
     try {
-      const sending = () => (this.http ? this.post(client, this.http, outgoing, signal) : client.request(outgoing, passthroughResult, { signal, timeout: maxTimerMs }));
+      const { httpTransport, postTarget } = this;
+      const sending = () =>
+        httpTransport && postTarget
+          ? this.post(client, httpTransport, postTarget, outgoing, signal)
+          : client.request(outgoing, passthroughResult, { signal, timeout: maxTimerMs });
       // Code that reads this request's response stream runs inside this context: that is how
       // what the upstream sends on it is attributed to the origin.
       return await (origin ? servingRequest.run({ upstream: this, origin }, sending) : sending());
@@ -245,17 +249,16 @@ export class UpstreamConnection implements Disposable {
    * SDK's client (see there why). Whatever else comes on its stream goes through the SDK's
    * transport handler, as if the SDK had read it; aborting sends `notifications/cancelled`.
    */
-  private async post(client: Client, http: NonNullable<UpstreamConnection['http']>, request: ClientRequest, signal: AbortSignal): Promise<PassthroughResult> {
-    const { transport } = http;
+  private async post(client: Client, transport: StreamableHTTPClientTransport, target: PostTarget, request: ClientRequest, signal: AbortSignal): Promise<PassthroughResult> {
     const id = `hub-${++this.directSequence}`;
-    const headers: Record<string, string> = { ...http.headers };
+    const headers: Record<string, string> = {};
     if (transport.sessionId) headers['mcp-session-id'] = transport.sessionId;
     if (transport.protocolVersion) headers['mcp-protocol-version'] = transport.protocolVersion;
     const serving = servingRequest.getStore();
     const receive = (message: JSONRPCMessage) => transport.onmessage?.(message);
     try {
       const answer = await postRequest({
-        target: http.target,
+        target,
         headers,
         id,
         body: JSON.stringify({ jsonrpc: '2.0', id, method: request.method, params: request.params }),
@@ -461,8 +464,8 @@ export class UpstreamConnection implements Disposable {
       this.routeMessages(transport);
       this.client = client;
       if (transport instanceof StreamableHTTPClientTransport && this.config.type === 'http') {
-        this.postTarget ??= targetOf(new URL(this.config.url));
-        this.http = { transport, headers: this.config.headers, target: this.postTarget };
+        this.postTarget ??= targetOf(new URL(this.config.url), this.config.headers);
+        this.httpTransport = transport;
       }
       this.capabilities = client.getServerCapabilities() ?? {};
       this.registerListChangedHandlers(client);
@@ -486,7 +489,7 @@ export class UpstreamConnection implements Disposable {
   private onConnectionLost(reason: string): void {
     if (this.disposed) return;
     this.client = undefined;
-    this.http = undefined;
+    this.httpTransport = undefined;
     const message = this.withStderr(reason);
     this.options.logger.warn(message);
     this.setStatus({ state: 'failed', lastError: message, failures: this.current.failures + 1, pid: undefined });
@@ -598,7 +601,7 @@ export class UpstreamConnection implements Disposable {
     this.reconnectTimer = undefined;
     const client = this.client;
     this.client = undefined;
-    this.http = undefined;
+    this.httpTransport = undefined;
     this.clientRequestAttribution.clear();
     if (client) await client.close().catch(() => undefined);
   }

@@ -5,10 +5,10 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { aptInstall } from '../support/chromium';
 import { ensureModernNode, findRepoRoot } from '../support/modernNode';
+import { freePort } from '../support/net';
 
 export const codeServerVersion = '4.139.1';
 
@@ -121,17 +121,6 @@ export function installVsix(install: CodeServerInstall, runDir: string, vsix: st
     env: { ...process.env, PATH: `${dirname(install.node)}:${process.env.PATH ?? ''}`, TMPDIR: join(runDir, 'tmp') },
     stdio: 'ignore',
     timeout: 120_000,
-  });
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
   });
 }
 

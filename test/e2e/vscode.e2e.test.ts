@@ -10,7 +10,8 @@ import type { HubState } from '../../src/client/adminClient';
 import { chromiumPath, ensureChromium } from '../support/chromium';
 import { findRepoRoot } from '../support/modernNode';
 import { processState } from '../support/processes';
-import { ensureCodeServer, freePort, installVsix, prepareProfile, startCodeServer, type RunningCodeServer } from './codeServer';
+import { freePort } from '../support/net';
+import { ensureCodeServer, installVsix, prepareProfile, startCodeServer, type RunningCodeServer } from './codeServer';
 
 const repo = findRepoRoot();
 const shotsDir = join(repo, 'test-results', 'e2e');

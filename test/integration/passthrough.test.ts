@@ -16,6 +16,7 @@ import {
 import { rawRequest } from '../support/rawHttp';
 import { spawnReady, type ReadyChild } from '../support/readyChild';
 import {
+  barrier,
   connectClient,
   firstText as textOf,
   fixtureUpstream,
@@ -31,17 +32,6 @@ import {
 
 const readEvents = (file: string) => readJsonLines<FixtureEvent>(file);
 const allClientCapabilities: ClientCapabilities = { sampling: {}, elicitation: { form: {} }, roots: {} };
-
-/** Resolves when `count` parties have arrived; each waits for the others, or fails after a while. */
-function barrier(count: number): () => Promise<void> {
-  let arrived = 0;
-  let release!: () => void;
-  const all = new Promise<void>((resolve) => (release = resolve));
-  return async () => {
-    if (++arrived === count) release();
-    await Promise.race([all, new Promise((_, reject) => setTimeout(() => reject(new Error('the other session never got its request')), 5_000))]);
-  };
-}
 
 describe('passthrough: notifications, progress, cancellation, client requests, subscriptions', function () {
   this.timeout(30_000);
@@ -140,7 +130,7 @@ describe('passthrough: notifications, progress, cancellation, client requests, s
 
     for (const { tool, schema, answer, expect } of cases) {
       it(`routes ${tool} requests of a shared upstream to the session being served, two sessions at once (one per transport)`, async function () {
-        const bothAsked = barrier(2);
+        const bothAsked = barrier(2, 5_000, 'the other session never got its request');
         const asked: Record<string, string[]> = { alice: [], bob: [] };
         const answering = (name: 'alice' | 'bob') => (c: Client) =>
           c.setRequestHandler(schema, async (request) => {

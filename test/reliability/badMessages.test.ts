@@ -17,7 +17,7 @@ import fc from 'fast-check';
 import { demoUpstream, fixtureUpstream, readRequestLog, startTestHub, tempDir, type TestHub } from '../support/hubHarness';
 import { answerMessages, rawInitialize, rawRequest, type RawResponse } from '../support/rawHttp';
 import { RawSseSession } from '../support/rawSse';
-import { assertNoProcessLeftBehind, Bystanders, checkProperty, descendantsNow, requestTimeoutMs } from './reliabilityHarness';
+import { assertNoProcessLeftBehind, Bystanders, checkProperty, descendantsNow, requestTimeoutMs, short } from './reliabilityHarness';
 
 /**
  * Well-delivered JSON-RPC messages with bad content, generated: tools/call variants (bad and
@@ -78,11 +78,6 @@ const callCases: fc.Arbitrary<CallCase> = fc.record({
     { weight: 1, arbitrary: nonObject },
   ),
 });
-
-function short(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 400 ? `${text.slice(0, 400)}…` : text;
-}
 
 type Outcome = { status: number; answer?: Record<string, unknown>; path?: 'direct' | 'sdk' };
 

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { demoUpstream, fixtureUpstream, startTestHub, tempDir, testToken, waitFor, type TestHub, type TransportName } from '../support/hubHarness';
 import { answerMessages, initializeBody, rawInitialize, rawRequest, type RawResponse } from '../support/rawHttp';
 import { RawSseSession } from '../support/rawSse';
-import { assertNoProcessLeftBehind, Bystanders, checkProperty, descendantsNow, requestTimeoutMs } from './reliabilityHarness';
+import { assertNoProcessLeftBehind, Bystanders, checkProperty, descendantsNow, requestTimeoutMs, short } from './reliabilityHarness';
 
 /**
  * Bad requests at the HTTP edge, generated: foreign Host and Origin, missing or wrong tokens,
@@ -253,11 +253,6 @@ function assertJsonRpcError(response: RawResponse, codes: number[], context: str
 /** Pads a body with JSON whitespace to exactly `bytes` bytes. */
 function padTo(body: string, bytes: number): string {
   return body + ' '.repeat(Math.max(0, bytes - Buffer.byteLength(body)));
-}
-
-function short(value: unknown): string {
-  const text = JSON.stringify(value, (_key, v: unknown) => (typeof v === 'string' && v.length > 80 ? `${v.slice(0, 80)}…(${v.length})` : v));
-  return text.length > 600 ? `${text.slice(0, 600)}…` : text;
 }
 
 describe('reliability: bad requests at the HTTP edge', function () {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { connectClient, demoUpstream, firstText, fixtureUpstream, fixturesDir, readJsonLines, startTestHub, tempDir, type TestHub, type TransportName } from '../support/hubHarness';
+import { barrier, connectClient, demoUpstream, firstText, fixtureUpstream, fixturesDir, readJsonLines, startTestHub, tempDir, type TestHub, type TransportName } from '../support/hubHarness';
 import { processState } from '../support/processes';
 import { assertNoProcessLeftBehind, descendantsNow } from './reliabilityHarness';
 
@@ -33,17 +33,6 @@ const expectedTools: Record<ViewName, string[]> = {
 const toolOn = (view: ViewName, upstream: 'inst' | 'demo', tool: string) => (view === 'green' ? tool : `${upstream}__${tool}`);
 
 type Participant = { name: string; view: ViewName; transport: TransportName; key?: string; client?: Client; leader: boolean };
-
-/** Resolves once `count` callers have arrived. */
-function barrier(count: number): () => Promise<void> {
-  let arrived = 0;
-  let release!: () => void;
-  const all = new Promise<void>((resolve) => (release = resolve));
-  return () => {
-    if (++arrived === count) release();
-    return all;
-  };
-}
 
 describe('reliability: isolation under load', function () {
   this.timeout(90_000);
@@ -91,8 +80,8 @@ describe('reliability: isolation under load', function () {
     const leaders = participants.filter((p) => p.leader);
     const itemOf = new Map<string, string>(); // logical session name -> the item it created
     const pidOf = new Map<string, number>();
-    const allCreated = barrier(leaders.length);
-    const leadersDone = barrier(leaders.length);
+    const allCreated = barrier(leaders.length, 60_000, 'not every leader created its item');
+    const leadersDone = barrier(leaders.length, 60_000, 'not every leader finished');
 
     const run = async (p: Participant) => {
       const client = p.client as Client;

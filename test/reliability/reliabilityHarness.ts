@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import fc from 'fast-check';
-import { connectClient, waitFor, type TestHub, type TransportName } from '../support/hubHarness';
+import { connectClient, firstText, waitFor, type TestHub, type TransportName } from '../support/hubHarness';
 import { descendantsOf, processState } from '../support/processes';
 
 /** One seed for every property of the suite, printed with each; RELIABILITY_SEED replays another. */
@@ -29,9 +29,10 @@ export async function checkProperty<T>(name: string, arbitrary: fc.Arbitrary<T>,
   console.log(`      ${name}: ${ran} generated cases, seed ${seed}, ${Date.now() - started} ms`);
 }
 
-/** Text of a tool result's first content block. */
-function textOf(result: unknown): string {
-  return (result as { content?: { text?: string }[] }).content?.[0]?.text ?? '';
+/** A value for an assertion message: JSON, long strings and the whole cut short. */
+export function short(value: unknown): string {
+  const text = JSON.stringify(value, (_key, v: unknown) => (typeof v === 'string' && v.length > 80 ? `${v.slice(0, 80)}…(${v.length})` : v)) ?? String(value);
+  return text.length > 600 ? `${text.slice(0, 600)}…` : text;
 }
 
 type Bystander = { client: Client; transport: TransportName; itemId: string; tools: string[] };
@@ -65,9 +66,9 @@ export class Bystanders {
       const where = `bystander on ${me.transport}`;
       assert.deepEqual((await me.client.listTools()).tools.map((tool) => tool.name).sort(), me.tools, `${where}: its tools changed`);
       const mine = await me.client.callTool({ name: 'update_item', arguments: { id: me.itemId, notes: `still ${me.transport}'s` } });
-      assert.equal(mine.isError, undefined, `${where}: cannot update its own item: ${textOf(mine)}`);
+      assert.equal(mine.isError, undefined, `${where}: cannot update its own item: ${firstText(mine)}`);
       const theirs = await me.client.callTool({ name: 'delete_item', arguments: { id: other.itemId } });
-      assert.match(textOf(theirs), /^Safe mode refused 'delete_item'/, `${where}: was not refused the other bystander's item`);
+      assert.match(firstText(theirs), /^Safe mode refused 'delete_item'/, `${where}: was not refused the other bystander's item`);
       const owned = hub.hub.state().sessions.find((session) => session.ownedIds.some((owned) => owned.id === me.itemId));
       assert.deepEqual(owned?.ownedIds.map((entry) => entry.id), [me.itemId], `${where}: its ledger changed`);
     }

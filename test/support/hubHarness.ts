@@ -55,6 +55,25 @@ export async function startTestHub(configJson: unknown, options: { configPath?: 
   return { ...running, url: running.gateway.url, logLines };
 }
 
+/** An SDK client transport to `url` that sends `headers` on every request, the SSE stream's GET included. */
+export function clientTransport(url: URL, transport: TransportName, headers: Record<string, string>): SSEClientTransport | StreamableHTTPClientTransport {
+  if (transport === 'streamable-http') return new StreamableHTTPClientTransport(url, { requestInit: { headers } });
+  return new SSEClientTransport(url, {
+    requestInit: { headers },
+    eventSourceInit: { fetch: (input, init) => fetch(input, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers } }) },
+  });
+}
+
+/** `client.connect`, closing the transport if it fails: the SDK's SSE transport would retry forever, keeping the process alive. */
+export async function connectOver(client: Client, transport: SSEClientTransport | StreamableHTTPClientTransport): Promise<void> {
+  try {
+    await client.connect(transport);
+  } catch (error) {
+    await transport.close().catch(() => undefined);
+    throw error;
+  }
+}
+
 /** Connects a real SDK client to a hub endpoint over the named transport. */
 export async function connectClient(
   hubUrl: string,
@@ -73,14 +92,8 @@ export async function connectClient(
   const headers = { authorization: `Bearer ${options.token ?? testToken}`, ...options.headers };
   const client = new Client({ name: options.name ?? 'hub-test-client', version: '1.0.0' }, { capabilities: options.capabilities ?? {} });
   options.beforeConnect?.(client);
-  const transport =
-    (options.transport ?? 'streamable-http') === 'sse'
-      ? new SSEClientTransport(new URL(`${base}/sse`), {
-          requestInit: { headers },
-          eventSourceInit: { fetch: (url, init) => fetch(url, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers } }) },
-        })
-      : new StreamableHTTPClientTransport(new URL(`${base}/mcp`), { requestInit: { headers } });
-  await client.connect(transport);
+  const transport = options.transport ?? 'streamable-http';
+  await connectOver(client, clientTransport(new URL(`${base}/${transport === 'sse' ? 'sse' : 'mcp'}`), transport, headers));
   return client;
 }
 
@@ -123,4 +136,21 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Resolves when `count` parties have arrived; each waits for the others, or fails after `timeoutMs`. */
+export function barrier(count: number, timeoutMs = 5_000, what = 'the other parties never arrived'): () => Promise<void> {
+  let arrived = 0;
+  let release!: () => void;
+  const all = new Promise<void>((resolve) => (release = resolve));
+  return async () => {
+    if (++arrived === count) release();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(what)), timeoutMs)));
+    try {
+      await Promise.race([all, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
 }

@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { createParser } from 'eventsource-parser';
 import { testToken } from './hubHarness';
 
 export type RawResponse = { status: number; headers: Record<string, string | string[] | undefined>; body: string };
@@ -40,11 +41,10 @@ export function rawRequest(
 export function answerMessages(response: RawResponse): Record<string, unknown>[] {
   const type = String(response.headers['content-type'] ?? '');
   if (type.includes('text/event-stream')) {
-    return response.body
-      .split(/\r?\n\r?\n/)
-      .map((event) => event.split(/\r?\n/).filter((line) => line.startsWith('data:')).map((line) => line.slice(5).trimStart()).join('\n'))
-      .filter(Boolean)
-      .map((data) => JSON.parse(data) as Record<string, unknown>);
+    const messages: Record<string, unknown>[] = [];
+    const parser = createParser({ onEvent: ({ data }) => void (data && messages.push(JSON.parse(data) as Record<string, unknown>)) });
+    parser.feed(response.body);
+    return messages;
   }
   if (type.includes('application/json') && response.body) return [JSON.parse(response.body) as Record<string, unknown>];
   return [];

@@ -1,4 +1,5 @@
 import { request, type ClientRequest } from 'node:http';
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { testToken } from './hubHarness';
 import { rawRequest, type RawResponse } from './rawHttp';
 
@@ -11,7 +12,6 @@ type Waiter = { resolve: (message: Record<string, unknown>) => void; reject: (er
  */
 export class RawSseSession {
   private readonly waiters = new Map<string, Waiter>();
-  private buffer = '';
   /** Messages that came on the stream with no request waiting for them (notifications, late answers). */
   readonly unclaimed: Record<string, unknown>[] = [];
   closed = false;
@@ -34,7 +34,8 @@ export class RawSseSession {
           return;
         }
         res.setEncoding('utf8');
-        res.on('data', (chunk: string) => session.take(chunk, hubUrl));
+        const parser = createParser({ onEvent: (event) => session.take(event, hubUrl) });
+        res.on('data', (chunk: string) => parser.feed(chunk));
         res.on('close', () => session.onClosed());
       });
       const session = new RawSseSession(streamRequest);
@@ -79,31 +80,25 @@ export class RawSseSession {
     this.onClosed();
   }
 
-  private take(chunk: string, hubUrl: string): void {
-    this.buffer += chunk;
-    const end = this.buffer.lastIndexOf('\n\n');
-    if (end < 0) return;
-    const complete = this.buffer.slice(0, end + 2);
-    this.buffer = this.buffer.slice(end + 2);
-    for (const event of parseEvents(complete)) {
-      if (event.event === 'endpoint') {
-        const url = new URL(event.data, hubUrl);
-        this.messagesUrl = url.href;
-        this.sessionId = url.searchParams.get('sessionId') ?? '';
-        this.onEndpoint?.();
-        continue;
-      }
-      if (event.event !== 'message') continue;
-      const message = JSON.parse(event.data) as Record<string, unknown>;
-      const waiter = isAnswer(message) ? this.waiters.get(JSON.stringify(message.id)) : undefined;
-      if (!waiter) {
-        this.unclaimed.push(message);
-        continue;
-      }
-      clearTimeout(waiter.timer);
-      this.waiters.delete(JSON.stringify(message.id));
-      waiter.resolve(message);
+  /** One event off the stream: the endpoint announcement, or a message for whoever waits for it. */
+  private take(event: EventSourceMessage, hubUrl: string): void {
+    if (event.event === 'endpoint') {
+      const url = new URL(event.data, hubUrl);
+      this.messagesUrl = url.href;
+      this.sessionId = url.searchParams.get('sessionId') ?? '';
+      this.onEndpoint?.();
+      return;
     }
+    if ((event.event ?? 'message') !== 'message') return;
+    const message = JSON.parse(event.data) as Record<string, unknown>;
+    const waiter = isAnswer(message) ? this.waiters.get(JSON.stringify(message.id)) : undefined;
+    if (!waiter) {
+      this.unclaimed.push(message);
+      return;
+    }
+    clearTimeout(waiter.timer);
+    this.waiters.delete(JSON.stringify(message.id));
+    waiter.resolve(message);
   }
 
   private onClosed(): void {
@@ -121,17 +116,3 @@ function isAnswer(message: Record<string, unknown>): boolean {
   return 'id' in message && ('result' in message || 'error' in message);
 }
 
-function parseEvents(text: string): { event: string; data: string }[] {
-  return text
-    .split(/\r?\n\r?\n/)
-    .filter((block) => block.trim() && !block.startsWith(':'))
-    .map((block) => {
-      const lines = block.split(/\r?\n/);
-      const event = lines.find((line) => line.startsWith('event:'))?.slice(6).trim() ?? 'message';
-      const data = lines
-        .filter((line) => line.startsWith('data:'))
-        .map((line) => line.slice(5).trimStart())
-        .join('\n');
-      return { event, data };
-    });
-}
