@@ -1,6 +1,6 @@
 /**
  * A hub in its own process for the benchmark: `node out/bench/hubProcess.js <upstream url>`
- * with the bearer token in HUB_BENCH_TOKEN. The hub has one shared `http` connection to the
+ * with the client token in HUB_BENCH_TOKEN and the admin token in HUB_BENCH_ADMIN_TOKEN. The hub has one shared `http` connection to the
  * upstream (id `up`), or the config in HUB_BENCH_CONFIG (JSON) when that is set. Prints
  * `{"event":"ready","url":...}` once its upstreams are ready and exits 0 on SIGTERM/SIGINT or
  * stdin end, so `node --cpu-prof` can write its profile.
@@ -25,11 +25,14 @@ async function waitForUpstreams(isReady: () => boolean): Promise<void> {
 async function main(): Promise<void> {
   const upstreamUrl = process.argv[2];
   const token = process.env.HUB_BENCH_TOKEN;
+  const adminToken = process.env.HUB_BENCH_ADMIN_TOKEN;
   const configJson = process.env.HUB_BENCH_CONFIG;
-  if ((!upstreamUrl && !configJson) || !token) throw new Error('usage: HUB_BENCH_TOKEN=... [HUB_BENCH_CONFIG=json] node hubProcess.js [<upstream url>]');
+  if ((!upstreamUrl && !configJson) || !token || !adminToken) {
+    throw new Error('usage: HUB_BENCH_TOKEN=... HUB_BENCH_ADMIN_TOKEN=... [HUB_BENCH_CONFIG=json] node hubProcess.js [<upstream url>]');
+  }
   const raw: unknown = configJson ? JSON.parse(configJson) : { servers: { up: { type: 'http', url: upstreamUrl } } };
   const config = validateConfig(raw, 'HUB_BENCH_CONFIG');
-  const running = await runHub({ config, token, logger: silentLogger, port: 0 });
+  const running = await runHub({ config, token, adminToken, logger: silentLogger, port: 0 });
   exitWhenTold(() => running.close());
   await waitForUpstreams(() => running.hub.state().upstreams.every((u) => u.state === 'ready'));
   process.stdout.write(`${JSON.stringify({ event: 'ready', url: running.gateway.url })}\n`);

@@ -318,7 +318,7 @@ async function measureSetup(target: Target, rounds: number): Promise<SetupResult
  * shared echo and the per-session echo (which gives it an upstream instance), and ends with
  * DELETE. Afterwards the hub must hold no session and have no more children than before.
  */
-async function measureChurn(count: number, hub: ReadyChild, token: string, connect: () => Promise<Session>): Promise<ChurnResult> {
+async function measureChurn(count: number, hub: ReadyChild, adminToken: string, connect: () => Promise<Session>): Promise<ChurnResult> {
   const settle = () => new Promise((resolveSettle) => setTimeout(resolveSettle, 2_000));
   await settle();
   const rssBefore = rssKiB(hub.pid);
@@ -350,7 +350,7 @@ async function measureChurn(count: number, hub: ReadyChild, token: string, conne
     errors,
     rssBeforeMiB: rssBefore / 1024,
     rssAfterMiB: rssKiB(hub.pid) / 1024,
-    sessionsLeft: (await new AdminClient(hub.url, token).state()).sessions.length,
+    sessionsLeft: (await new AdminClient(hub.url, adminToken).state()).sessions.length,
     childrenBefore,
     childrenAfter: descendantsOf(hub.pid).length,
   };
@@ -451,6 +451,7 @@ function hubConfig(upstreamUrl: string, maxSessions: number): unknown {
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const token = randomBytes(24).toString('hex');
+  const adminToken = randomBytes(24).toString('hex');
   const children: Array<{ stop(): Promise<void> }> = [];
   const skipped: string[] = [];
   try {
@@ -464,7 +465,7 @@ async function main(): Promise<void> {
     if (wantsHub) {
       const nodeArgs = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [];
       const config = JSON.stringify(hubConfig(upstream.url, Math.max(...options.sessions, connectConcurrency)));
-      hub = await spawnReady(join(__dirname, 'hubProcess.js'), [], { nodeArgs, env: { HUB_BENCH_TOKEN: token, HUB_BENCH_CONFIG: config } });
+      hub = await spawnReady(join(__dirname, 'hubProcess.js'), [], { nodeArgs, env: { HUB_BENCH_TOKEN: token, HUB_BENCH_ADMIN_TOKEN: adminToken, HUB_BENCH_CONFIG: config } });
       children.unshift(hub); // stopped first: it holds a session on the upstream
       childPids.set('gateway', hub.pid);
       const hubUrl = `${hub.url}/mcp`;
@@ -517,7 +518,7 @@ async function main(): Promise<void> {
     let churn: ChurnResult | undefined;
     if (hub && options.churn > 0) {
       const running = hub;
-      churn = await measureChurn(options.churn, running, token, () => connectSession(`${running.url}/mcp`, 'up__echo', { authorization: `Bearer ${token}` }));
+      churn = await measureChurn(options.churn, running, adminToken, () => connectSession(`${running.url}/mcp`, 'up__echo', { authorization: `Bearer ${token}` }));
     }
     const report: Report = { options, targets, skipped, results, comparisons: compare(results), setup, churn };
     console.log('');

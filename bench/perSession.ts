@@ -24,6 +24,7 @@ import { formatSpread, spread, type Spread } from './spread';
 const quick = process.argv.includes('--quick');
 const rounds = quick ? 3 : 7;
 const token = 'bench-token-0123456789';
+const adminToken = 'bench-admin-token-9876543210';
 const fixture = join(__dirname, '..', 'test', 'fixtures', 'passthroughFixture.js');
 const chromium = '/usr/bin/chromium';
 const playwrightArgs = ['--browser', 'chromium', '--executable-path', chromium, '--headless', '--isolated', '--output-dir', mkdtempSync(join(tmpdir(), 'bench-playwright-'))];
@@ -35,7 +36,7 @@ const until = (condition: () => boolean, what: string) => waitFor(condition, 60_
 
 async function startHub(upstream: Record<string, unknown>): Promise<RunningHub> {
   const config = validateConfig({ servers: { up: { ...upstream, perSession: true, maxInstances: 16 } }, virtualServers: { vs: { upstreams: ['up'], naming: 'bare' } } }, 'bench');
-  const running = await runHub({ config, token, logger: silentLogger, port: 0 });
+  const running = await runHub({ config, token, adminToken, logger: silentLogger, port: 0 });
   await until(() => running.hub.state().upstreams.every((u) => u.state === 'ready'), 'the probe');
   return running;
 }

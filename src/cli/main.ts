@@ -11,7 +11,10 @@ import { runHub } from '../http/runHub';
 
 export const defaultPort = 7337;
 export const tokenEnvVar = 'MCP_SESSION_HUB_TOKEN';
+export const adminTokenEnvVar = 'MCP_SESSION_HUB_ADMIN_TOKEN';
 export const defaultTokenFile = join(homedir(), '.mcp-session-hub', 'token');
+/** The admin token's file is named this, next to the client token's file unless told otherwise. */
+export const adminTokenFileName = 'admin-token';
 
 const usage = `mcp-session-hub ${hubVersion}: a local multi-session MCP gateway
 
@@ -23,18 +26,22 @@ Options:
                        without it, an embedded demo config runs
   --port N             port on 127.0.0.1 (default ${defaultPort}; 0 picks a free one)
   --host H             address to bind (default 127.0.0.1; anything else is exposed to the network)
-  --token T            bearer token (else $${tokenEnvVar}, else the token file)
-  --token-file F       where the generated token is kept (default ${defaultTokenFile})
+  --token T            client token, for MCP endpoints (else $${tokenEnvVar}, else the token file)
+  --token-file F       where the generated client token is kept (default ${defaultTokenFile})
+  --admin-token T      admin token, for /admin/* only; must differ from the client token
+                       (else $${adminTokenEnvVar}, else the admin token file)
+  --admin-token-file F where the generated admin token is kept (default ${adminTokenFileName} in the
+                       token file's folder: ${join(dirname(defaultTokenFile), adminTokenFileName)})
   --allow-origin O     a browser Origin to accept besides loopback ones (repeatable)
   --json               print one JSON line when ready, for scripts
   --log-level L        debug | info | warn | error (default info)
   -h, --help           this text
   -v, --version        the version`;
 
-/** The token: given, from the environment, or kept in a file only the user can read (created on first run). */
-function resolveToken(flag: string | undefined, tokenFile: string): { token: string; tokenFile?: string } {
+/** A token: given, from the environment, or kept in a file only the user can read (created on first run). */
+function resolveToken(flag: string | undefined, envVar: string, tokenFile: string): { token: string; tokenFile?: string } {
   if (flag) return { token: flag };
-  const fromEnv = process.env[tokenEnvVar];
+  const fromEnv = process.env[envVar];
   if (fromEnv) return { token: fromEnv };
   if (existsSync(tokenFile)) {
     const saved = readFileSync(tokenFile, 'utf8').trim();
@@ -56,6 +63,8 @@ async function serve(argv: string[]): Promise<number> {
       host: { type: 'string' },
       token: { type: 'string' },
       'token-file': { type: 'string' },
+      'admin-token': { type: 'string' },
+      'admin-token-file': { type: 'string' },
       'allow-origin': { type: 'string', multiple: true },
       json: { type: 'boolean' },
       'log-level': { type: 'string' },
@@ -68,11 +77,18 @@ async function serve(argv: string[]): Promise<number> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a whole number from 0 to 65535 (got '${values.port}')`);
   const host = values.host ?? '127.0.0.1';
   const logger = createLogger((lvl, line) => process.stderr.write(`${new Date().toISOString()} ${lvl.padEnd(5)} ${line}\n`), level);
-  if (!isLoopbackHost(host)) logger.warn(`binding ${host}: the hub is reachable from the network; anyone with the token can use every upstream`);
+  if (!isLoopbackHost(host)) logger.warn(`binding ${host}: the hub is reachable from the network; anyone with the client token can use every upstream`);
 
-  const { token, tokenFile } = resolveToken(values.token, resolve(values['token-file'] ?? defaultTokenFile));
+  // Two credentials: MCP clients get the client token, the admin API takes only the admin token,
+  // so an agent talked into an HTTP call cannot switch safe mode off or end other sessions.
+  const tokenFilePath = resolve(values['token-file'] ?? defaultTokenFile);
+  const adminTokenFilePath = resolve(values['admin-token-file'] ?? join(dirname(tokenFilePath), adminTokenFileName));
+  if (adminTokenFilePath === tokenFilePath) throw new UsageError(`the admin token file must not be the token file (${tokenFilePath})`);
+  const { token, tokenFile } = resolveToken(values.token, tokenEnvVar, tokenFilePath);
+  const { token: adminToken, tokenFile: adminTokenFile } = resolveToken(values['admin-token'], adminTokenEnvVar, adminTokenFilePath);
+  if (adminToken === token) throw new UsageError(`the admin token must differ from the client token (--admin-token, $${adminTokenEnvVar} or the admin token file)`);
   const configPath = values.config === undefined ? undefined : resolve(values.config);
-  const running = await runHub({ configPath, token, logger, host, port, allowedOrigins: values['allow-origin'] });
+  const running = await runHub({ configPath, token, adminToken, logger, host, port, allowedOrigins: values['allow-origin'] });
   const { url } = running.gateway;
   const endpoints = Object.fromEntries([
     ['global', `${url}/mcp`],
@@ -80,13 +96,14 @@ async function serve(argv: string[]): Promise<number> {
   ]);
 
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ event: 'ready', url, tokenFile: tokenFile ?? null, endpoints, pid: process.pid })}\n`);
+    process.stdout.write(`${JSON.stringify({ event: 'ready', url, tokenFile: tokenFile ?? null, adminTokenFile: adminTokenFile ?? null, endpoints, pid: process.pid })}\n`);
   } else {
     const lines = [
       `MCP Session Hub ${hubVersion} listening on ${url} (config: ${running.hub.configSource})`,
       ...Object.entries(endpoints).map(([name, endpoint]) => `  ${name.padEnd(14)} ${endpoint}`),
+      `  client token   ${tokenFile ? `in ${tokenFile}` : 'as given'} (MCP clients send Authorization: Bearer <token>)`,
       `  ${'admin'.padEnd(14)} ${url}/admin/state`,
-      `  token          ${tokenFile ? `in ${tokenFile}` : 'as given'} (send Authorization: Bearer <token>)`,
+      `  admin token    ${adminTokenFile ? `in ${adminTokenFile}` : 'as given'} (the admin API takes only this token)`,
       'Legacy SSE clients: replace /mcp with /sse. Ctrl+C stops the hub and its upstreams.',
     ];
     process.stdout.write(`${lines.join('\n')}\n`);

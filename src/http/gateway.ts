@@ -5,11 +5,14 @@ import { errorMessage, type Logger } from '../core/logger';
 import { hubVersion, type Hub } from '../hub/hub';
 import { adminRouter } from './adminRoutes';
 import { McpRoutes } from './mcpRoutes';
-import { bearerAuth, hostValidation, isLoopbackHost, originValidation, sendJsonRpcError } from './security';
+import { bearerAuth, hostValidation, isLoopbackHost, originValidation, requireCredential, sendJsonRpcError } from './security';
 
 export type GatewayOptions = {
   hub: Hub;
+  /** The client token: MCP endpoints (`/mcp`, `/sse`, `/messages`, `/servers/…`) take it, `/admin/*` refuses it. */
   token: string;
+  /** The admin token: `/admin/*` takes it, MCP endpoints refuse it. Must differ from `token`. */
+  adminToken: string;
   logger: Logger;
   /** 127.0.0.1 unless the user says otherwise. */
   host?: string;
@@ -29,6 +32,7 @@ export type RunningGateway = {
 /** Starts the HTTP edge of a hub: security checks, MCP endpoints, admin API. */
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const { hub, logger } = options;
+  const authentication = bearerAuth(options.token, options.adminToken); // throws before listening when the tokens are equal
   const host = options.host ?? '127.0.0.1';
   const app = express();
   app.disable('x-powered-by');
@@ -39,10 +43,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   app.get('/healthz', (_req, res) => {
     res.json({ name: 'mcp-session-hub', version: hubVersion });
   });
-  app.use(bearerAuth(options.token));
-  app.use(express.json({ limit: hub.config.settings.maxBodyBytes, type: ['application/json', 'application/*+json'] }));
+  app.use(authentication);
+  const json = express.json({ limit: hub.config.settings.maxBodyBytes, type: ['application/json', 'application/*+json'] });
+  // Everything under /admin (Express matches it case-insensitively, as the routes) takes the admin
+  // token and ends in the admin router; everything else takes the client token.
+  app.use('/admin', requireCredential('admin'), json, adminRouter(hub, () => url));
+  app.use(requireCredential('client'), json);
   app.use(new McpRoutes(hub, logger.child('mcp')).router);
-  app.use(adminRouter(hub, () => url));
   app.use((req: Request, res: Response) => {
     sendJsonRpcError(res, 404, -32000, `Not found: ${req.method} ${req.path}`);
   });

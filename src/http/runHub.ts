@@ -7,13 +7,17 @@ import type { Disposable } from '../core/lifecycle';
 import type { Logger } from '../core/logger';
 import { Hub } from '../hub/hub';
 import { startGateway, type RunningGateway } from './gateway';
+import { assertDistinctTokens } from './security';
 
 export type RunHubOptions = {
   /** A config file to load and watch; without it the embedded default runs. */
   configPath?: string;
   /** A config given directly (tests, embedders); wins over configPath. */
   config?: HubConfig;
+  /** The client token, for MCP endpoints. */
   token: string;
+  /** The admin token, for `/admin/*` only; must differ from `token`. */
+  adminToken: string;
   logger: Logger;
   host?: string;
   port?: number;
@@ -40,6 +44,7 @@ export function demoServerPath(): string {
  */
 export async function runHub(options: RunHubOptions): Promise<RunningHub> {
   const { logger } = options;
+  assertDistinctTokens(options.token, options.adminToken); // before any upstream starts
   const source = options.config ? 'given config' : (options.configPath ?? 'embedded default config');
   const config = options.config ?? (options.configPath ? loadConfigFile(options.configPath) : defaultConfig(demoServerPath()));
   const hub = new Hub({ config, configSource: source, logger, upstreamBackoffMs: options.upstreamBackoffMs });
@@ -50,6 +55,7 @@ export async function runHub(options: RunHubOptions): Promise<RunningHub> {
     gateway = await startGateway({
       hub,
       token: options.token,
+      adminToken: options.adminToken,
       logger,
       host: options.host,
       port: options.port,

@@ -69,15 +69,53 @@ function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
 
-/** Every MCP and admin request carries `Authorization: Bearer <token>`; compared in constant time. */
-export function bearerAuth(token: string) {
-  const expected = digest(token);
+/** Throws unless both tokens are given and differ: one token for both would give MCP clients the admin API. */
+export function assertDistinctTokens(clientToken: string, adminToken: string): void {
+  if (!clientToken || !adminToken) throw new Error('the client token and the admin token must not be empty');
+  if (clientToken === adminToken) throw new Error('the admin token must differ from the client token');
+}
+
+/** Which of the hub's two tokens a request carried. */
+export type Credential = 'client' | 'admin';
+
+/**
+ * Every MCP and admin request carries `Authorization: Bearer <token>`: the client token (MCP
+ * endpoints) or the admin token (`/admin/*`). Anything else is 401. Both are compared, in
+ * constant time, on every request; which one matched is left for `requireCredential`.
+ */
+export function bearerAuth(clientToken: string, adminToken: string) {
+  assertDistinctTokens(clientToken, adminToken);
+  const expected = { client: digest(clientToken), admin: digest(adminToken) };
   return (req: Request, res: Response, next: NextFunction) => {
     const header = req.headers.authorization ?? '';
     const match = /^Bearer\s+(.+)$/i.exec(header);
-    if (!match || !timingSafeEqual(digest(match[1].trim()), expected)) {
+    const presented = digest(match ? match[1].trim() : '');
+    const isClient = timingSafeEqual(presented, expected.client);
+    const isAdmin = timingSafeEqual(presented, expected.admin);
+    if (!match || (!isClient && !isAdmin)) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="mcp-session-hub"');
       sendJsonRpcError(res, 401, -32000, match ? 'Unauthorized: wrong bearer token' : 'Unauthorized: send Authorization: Bearer <hub token>');
+      return;
+    }
+    (res.locals as { credential?: Credential }).credential = isAdmin ? 'admin' : 'client';
+    next();
+  };
+}
+
+const wrongCredential: Record<Credential, string> = {
+  admin: 'Forbidden: the admin API needs the admin token; this is the MCP client token',
+  client: 'Forbidden: MCP endpoints need the client token; this is the admin token',
+};
+
+/**
+ * After `bearerAuth`: 403 unless the request carried `credential`. The MCP client token on the
+ * admin API is refused, so an agent talked into an HTTP call cannot switch safe mode off, read
+ * other sessions' owned ids or end sessions; the admin token is refused on MCP endpoints.
+ */
+export function requireCredential(credential: Credential) {
+  return (_req: Request, res: Response, next: NextFunction) => {
+    if ((res.locals as { credential?: Credential }).credential !== credential) {
+      sendJsonRpcError(res, 403, -32000, wrongCredential[credential]);
       return;
     }
     next();

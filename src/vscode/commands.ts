@@ -83,10 +83,10 @@ export function registerCommands(context: vscode.ExtensionContext, controller: H
       void vscode.window.showInformationMessage(`Safe mode ${choice.toLowerCase()}.`);
     },
     'mcpSessionHub.regenerateToken': async () => {
-      const answer = await vscode.window.showWarningMessage('A new token ends every session; clients reconnect with the new one.', { modal: true }, 'Regenerate');
+      const answer = await vscode.window.showWarningMessage('New client and admin tokens end every session; clients reconnect with the new ones.', { modal: true }, 'Regenerate');
       if (answer !== 'Regenerate') return;
       await controller.regenerateToken();
-      void vscode.window.showInformationMessage('The hub has a new token.');
+      void vscode.window.showInformationMessage('The hub has new client and admin tokens.');
     },
   };
   return vscode.Disposable.from(...Object.entries(commands).map(([id, action]) => vscode.commands.registerCommand(id, run(action))));

@@ -10,9 +10,19 @@ import { runHub, type RunningHub } from '../http/runHub';
 
 export type HubMode = 'starting' | 'hosting' | 'attached' | 'unavailable';
 
+/** SecretStorage keys: the client token (MCP endpoints) and the admin token (`/admin/*`). */
 const tokenSecret = 'mcpSessionHub.token';
-/** The CLI's token file: a standalone `mcp-session-hub serve` on the same port is attached with it. */
-const cliTokenFile = join(homedir(), '.mcp-session-hub', 'token');
+const adminTokenSecret = 'mcpSessionHub.adminToken';
+/** The CLI's token files: a standalone `mcp-session-hub serve` on the same port is attached with them. */
+const cliTokenFiles = { token: join(homedir(), '.mcp-session-hub', 'token'), adminToken: join(homedir(), '.mcp-session-hub', 'admin-token') };
+
+/**
+ * A hub's two credentials: `token` goes only into the MCP server definitions given to VS Code
+ * (so agents' calls carry it); `adminToken` only into this window's AdminClient.
+ */
+export type HubTokens = { token: string; adminToken: string };
+
+const newToken = () => randomBytes(32).toString('base64url');
 
 /**
  * One hub per user: the first window hosts it in its extension host; later windows (and windows
@@ -28,8 +38,10 @@ export class HubController implements vscode.Disposable {
   private currentMode: HubMode = 'starting';
   private lastState?: HubState;
   private lastProblem?: string;
-  /** The token as last read from or written to SecretStorage. */
-  private tokenValue?: string;
+  /** Both tokens as last read from or written to SecretStorage. */
+  private stored?: HubTokens;
+  /** The tokens of the hub this window hosts or follows: ours, or a standalone CLI hub's. */
+  private following?: HubTokens;
 
   private readonly stateEmitter = new vscode.EventEmitter<HubState | undefined>();
   /** Fires with every state the hub pushes, and with undefined while no hub is reachable. */
@@ -43,9 +55,9 @@ export class HubController implements vscode.Disposable {
     private readonly context: vscode.ExtensionContext,
     private readonly logger: Logger,
   ) {
-    // Another window may store a new token: read it again next time.
+    // Another window may store new tokens: read them again next time.
     this.secretsSubscription = context.secrets.onDidChange((event) => {
-      if (event.key === tokenSecret) this.tokenValue = undefined;
+      if (event.key === tokenSecret || event.key === adminTokenSecret) this.stored = undefined;
     });
   }
 
@@ -55,8 +67,13 @@ export class HubController implements vscode.Disposable {
   get state(): HubState | undefined {
     return this.lastState;
   }
+  /** The admin API of the hub, with its admin token. */
   get client(): AdminClient | undefined {
     return this.admin;
+  }
+  /** The tokens of the hub this window hosts or follows; the client token is the one MCP definitions carry. */
+  get tokens(): HubTokens | undefined {
+    return this.following;
   }
   get problem(): string | undefined {
     return this.lastProblem;
@@ -85,62 +102,68 @@ export class HubController implements vscode.Disposable {
     return path;
   }
 
-  /** The hub token: read from SecretStorage once, created there on first use. */
-  async token(): Promise<string> {
-    if (this.tokenValue) return this.tokenValue;
+  /** Both tokens: read from SecretStorage once, each created there on first use. */
+  private async storedTokens(): Promise<HubTokens> {
+    if (this.stored) return this.stored;
     let token = await this.context.secrets.get(tokenSecret);
+    let adminToken = await this.context.secrets.get(adminTokenSecret);
     if (!token) {
-      token = randomBytes(24).toString('base64url');
+      token = newToken();
       await this.context.secrets.store(tokenSecret, token);
     }
-    this.tokenValue = token;
-    return token;
+    if (!adminToken || adminToken === token) {
+      adminToken = newToken();
+      await this.context.secrets.store(adminTokenSecret, adminToken);
+    }
+    this.stored = { token, adminToken };
+    return this.stored;
   }
 
   async start(): Promise<void> {
     if (this.disposed) return;
     this.setMode('starting');
-    const token = await this.token();
-    const probe = new AdminClient(this.url, token);
-    if (await probe.health()) {
-      await this.attach(token);
+    const tokens = await this.storedTokens();
+    if (await new AdminClient(this.url, tokens.adminToken).health()) {
+      await this.attach(tokens);
       return;
     }
     try {
-      this.running = await runHub({ configPath: this.configPath(), token, logger: this.logger, port: this.port });
+      this.running = await runHub({ configPath: this.configPath(), token: tokens.token, adminToken: tokens.adminToken, logger: this.logger, port: this.port });
       this.logger.info(`hosting the hub on ${this.url} (config ${this.configPath()})`);
-      this.follow(new AdminClient(this.url, token), 'hosting');
+      this.follow(tokens, 'hosting');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
         // Another window bound it first: attach to it.
-        await this.attach(token);
+        await this.attach(tokens);
         return;
       }
       this.fail(`could not start the hub: ${errorMessage(error)}`);
     }
   }
 
-  /** Attaches to the hub on the port; tries the CLI's token file when ours is refused. */
-  private async attach(token: string): Promise<void> {
-    for (const candidate of [token, readCliToken()]) {
+  /** Attaches to the hub on the port; tries the CLI's token files when our admin token is refused. */
+  private async attach(tokens: HubTokens): Promise<void> {
+    for (const candidate of [tokens, readCliTokens()]) {
       if (!candidate) continue;
-      const client = new AdminClient(this.url, candidate);
       try {
-        await client.state();
+        await new AdminClient(this.url, candidate.adminToken).state();
         this.logger.info(`attached to the hub on ${this.url}`);
-        this.follow(client, 'attached');
+        this.follow(candidate, 'attached');
         return;
       } catch (error) {
-        if (!(error instanceof AdminHttpError && error.status === 401)) {
+        // 401: not this hub's token; 403: this hub's client token in an admin token's place.
+        if (!(error instanceof AdminHttpError && (error.status === 401 || error.status === 403))) {
           this.fail(`the hub on ${this.url} does not answer its admin API: ${errorMessage(error)}`);
           return;
         }
       }
     }
-    this.fail(`a hub runs on ${this.url} with a token this window does not have (set mcpSessionHub.port to use another port)`);
+    this.fail(`a hub runs on ${this.url} with an admin token this window does not have (set mcpSessionHub.port to use another port)`);
   }
 
-  private follow(client: AdminClient, mode: HubMode): void {
+  private follow(tokens: HubTokens, mode: HubMode): void {
+    const client = new AdminClient(this.url, tokens.adminToken);
+    this.following = tokens;
     this.admin = client;
     this.lastProblem = undefined;
     this.setMode(mode);
@@ -179,11 +202,16 @@ export class HubController implements vscode.Disposable {
     this.modeEmitter.fire(mode);
   }
 
-  /** New token: the hosted hub restarts with it (clients must reconnect); an attached window cannot. */
+  /**
+   * New client and admin tokens: the hosted hub restarts with them (clients must reconnect;
+   * attached windows read both again when they reconnect); an attached window cannot.
+   */
   async regenerateToken(): Promise<void> {
-    if (this.currentMode !== 'hosting') throw new Error('only the window that hosts the hub can change its token');
-    this.tokenValue = randomBytes(24).toString('base64url');
-    await this.context.secrets.store(tokenSecret, this.tokenValue);
+    if (this.currentMode !== 'hosting') throw new Error('only the window that hosts the hub can change its tokens');
+    const tokens = { token: newToken(), adminToken: newToken() };
+    await this.context.secrets.store(adminTokenSecret, tokens.adminToken);
+    await this.context.secrets.store(tokenSecret, tokens.token);
+    this.stored = tokens;
     await this.stop();
     await this.start();
   }
@@ -213,10 +241,16 @@ export class HubController implements vscode.Disposable {
   }
 }
 
-function readCliToken(): string | undefined {
-  try {
-    return readFileSync(cliTokenFile, 'utf8').trim() || undefined;
-  } catch {
-    return undefined;
-  }
+/** The tokens of a standalone CLI hub, from its files (both are needed: admin for us, client for VS Code's MCP client). */
+function readCliTokens(): HubTokens | undefined {
+  const read = (file: string) => {
+    try {
+      return readFileSync(file, 'utf8').trim() || undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const token = read(cliTokenFiles.token);
+  const adminToken = read(cliTokenFiles.adminToken);
+  return token && adminToken ? { token, adminToken } : undefined;
 }

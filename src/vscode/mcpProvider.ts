@@ -6,7 +6,8 @@ export const providerId = 'mcpSessionHub.servers';
 
 /**
  * Registers the hub's virtual servers with VS Code's MCP client (Copilot and agent chat), one
- * HTTP definition each, carrying the token and this workspace's session key.
+ * HTTP definition each, carrying the hub's client token (never the admin token) and this
+ * workspace's session key.
  */
 export function registerMcpProvider(controller: HubController): vscode.Disposable {
   const changed = new vscode.EventEmitter<void>();
@@ -15,10 +16,11 @@ export function registerMcpProvider(controller: HubController): vscode.Disposabl
   const workspace = vscode.workspace.workspaceFile ?? vscode.workspace.workspaceFolders?.[0]?.uri;
   const sessionKey = workspaceSessionKey(workspace?.toString() ?? `window-${process.pid}`, vscode.workspace.name ?? 'window');
 
-  const refresh = async () => {
+  const refresh = () => {
     const state = controller.state;
+    const token = controller.tokens?.token;
     const includeGlobal = vscode.workspace.getConfiguration('mcpSessionHub').get<boolean>('includeGlobalEndpoint', false);
-    const next = state ? buildServerDefinitions(state, { token: await controller.token(), sessionKey, includeGlobal }) : [];
+    const next = state && token ? buildServerDefinitions(state, { token, sessionKey, includeGlobal }) : [];
     const nextFingerprint = JSON.stringify(next);
     if (nextFingerprint === fingerprint) return;
     definitions = next;
@@ -35,9 +37,9 @@ export function registerMcpProvider(controller: HubController): vscode.Disposabl
   return vscode.Disposable.from(
     registration,
     changed,
-    controller.onDidChangeState(() => void refresh()),
+    controller.onDidChangeState(() => refresh()),
     vscode.workspace.onDidChangeConfiguration((event) => {
-      if (event.affectsConfiguration('mcpSessionHub.includeGlobalEndpoint')) void refresh();
+      if (event.affectsConfiguration('mcpSessionHub.includeGlobalEndpoint')) refresh();
     }),
   );
 }

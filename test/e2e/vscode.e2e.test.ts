@@ -37,14 +37,15 @@ describe('VS Code end to end (code-server + Chromium)', function () {
   let browser: Browser | undefined;
   let context: BrowserContext;
   let page: Page;
-  let hub: { url: string; token: string };
+  /** The hub in the first window: its URL, its client token (MCP) and its admin token (`/admin/*`). */
+  let hub: { url: string; token: string; adminToken: string };
   let exitCode: unknown;
   let summary = '';
   let handoffDone: string | undefined;
   const runDir = mkdtempSync(join(tmpdir(), 'hub-e2e-'));
 
   const adminState = async (): Promise<HubState> =>
-    (await (await fetch(`${hub.url}/admin/state`, { headers: { authorization: `Bearer ${hub.token}` } })).json()) as HubState;
+    (await (await fetch(`${hub.url}/admin/state`, { headers: { authorization: `Bearer ${hub.adminToken}` } })).json()) as HubState;
   const shot = async (name: string) => {
     mkdirSync(shotsDir, { recursive: true });
     await page.screenshot({ path: join(shotsDir, `${name}.png`) });
@@ -99,8 +100,8 @@ describe('VS Code end to end (code-server + Chromium)', function () {
       extraArgs: ['--vscode-option', 'enable-smoke-test-driver'],
     });
     browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
-    // One browser profile for every window, as one user has: VS Code's secret storage (the hub
-    // token) lives in it, so windows share it.
+    // One browser profile for every window, as one user has: VS Code's secret storage (the hub's
+    // client and admin tokens) lives in it, so windows share it.
     context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
     page = await context.newPage();
 
@@ -122,7 +123,7 @@ describe('VS Code end to end (code-server + Chromium)', function () {
     // The in-host suite hands over the hub once its own tests passed, and keeps it up for the UI part.
     await until(() => (existsSync(handoff) || exitCode !== undefined ? true : undefined), 'the in-host suite to hand over the hub', 240_000);
     assert.ok(existsSync(handoff), `the in-host suite ended before handing over (${summary})`);
-    hub = JSON.parse(readFileSync(handoff, 'utf8')) as { url: string; token: string };
+    hub = JSON.parse(readFileSync(handoff, 'utf8')) as typeof hub;
     handoffDone = `${handoff}.done`;
   });
 

@@ -1,17 +1,17 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { connectClient, isAlive, tempDir, waitFor } from '../support/hubHarness';
-import { rawRequest } from '../support/rawHttp';
+import { initializeBody, rawRequest } from '../support/rawHttp';
 
 const cli = join(__dirname, '..', '..', '..', 'dist', 'cli.js');
 
-type Ready = { event: string; url: string; tokenFile: string | null; endpoints: Record<string, string>; pid: number };
+type Ready = { event: string; url: string; tokenFile: string | null; adminTokenFile: string | null; endpoints: Record<string, string>; pid: number };
 
-function startCli(args: string[]): { child: ChildProcess; ready: Promise<Ready>; stderr: () => string; exit: Promise<number | null> } {
-  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+function startCli(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; ready: Promise<Ready>; stderr: () => string; exit: Promise<number | null> } {
+  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MCP_SESSION_HUB_TOKEN: '', MCP_SESSION_HUB_ADMIN_TOKEN: '', ...env } });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -26,23 +26,33 @@ function startCli(args: string[]): { child: ChildProcess; ready: Promise<Ready>;
 describe('the mcp-session-hub CLI', function () {
   this.timeout(30_000);
 
-  it('serves the embedded demo, keeps a private token file, and exits 0 on SIGTERM leaving no child', async function () {
+  it('serves the embedded demo, keeps private client and admin token files, and exits 0 on SIGTERM leaving no child', async function () {
     const dir = tempDir();
     const tokenFile = join(dir, 'state', 'token');
+    const adminTokenFile = join(dir, 'state', 'admin-token');
     const run = startCli(['serve', '--port', '0', '--json', '--token-file', tokenFile]);
     try {
       const ready = await run.ready;
       assert.equal(ready.event, 'ready');
       assert.match(ready.url, /^http:\/\/127\.0\.0\.1:\d+$/);
       assert.equal(ready.tokenFile, tokenFile);
+      assert.equal(ready.adminTokenFile, adminTokenFile, 'the admin token file, next to the token file');
       assert.deepEqual(Object.keys(ready.endpoints).sort(), ['editor', 'global', 'reader']);
       assert.equal(statSync(tokenFile).mode & 0o777, 0o600);
+      assert.equal(statSync(adminTokenFile).mode & 0o777, 0o600);
       const token = readFileSync(tokenFile, 'utf8').trim();
-      assert.ok(token.length >= 32);
+      const adminToken = readFileSync(adminTokenFile, 'utf8').trim();
+      assert.ok(token.length >= 43, '256 bits, base64url');
+      assert.ok(adminToken.length >= 43, '256 bits, base64url');
+      assert.notEqual(adminToken, token);
+
+      // The client token is refused on the admin API, the admin token on MCP endpoints.
+      assert.equal((await rawRequest(`${ready.url}/admin/state`, { headers: { authorization: `Bearer ${token}` } })).status, 403);
+      assert.equal((await rawRequest(`${ready.url}/mcp`, { method: 'POST', body: initializeBody, headers: { authorization: `Bearer ${adminToken}` } })).status, 403);
 
       let demoPid: number | undefined;
       await waitFor(async () => {
-        const state = JSON.parse((await rawRequest(`${ready.url}/admin/state`, { headers: { authorization: `Bearer ${token}` } })).body);
+        const state = JSON.parse((await rawRequest(`${ready.url}/admin/state`, { headers: { authorization: `Bearer ${adminToken}` } })).body);
         demoPid = state.upstreams[0]?.state === 'ready' ? state.upstreams[0].pid : undefined;
         return demoPid !== undefined;
       }, 10_000, 'the demo upstream');
@@ -59,24 +69,102 @@ describe('the mcp-session-hub CLI', function () {
     }
   });
 
-  it('reuses the token file on the next start', async function () {
-    const tokenFile = join(tempDir(), 'token');
+  it('reuses both token files on the next start', async function () {
+    const dir = tempDir();
+    const tokenFile = join(dir, 'token');
     writeFileSync(tokenFile, 'kept-token-from-last-time\n', { mode: 0o600 });
+    writeFileSync(join(dir, 'admin-token'), 'kept-admin-token\n', { mode: 0o600 });
     const run = startCli(['serve', '--port', '0', '--json', '--token-file', tokenFile]);
     try {
       const ready = await run.ready;
-      const ok = await rawRequest(`${ready.url}/admin/state`, { auth: false, headers: { authorization: 'Bearer kept-token-from-last-time' } });
+      const ok = await rawRequest(`${ready.url}/admin/state`, { auth: false, headers: { authorization: 'Bearer kept-admin-token' } });
       assert.equal(ok.status, 200);
+      const mcp = await rawRequest(`${ready.url}/mcp`, { method: 'POST', body: initializeBody, auth: false, headers: { authorization: 'Bearer kept-token-from-last-time' } });
+      assert.equal(mcp.status, 200);
     } finally {
       run.child.kill('SIGINT');
       assert.equal(await run.exit, 0);
     }
   });
 
+  it('keeps an existing client token file unchanged and adds the admin token file next to it', async function () {
+    const dir = tempDir();
+    const tokenFile = join(dir, 'token');
+    writeFileSync(tokenFile, 'token-from-before-two-tokens\n', { mode: 0o600 });
+    const run = startCli(['serve', '--port', '0', '--json', '--token-file', tokenFile]);
+    try {
+      const ready = await run.ready;
+      assert.equal(readFileSync(tokenFile, 'utf8'), 'token-from-before-two-tokens\n');
+      assert.equal(ready.adminTokenFile, join(dir, 'admin-token'));
+      assert.equal(statSync(join(dir, 'admin-token')).mode & 0o777, 0o600);
+      const mcp = await rawRequest(`${ready.url}/mcp`, { method: 'POST', body: initializeBody, auth: false, headers: { authorization: 'Bearer token-from-before-two-tokens' } });
+      assert.equal(mcp.status, 200);
+    } finally {
+      run.child.kill('SIGINT');
+      assert.equal(await run.exit, 0);
+    }
+  });
+
+  it('takes the admin token from --admin-token, $MCP_SESSION_HUB_ADMIN_TOKEN or --admin-token-file, and writes no file then', async function () {
+    const dir = tempDir();
+    const adminTokenFile = join(dir, 'elsewhere', 'admin');
+    const ways: { args: string[]; env?: NodeJS.ProcessEnv; adminToken?: string; adminTokenFile: string | null }[] = [
+      { args: ['--admin-token', 'admin-from-flag'], adminToken: 'admin-from-flag', adminTokenFile: null },
+      { args: [], env: { MCP_SESSION_HUB_ADMIN_TOKEN: 'admin-from-env' }, adminToken: 'admin-from-env', adminTokenFile: null },
+      { args: ['--admin-token-file', adminTokenFile], adminTokenFile },
+    ];
+    for (const way of ways) {
+      const run = startCli(['serve', '--port', '0', '--json', '--token', 'client-from-flag', '--token-file', join(dir, 'token'), ...way.args], way.env);
+      try {
+        const ready = await run.ready;
+        assert.equal(ready.tokenFile, null);
+        assert.equal(ready.adminTokenFile, way.adminTokenFile);
+        const adminToken = way.adminToken ?? readFileSync(adminTokenFile, 'utf8').trim();
+        assert.equal((await rawRequest(`${ready.url}/admin/state`, { auth: false, headers: { authorization: `Bearer ${adminToken}` } })).status, 200, way.args.join(' '));
+      } finally {
+        run.child.kill('SIGINT');
+        assert.equal(await run.exit, 0);
+      }
+    }
+    assert.equal(statSync(adminTokenFile).mode & 0o777, 0o600);
+    assert.ok(!existsSync(join(dir, 'token')) && !existsSync(join(dir, 'admin-token')), 'a token file was written for a given token');
+  });
+
+  it('refuses to start with exit code 2 when the admin token equals the client token', async function () {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'token'), 'one-token\n', { mode: 0o600 });
+    writeFileSync(join(dir, 'admin-token'), 'one-token\n', { mode: 0o600 });
+    for (const args of [['--token', 'same', '--admin-token', 'same'], ['--token-file', join(dir, 'token')]]) {
+      const run = startCli(['serve', '--port', '0', '--json', ...args]);
+      run.ready.catch(() => undefined);
+      assert.equal(await run.exit, 2, args.join(' '));
+      assert.match(run.stderr(), /the admin token must differ from the client token/);
+    }
+  });
+
+  it('names the admin token file next to the admin URL in the banner', async function () {
+    const dir = tempDir();
+    const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--token-file', join(dir, 'token')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      let banner = '';
+      child.stdout.on('data', (chunk: Buffer) => (banner += chunk.toString()));
+      await waitFor(() => banner.includes('Ctrl+C'), 10_000, 'the banner');
+      const lines = banner.split('\n');
+      const admin = lines.findIndex((line) => /^  admin +http:\/\/127\.0\.0\.1:\d+\/admin\/state$/.test(line));
+      assert.ok(admin >= 0, banner);
+      assert.ok(lines[admin + 1].startsWith(`  admin token    in ${join(dir, 'admin-token')} `), banner);
+      assert.ok(lines.some((line) => line.startsWith('  client token') && line.includes(join(dir, 'token'))), banner);
+    } finally {
+      child.kill('SIGINT');
+      assert.equal(await exit, 0);
+    }
+  });
+
   it('refuses an invalid config file with exit code 2 and every problem by JSON path', async function () {
     const config = join(tempDir(), 'hub.json');
     writeFileSync(config, JSON.stringify({ servers: { a: { type: 'http' } }, virtualServers: { v: { upstreams: ['nope'] } } }));
-    const run = startCli(['serve', '--port', '0', '--config', config, '--token', 't']);
+    const run = startCli(['serve', '--port', '0', '--config', config, '--token', 't', '--admin-token', 'a']);
     run.ready.catch(() => undefined);
     assert.equal(await run.exit, 2);
     assert.match(run.stderr(), /hub\.json: invalid hub config/);

@@ -16,6 +16,7 @@ import {
 import { rawRequest } from '../support/rawHttp';
 import { spawnReady, type ReadyChild } from '../support/readyChild';
 import {
+  adminAuth,
   barrier,
   connectClient,
   firstText as textOf,
@@ -211,7 +212,7 @@ describe('passthrough: notifications, progress, cancellation, client requests, s
       call.catch(() => undefined);
       await waitFor(() => readEvents(localEvents).some((e) => e.event === 'slow-started' && e.tag === 'killed'), 2_000, 'call started');
       const sessionId = (alice.transport as StreamableHTTPClientTransport).sessionId;
-      assert.equal((await rawRequest(`${hub.url}/admin/sessions/${sessionId}`, { method: 'DELETE' })).status, 204);
+      assert.equal((await rawRequest(`${hub.url}/admin/sessions/${sessionId}`, { method: 'DELETE', headers: adminAuth })).status, 204);
       await waitFor(() => cancelledTags().includes('killed'), 3_000, 'upstream saw the cancellation');
     });
 

@@ -6,6 +6,7 @@ import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import type { SessionState } from '../../src/hub/adminState';
 import { rawRequest } from '../support/rawHttp';
 import {
+  adminAuth,
   connectClient,
   firstText as textOf,
   passthroughFixture,
@@ -121,7 +122,7 @@ describe('per-session upstream instances', function () {
       const helper = await helperOf(alice);
       assert.equal(processState(helper), 'alive');
       if (how === 'DELETE') await (alice.transport as StreamableHTTPClientTransport).terminateSession();
-      if (how === 'admin kill') assert.equal((await rawRequest(`${hub.url}/admin/sessions/${sessionOf(alice)?.id}`, { method: 'DELETE' })).status, 204);
+      if (how === 'admin kill') assert.equal((await rawRequest(`${hub.url}/admin/sessions/${sessionOf(alice)?.id}`, { method: 'DELETE', headers: adminAuth })).status, 204);
       if (how === 'SSE disconnect') await alice.close();
       if (how === 'hub shutdown') await hub.close();
       // Gone, and reaped: not a zombie either.

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { connectClient, demoUpstream, startTestHub, tempDir, transports, waitFor, type TestHub } from '../support/hubHarness';
+import { adminAuth, connectClient, demoUpstream, startTestHub, tempDir, transports, waitFor, type TestHub } from '../support/hubHarness';
 import { readDemoLog } from '../support/demoLog';
 import { rawInitialize, rawRequest } from '../support/rawHttp';
 
@@ -81,7 +81,7 @@ describe('safe mode', function () {
         const id = await create(alice, 'orphan');
         const session = hub.hub.state().sessions.find((s) => s.ownedIds.some((o) => o.id === id));
         assert.ok(session);
-        assert.equal((await rawRequest(`${hub.url}/admin/sessions/${session.id}`, { method: 'DELETE' })).status, 204);
+        assert.equal((await rawRequest(`${hub.url}/admin/sessions/${session.id}`, { method: 'DELETE', headers: adminAuth })).status, 204);
         await alice.close();
         return id;
       },
@@ -157,16 +157,16 @@ describe('safe mode', function () {
       const first = await create(alice, 'one');
       assert.equal((await call(carol, 'update_item', { id: first, title: 'carol may' })).isError, false);
 
-      const off = await rawRequest(`${hub.url}/admin/safe-mode`, { method: 'POST', body: JSON.stringify({ enabled: false, upstream: 'demo' }) });
+      const off = await rawRequest(`${hub.url}/admin/safe-mode`, { method: 'POST', body: JSON.stringify({ enabled: false, upstream: 'demo' }), headers: adminAuth });
       assert.equal(off.status, 200);
       assert.equal(hub.hub.state().upstreams[0].safeMode, false);
       assert.equal((await call(bob, 'delete_item', { id: first })).isError, false);
 
-      assert.equal((await rawRequest(`${hub.url}/admin/safe-mode`, { method: 'POST', body: JSON.stringify({ enabled: true }) })).status, 200);
+      assert.equal((await rawRequest(`${hub.url}/admin/safe-mode`, { method: 'POST', body: JSON.stringify({ enabled: true }), headers: adminAuth })).status, 200);
       const second = await create(alice, 'two');
       assert.equal((await call(bob, 'delete_item', { id: second })).isError, true);
-      assert.equal((await rawRequest(`${hub.url}/admin/safe-mode`, { method: 'POST', body: '{"enabled":"yes"}' })).status, 400);
-      assert.equal((await rawRequest(`${hub.url}/admin/safe-mode`, { method: 'POST', body: '{"enabled":true,"upstream":"nope"}' })).status, 404);
+      assert.equal((await rawRequest(`${hub.url}/admin/safe-mode`, { method: 'POST', body: '{"enabled":"yes"}', headers: adminAuth })).status, 400);
+      assert.equal((await rawRequest(`${hub.url}/admin/safe-mode`, { method: 'POST', body: '{"enabled":true,"upstream":"nope"}', headers: adminAuth })).status, 404);
     } finally {
       await alice.close();
       await bob.close();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { connectClient, fixtureUpstream, startTestHub, tempDir, waitFor, type TestHub } from '../support/hubHarness';
+import { adminAuth, connectClient, fixtureUpstream, startTestHub, tempDir, waitFor, type TestHub } from '../support/hubHarness';
 import { rawInitialize, rawRequest } from '../support/rawHttp';
 
 const listTools = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' });
@@ -117,10 +117,10 @@ describe('sessions', function () {
   it('ends sessions from the admin API, one or all', async function () {
     const a = await rawInitialize(`${hub.url}/mcp`);
     const b = await rawInitialize(`${hub.url}/servers/ab/mcp`);
-    assert.equal((await rawRequest(`${hub.url}/admin/sessions/${a}`, { method: 'DELETE' })).status, 204);
+    assert.equal((await rawRequest(`${hub.url}/admin/sessions/${a}`, { method: 'DELETE', headers: adminAuth })).status, 204);
     assert.equal((await rawRequest(`${hub.url}/mcp`, { method: 'POST', body: listTools, headers: { 'mcp-session-id': a, ...protocol } })).status, 404);
-    assert.equal((await rawRequest(`${hub.url}/admin/sessions/${a}`, { method: 'DELETE' })).status, 404);
-    const all = await rawRequest(`${hub.url}/admin/sessions`, { method: 'DELETE' });
+    assert.equal((await rawRequest(`${hub.url}/admin/sessions/${a}`, { method: 'DELETE', headers: adminAuth })).status, 404);
+    const all = await rawRequest(`${hub.url}/admin/sessions`, { method: 'DELETE', headers: adminAuth });
     assert.equal(all.status, 200);
     assert.ok(JSON.parse(all.body).ended >= 1);
     assert.equal((await rawRequest(`${hub.url}/servers/ab/mcp`, { method: 'POST', body: listTools, headers: { 'mcp-session-id': b, ...protocol } })).status, 404);

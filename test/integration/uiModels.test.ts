@@ -7,7 +7,7 @@ import { buildDashboard } from '../../src/ui/dashboardModel';
 import { parseFromDashboard } from '../../src/ui/messages';
 import { buildServerDefinitions, workspaceSessionKey } from '../../src/ui/serverDefinitions';
 import { buildTree, type TreeNode } from '../../src/ui/treeModel';
-import { connectClient, demoUpstream, passthroughFixture, startTestHub, testToken, waitFor, type TestHub } from '../support/hubHarness';
+import { connectClient, demoUpstream, passthroughFixture, startTestHub, testAdminToken, testToken, waitFor, type TestHub } from '../support/hubHarness';
 
 const find = (nodes: TreeNode[] | undefined, predicate: (node: TreeNode) => boolean): TreeNode | undefined => {
   for (const node of nodes ?? []) {
@@ -36,7 +36,7 @@ describe('tree, dashboard and server definitions from a real hub', function () {
         browser: { upstreams: ['browser'], tools: ['browser/recall'], naming: 'bare' },
       },
     });
-    admin = new AdminClient(hub.url, testToken);
+    admin = new AdminClient(hub.url, testAdminToken);
   });
   after(async () => {
     await Promise.all(clients.map((c) => c.close()));

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { validateConfig } from '../../src/core/config';
 import { startConformanceFixture, type RunningFixture } from '../conformance/runConformance';
-import { connectClient, firstText as textOf, fixtureUpstream, isAlive, startTestHub, tempDir, testToken, waitFor, type TestHub } from '../support/hubHarness';
+import { adminAuth, connectClient, firstText as textOf, fixtureUpstream, isAlive, startTestHub, tempDir, testToken, waitFor, type TestHub } from '../support/hubHarness';
 import { rawRequest } from '../support/rawHttp';
 
 
@@ -49,7 +49,7 @@ describe('upstreams', function () {
       const client = await connectClient(outer.url);
       try {
         // End every session on the inner hub: the outer hub's upstream session is now unknown there.
-        assert.equal((await rawRequest(`${inner.url}/admin/sessions`, { method: 'DELETE' })).status, 200);
+        assert.equal((await rawRequest(`${inner.url}/admin/sessions`, { method: 'DELETE', headers: adminAuth })).status, 200);
         assert.equal(textOf(await client.callTool({ name: 'viaHttp__up__gamma', arguments: { text: 'again' } })), 'scope-fixture/gamma:again');
         assert.ok(outer.logLines.some((line) => line.includes('upstream forgot its session (404); re-initializing')));
       } finally {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { JSONRPCMessageSchema, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import fc from 'fast-check';
-import { demoUpstream, fixtureUpstream, startTestHub, tempDir, testToken, waitFor, type TestHub, type TransportName } from '../support/hubHarness';
+import { adminAuth, demoUpstream, fixtureUpstream, startTestHub, tempDir, testToken, waitFor, type TestHub, type TransportName } from '../support/hubHarness';
 import { answerMessages, initializeBody, rawInitialize, rawRequest, type RawResponse } from '../support/rawHttp';
 import { RawSseSession } from '../support/rawSse';
 import { assertNoProcessLeftBehind, Bystanders, checkProperty, descendantsNow, requestTimeoutMs, short } from './reliabilityHarness';
@@ -444,7 +444,7 @@ describe('reliability: bad requests at the HTTP edge', function () {
     );
     const sessionsBefore = hub.hub.state().sessions.map((session) => session.id).sort();
     await checkProperty('bad admin requests', cases, 150, async ({ method, path, body, status, codes }) => {
-      const response = await rawRequest(`${hub.url}${path}`, { method, body, timeoutMs: requestTimeoutMs });
+      const response = await rawRequest(`${hub.url}${path}`, { method, body, headers: adminAuth, timeoutMs: requestTimeoutMs });
       assert.equal(response.status, status, `${method} ${path} ${body ?? ''}: ${response.body.slice(0, 200)}`);
       assertJsonRpcError(response, codes, `${method} ${path}`);
     });

@@ -6,7 +6,7 @@ import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/typ
 import fc from 'fast-check';
 import { parseConfig } from '../../src/core/config';
 import type { AdminState } from '../../src/hub/adminState';
-import { connectClient, demoUpstream, firstText, fixturesDir, startTestHub, tempDir, waitFor, type TestHub } from '../support/hubHarness';
+import { adminAuth, connectClient, demoUpstream, firstText, fixturesDir, startTestHub, tempDir, waitFor, type TestHub } from '../support/hubHarness';
 import { rawRequest } from '../support/rawHttp';
 import { assertNoProcessLeftBehind, checkProperty, descendantsNow } from './reliabilityHarness';
 
@@ -73,7 +73,7 @@ describe('reliability: the config file replaced by an invalid one', function () 
   );
 
   async function adminState(): Promise<AdminState> {
-    const response = await rawRequest(`${hub.url}/admin/state`, { timeoutMs: 5_000 });
+    const response = await rawRequest(`${hub.url}/admin/state`, { headers: adminAuth, timeoutMs: 5_000 });
     assert.equal(response.status, 200);
     return JSON.parse(response.body) as AdminState;
   }

@@ -9,7 +9,12 @@ import { validateConfig } from '../../src/core/config';
 import { createLogger, type Logger } from '../../src/core/logger';
 import { runHub, type RunningHub } from '../../src/http/runHub';
 
+/** The client token: what MCP clients send on /mcp, /sse, /messages and /servers/…. */
 export const testToken = 'test-token-0123456789';
+/** The admin token: what /admin/* takes, and nothing else. */
+export const testAdminToken = 'test-admin-token-9876543210';
+/** Headers for an admin API request (rawRequest sends the client token unless told otherwise). */
+export const adminAuth = { authorization: `Bearer ${testAdminToken}` };
 export const fixturesDir = join(__dirname, '..', 'fixtures');
 export const scopeFixture = join(fixturesDir, 'scopeFixture.js');
 export const passthroughFixture = join(fixturesDir, 'passthroughFixture.js');
@@ -47,6 +52,7 @@ export async function startTestHub(configJson: unknown, options: { configPath?: 
   const running = await runHub({
     ...(options.configPath ? { configPath: options.configPath } : { config: validateConfig(configJson, 'test config') }),
     token: testToken,
+    adminToken: testAdminToken,
     logger: testLogger(logLines),
     port: 0,
     upstreamBackoffMs: options.upstreamBackoffMs ?? 100,

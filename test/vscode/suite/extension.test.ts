@@ -32,6 +32,12 @@ describe('MCP Session Hub in VS Code', function () {
     assert.match(state.url, /^http:\/\/127\.0\.0\.1:\d+$/);
     const health = await fetch(`${state.url}/healthz`);
     assert.equal(health.status, 200);
+    // Two tokens from SecretStorage: the client token (in the MCP definitions) is refused on the admin API.
+    const tokens = api.controller.tokens;
+    assert.ok(tokens);
+    assert.notEqual(tokens.token, tokens.adminToken);
+    assert.equal((await fetch(`${state.url}/admin/state`, { headers: { authorization: `Bearer ${tokens.token}` } })).status, 403);
+    assert.equal((await fetch(`${state.url}/admin/state`, { headers: { authorization: `Bearer ${tokens.adminToken}` } })).status, 200);
   });
 
   it("starts a virtual server through VS Code's MCP client, discovers exactly its tools, and a call reaches the upstream", async function () {
@@ -66,7 +72,7 @@ describe('MCP Session Hub in VS Code', function () {
 
   /**
    * Under the code-server driver (test/e2e), the UI part runs while this host, and so the hub,
-   * still lives: hand over the hub's address and token, then wait until the driver is done.
+   * still lives: hand over the hub's address and tokens, then wait until the driver is done.
    */
   it('keeps the hub up while the driver outside works the UI', async function () {
     const handoff = process.env.MCP_HUB_E2E_HANDOFF;
@@ -74,7 +80,9 @@ describe('MCP Session Hub in VS Code', function () {
     this.timeout(600_000);
     const state = api.controller.state;
     assert.ok(state);
-    writeFileSync(handoff, JSON.stringify({ url: state.url, token: await api.controller.token() }));
+    const tokens = api.controller.tokens;
+    assert.ok(tokens);
+    writeFileSync(handoff, JSON.stringify({ url: state.url, token: tokens.token, adminToken: tokens.adminToken }));
     await until(() => existsSync(`${handoff}.done`) || undefined, 'the driver to finish', 590_000);
   });
 });
