@@ -2,7 +2,7 @@ import { Emitter } from './events';
 import { DisposableStore, type Disposable } from './lifecycle';
 import type { McpLogLevel } from './logLevels';
 import { errorMessage, type Logger } from './logger';
-import { OwnershipLedger } from './ownershipLedger';
+import { OwnershipIndex, OwnershipLedger } from './ownershipLedger';
 
 export type TransportKind = 'streamable-http' | 'sse';
 
@@ -49,17 +49,33 @@ export class LogicalSession {
   /** Everything the session holds; disposed when it ends. */
   readonly resources = new DisposableStore();
   /** Ids this session created, for safe mode; gone with the session. */
-  readonly ledger = new OwnershipLedger();
+  readonly ledger: OwnershipLedger;
+  /**
+   * The session's identity everywhere (instances, routing, ledger, admin API). Keyed and implicit
+   * sessions live in separate namespaces, so no choice of key can name another session:
+   * `key:<X-MCP-Hub-Session>` for a keyed session, the hub-made connection id for an implicit one.
+   */
+  readonly id: string;
   ended = false;
 
   constructor(
-    readonly id: string,
-    /** true when clients joined it explicitly with `X-MCP-Hub-Session`. */
-    readonly joined: boolean,
+    origin: { key: string } | { connectionId: string },
+    index: OwnershipIndex,
     now: number,
   ) {
+    this.id = 'key' in origin ? keyedSessionId(origin.key) : origin.connectionId;
+    this.key = 'key' in origin ? origin.key : undefined;
+    this.ledger = new OwnershipLedger(index);
     this.createdAt = now;
     this.lastSeenAt = now;
+  }
+
+  /** The `X-MCP-Hub-Session` value clients joined it with; undefined for an implicit session. */
+  readonly key: string | undefined;
+
+  /** true when clients joined it explicitly with `X-MCP-Hub-Session`. */
+  get joined(): boolean {
+    return this.key !== undefined;
   }
 
   get calls(): number {
@@ -78,6 +94,11 @@ export type SessionEvent =
 /** Joinable session keys: header values, kept apart from connection ids so nobody joins an implicit session. */
 export const sessionKeyPattern = /^[A-Za-z0-9._:@-]{1,128}$/;
 
+/** A keyed session's id: prefixed, so it can never equal an implicit session's (a connection id). */
+export function keyedSessionId(key: string): string {
+  return `key:${key}`;
+}
+
 export type SessionRegistryOptions = {
   idleTimeoutMs: number;
   logger: Logger;
@@ -87,8 +108,10 @@ export type SessionRegistryOptions = {
 /** The hub's sessions. It owns idle expiry; transports report opens, closes and activity. */
 export class SessionRegistry implements Disposable {
   private readonly connections = new Map<string, Connection>();
-  private readonly implicitSessions = new Map<string, LogicalSession>();
-  private readonly joinedSessions = new Map<string, LogicalSession>();
+  /** Every logical session by its namespaced id (see `LogicalSession.id`). */
+  private readonly sessionsById = new Map<string, LogicalSession>();
+  /** Who owns which id, across all sessions' ledgers. */
+  readonly ownership = new OwnershipIndex();
   private readonly emitter: Emitter<SessionEvent>;
   readonly onDidChange;
   private sweepTimer?: NodeJS.Timeout;
@@ -123,14 +146,10 @@ export class SessionRegistry implements Disposable {
     close: ConnectionCloser;
   }): Connection {
     const now = this.now();
-    let session: LogicalSession;
-    if (init.sessionKey !== undefined) {
-      session = this.joinedSessions.get(init.sessionKey) ?? new LogicalSession(init.sessionKey, true, now);
-      this.joinedSessions.set(session.id, session);
-    } else {
-      session = new LogicalSession(init.id, false, now);
-      this.implicitSessions.set(session.id, session);
-    }
+    const existing = init.sessionKey === undefined ? undefined : this.sessionsById.get(keyedSessionId(init.sessionKey));
+    const session =
+      existing ?? new LogicalSession(init.sessionKey === undefined ? { connectionId: init.id } : { key: init.sessionKey }, this.ownership, now);
+    this.sessionsById.set(session.id, session);
     const connection = new Connection(init.id, init.transport, init.virtualServer, session, init.close, now);
     session.connections.set(connection.id, connection);
     session.lastSeenAt = now;
@@ -143,9 +162,9 @@ export class SessionRegistry implements Disposable {
     return this.connections.get(id);
   }
 
-  /** A logical session by its id (a joined key or an implicit session's connection id). */
+  /** A logical session by its id (`key:<key>` for a keyed one, the connection id for an implicit one). */
   session(id: string): LogicalSession | undefined {
-    return this.joinedSessions.get(id) ?? this.implicitSessions.get(id);
+    return this.sessionsById.get(id);
   }
 
   get allConnections(): Connection[] {
@@ -153,7 +172,15 @@ export class SessionRegistry implements Disposable {
   }
 
   get allSessions(): LogicalSession[] {
-    return [...this.implicitSessions.values(), ...this.joinedSessions.values()];
+    return [...this.sessionsById.values()];
+  }
+
+  get sessionCount(): number {
+    return this.sessionsById.size;
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
   }
 
   touch(connection: Connection): void {
@@ -189,7 +216,8 @@ export class SessionRegistry implements Disposable {
 
   /**
    * Ends a session and all its connections: `id` may name a logical session or one connection
-   * (whose whole logical session then ends). Returns false for an unknown id.
+   * (whose whole logical session then ends). Returns false for an unknown id. The namespaces do
+   * not overlap: a keyed session's id starts with `key:`, a connection id never does.
    */
   async end(id: string, reason: string): Promise<boolean> {
     const session = this.session(id) ?? this.connections.get(id)?.session;
@@ -230,7 +258,7 @@ export class SessionRegistry implements Disposable {
   private endLogical(session: LogicalSession, reason: string): void {
     if (session.ended) return;
     session.ended = true;
-    (session.joined ? this.joinedSessions : this.implicitSessions).delete(session.id);
+    this.sessionsById.delete(session.id);
     session.ledger.clear();
     try {
       session.resources.dispose();
@@ -248,8 +276,8 @@ export class SessionRegistry implements Disposable {
         void this.closeConnection(connection, 'idle timeout');
       }
     }
-    for (const session of [...this.joinedSessions.values()]) {
-      if (session.connections.size === 0 && session.lastSeenAt <= cutoff) this.endLogical(session, 'idle timeout');
+    for (const session of [...this.sessionsById.values()]) {
+      if (session.joined && session.connections.size === 0 && session.lastSeenAt <= cutoff) this.endLogical(session, 'idle timeout');
     }
   }
 

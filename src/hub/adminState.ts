@@ -59,7 +59,10 @@ export type ScopeState = {
 };
 
 export type SessionState = {
+  /** `key:<X-MCP-Hub-Session>` for a keyed session, the connection id for an implicit one. */
   id: string;
+  /** The `X-MCP-Hub-Session` value, for a keyed session. */
+  key?: string;
   joined: boolean;
   createdAt: number;
   lastSeenAt: number;
@@ -148,6 +151,7 @@ export function buildAdminState(input: {
     })),
     sessions: input.sessions.map((session) => ({
       id: session.id,
+      ...(session.key !== undefined ? { key: session.key } : {}),
       joined: session.joined,
       createdAt: session.createdAt,
       lastSeenAt: session.lastSeenAt,

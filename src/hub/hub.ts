@@ -89,6 +89,11 @@ export class Hub implements Disposable {
     return this.configValue;
   }
 
+  /** The hub's log, for the layers that serve its sessions. */
+  get logger(): Logger {
+    return this.options.logger;
+  }
+
   get configSource(): string {
     return this.options.configSource;
   }

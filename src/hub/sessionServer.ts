@@ -164,7 +164,14 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
     }
     const result = (await forward(route, { method: 'tools/call', params: { ...params, name: route.name } }, extra)) as CallToolResult;
     // Recorded even while safe mode is off, so switching it on later protects what exists.
-    if ((verdict?.kind ?? classifyTool(tool, rule)) === 'create') ledger.record(route.upstream, route.name, createdIds(result, rule));
+    if ((verdict?.kind ?? classifyTool(tool, rule)) === 'create') {
+      const { collisions } = ledger.record(route.upstream, route.name, createdIds(result, rule, params.arguments));
+      if (collisions.length > 0) {
+        hub.logger.warn(
+          `safe mode: '${route.name}' of upstream '${route.upstream}' named ${collisions.join(', ')} in its result for session ${current.session.id}, already owned by another session; not recorded`,
+        );
+      }
+    }
     return result;
   };
 

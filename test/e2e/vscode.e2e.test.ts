@@ -135,7 +135,7 @@ describe('VS Code end to end (code-server + Chromium)', function () {
 
   it('shows the session in the tree, and Kill Session from the palette ends it with its instance', async function () {
     const state = await adminState();
-    const session = state.sessions.find((s) => s.id.startsWith('vscode:'));
+    const session = state.sessions.find((s) => s.key?.startsWith('vscode:'));
     assert.ok(session, 'the workspace session of VS Code');
     const instancePid = session.instances[0]?.pid;
     assert.ok(instancePid, 'its per-session instance');

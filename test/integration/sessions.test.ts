@@ -78,7 +78,7 @@ describe('sessions', function () {
     try {
       await first.callTool({ name: 'up__alpha', arguments: {} });
       await second.callTool({ name: 'up__beta', arguments: {} });
-      const joined = hub.hub.state().sessions.find((s) => s.id === key);
+      const joined = hub.hub.state().sessions.find((s) => s.key === key);
       assert.ok(joined, 'the joined session is listed under its key');
       assert.equal(joined.joined, true);
       assert.deepEqual(joined.connections.map((c) => c.transport).sort(), ['sse', 'streamable-http']);
@@ -86,14 +86,14 @@ describe('sessions', function () {
       assert.equal(hub.hub.state().sessions.filter((s) => s.connections.length === 1 && !s.joined).length >= 1, true);
       // Closing one connection leaves the logical session to the other.
       await first.close();
-      await waitFor(() => hub.hub.state().sessions.find((s) => s.id === key)?.connections.length === 1, 2000, 'one connection left');
+      await waitFor(() => hub.hub.state().sessions.find((s) => s.key === key)?.connections.length === 1, 2000, 'one connection left');
     } finally {
       await second.close();
       await loner.close();
     }
     // With no connection left, the joined session waits for the TTL, then ends.
-    assert.ok(hub.hub.sessions.session(key), 'the joined session outlives its connections for a while');
-    await waitFor(() => !hub.hub.sessions.session(key), 5000, 'joined session expiry');
+    assert.ok(hub.hub.sessions.session(`key:${key}`), 'the joined session outlives its connections for a while');
+    await waitFor(() => !hub.hub.sessions.session(`key:${key}`), 5000, 'joined session expiry');
   });
 
   it('refuses a malformed X-MCP-Hub-Session with 400', async function () {

@@ -55,17 +55,17 @@ describe('tree, dashboard and server definitions from a real hub', function () {
     const state = await admin.state();
     const tree = buildTree(state);
     assert.deepEqual(tree.map((n) => n.label), ['Virtual Servers', 'Sessions', 'Upstreams']);
-    const session = find(tree, (n) => n.contextValue === 'session' && n.target === 'alice');
+    const session = find(tree, (n) => n.contextValue === 'session' && n.target === 'key:alice');
     assert.ok(session, 'the session node');
     assert.match(session.label, /alice-agent 1\.0\.0/);
-    const pid = state.sessions.find((s) => s.id === 'alice')?.instances[0]?.pid;
+    const pid = state.sessions.find((s) => s.key === 'alice')?.instances[0]?.pid;
     assert.ok(pid);
     assert.match(find(session.children, (n) => n.contextValue === 'instance')?.description ?? '', new RegExp(`ready · pid ${pid}`));
     assert.ok(find(session.children, (n) => n.contextValue === 'ownedId' && n.label === id), 'the owned id');
     const editorTools = find(tree, (n) => n.id === 'vs:editor/Tools');
     assert.deepEqual(editorTools?.children?.map((n) => n.label).sort(), ['create_item', 'delete_item', 'list_items']);
 
-    const row = buildDashboard(state).sessions.find((s) => s.id === 'alice');
+    const row = buildDashboard(state).sessions.find((s) => s.id === 'key:alice');
     assert.equal(row?.who, 'alice-agent 1.0.0');
     assert.equal(row?.virtualServers, 'editor, browser');
     assert.equal(row?.calls, 2);
@@ -84,7 +84,7 @@ describe('tree, dashboard and server definitions from a real hub', function () {
     await client.connect(new StreamableHTTPClientTransport(new URL(editor.uri), { requestInit: { headers: editor.headers } }));
     clients.push(client);
     assert.deepEqual((await client.listTools()).tools.map((t) => t.name).sort(), ['create_item', 'delete_item', 'list_items']);
-    assert.ok((await admin.state()).sessions.some((s) => s.id === sessionKey), 'the workspace is one logical session');
+    assert.ok((await admin.state()).sessions.some((s) => s.key === sessionKey), 'the workspace is one logical session');
     const withGlobal = buildServerDefinitions(state, { token: testToken, sessionKey, includeGlobal: true });
     assert.equal(withGlobal.at(-1)?.uri, `${hub.url}/mcp`);
   });
@@ -96,10 +96,10 @@ describe('tree, dashboard and server definitions from a real hub', function () {
     try {
       const bob = await connectClient(hub.url, { virtualServer: 'editor', headers: { 'x-mcp-hub-session': 'bob' } });
       clients.push(bob);
-      await waitFor(() => states.at(-1)?.sessions.some((s) => s.id === 'bob') === true, 3_000, 'bob in the event stream');
-      assert.equal(await admin.killSession('bob'), true);
-      await waitFor(() => states.at(-1)?.sessions.some((s) => s.id === 'bob') === false, 3_000, 'bob gone from the event stream');
-      assert.equal(await admin.killSession('bob'), false);
+      await waitFor(() => states.at(-1)?.sessions.some((s) => s.key === 'bob') === true, 3_000, 'bob in the event stream');
+      assert.equal(await admin.killSession('key:bob'), true);
+      await waitFor(() => states.at(-1)?.sessions.some((s) => s.key === 'bob') === false, 3_000, 'bob gone from the event stream');
+      assert.equal(await admin.killSession('key:bob'), false);
       assert.deepEqual(lost, []);
     } finally {
       watching.dispose();

@@ -128,7 +128,7 @@ describe('reliability: isolation under load', function () {
       assert.deepEqual(session.instances.map((instance) => [instance.upstream, instance.pid, instance.state]), [['inst', pidOf.get(leader.name), 'ready']], `${leader.name}: instances`);
       assert.deepEqual(session.connections.map((c) => c.transport).sort(), members.map((m) => m.transport).sort(), `${leader.name}: connections`);
       assert.ok(session.connections.every((c) => c.virtualServer === leader.view && c.client?.name === leader.name), `${leader.name}: connections of another view or client`);
-      if (leader.key) assert.equal(session.id, leader.key);
+      if (leader.key) assert.equal(session.key, leader.key);
     }
     const pids = [...pidOf.values()];
     assert.equal(new Set(pids).size, leaders.length, 'two sessions shared an instance');
