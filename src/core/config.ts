@@ -31,6 +31,11 @@ const upstreamCommon = {
   idleTimeout: z.number().int().min(1).max(7 * 24 * 3600).optional(),
   /** Skip this upstream without deleting its entry. */
   disabled: z.boolean().optional(),
+  /**
+   * stdio and legacy SSE: how a log or a request the upstream sends outside any response stream is
+   * attributed. `strict` (default): to nobody. `single-flight`: to the one session with requests in flight.
+   */
+  attribution: z.enum(['strict', 'single-flight']).optional(),
   /** Safe mode for this upstream: on by default; `false`, or rules per tool. */
   safeMode: z
     .union([
@@ -43,7 +48,7 @@ const upstreamCommon = {
               z.string(),
               z
                 .object({
-                  kind: z.enum(['create', 'destructive', 'read', 'other']).optional(),
+                  kind: z.enum(['create', 'destructive', 'guarded', 'additive', 'read', 'other']).optional(),
                   idArguments: z.array(z.string()).optional(),
                   idPaths: z.array(z.string()).optional(),
                   idPattern: z.string().refine(isValidRegExp, 'must be a valid regular expression').optional(),
@@ -135,6 +140,14 @@ const hubSettingsSchema = z
     sessionIdleTimeout: z.number().int().min(1).max(7 * 24 * 3600).optional(),
     /** Largest accepted request body, in bytes. */
     maxBodyBytes: z.number().int().min(1024).max(256 * 1024 * 1024).optional(),
+    /** Deepest nesting of arrays and objects accepted in a request body. */
+    maxJsonDepth: z.number().int().min(8).max(10_000).optional(),
+    /** Largest message accepted from an upstream (a stdio line, an HTTP answer), in bytes. */
+    maxUpstreamMessageBytes: z.number().int().min(64 * 1024).max(1024 * 1024 * 1024).optional(),
+    /** Most logical sessions at once; past it a new one gets 503. */
+    maxSessions: z.number().int().min(1).max(1_000_000).optional(),
+    /** Most connections at once; past it a new one gets 503. */
+    maxConnections: z.number().int().min(1).max(1_000_000).optional(),
   })
   .strict();
 
@@ -167,6 +180,8 @@ export type UpstreamConfig = (StdioUpstreamConfig | RemoteUpstreamConfig) & {
   /** Set when every logical session gets an instance of its own. */
   perSession?: PerSessionPolicy;
   safeMode: SafeModePolicy;
+  /** See the schema: who gets what a single-stream upstream sends outside a response stream. */
+  attribution: 'strict' | 'single-flight';
 };
 
 export type NamingMode = 'prefixed' | 'bare';
@@ -184,7 +199,14 @@ export type VirtualServerConfig = {
   safeMode: boolean;
 };
 
-export type HubSettings = { sessionIdleTimeoutMs: number; maxBodyBytes: number };
+export type HubSettings = {
+  sessionIdleTimeoutMs: number;
+  maxBodyBytes: number;
+  maxJsonDepth: number;
+  maxUpstreamMessageBytes: number;
+  maxSessions: number;
+  maxConnections: number;
+};
 
 export type HubConfig = {
   upstreams: Map<string, UpstreamConfig>;
@@ -195,7 +217,16 @@ export type HubConfig = {
 export const defaultUpstreamTimeoutMs = 60_000;
 /** A laptop runs a handful of browsers comfortably, not dozens. */
 export const defaultPerSession: PerSessionPolicy = { warm: 1, maxInstances: 8, idleTimeoutMs: 15 * 60_000 };
-export const defaultSettings: HubSettings = { sessionIdleTimeoutMs: 30 * 60_000, maxBodyBytes: 4 * 1024 * 1024 };
+export const defaultSettings: HubSettings = {
+  sessionIdleTimeoutMs: 30 * 60_000,
+  maxBodyBytes: 4 * 1024 * 1024,
+  // MCP arguments are shallow; 64 levels leaves room for any real schema and none for a stack attack.
+  maxJsonDepth: 64,
+  // A browser screenshot is a few MiB of base64; 32 MiB keeps room for it and bounds the hub's memory.
+  maxUpstreamMessageBytes: 32 * 1024 * 1024,
+  maxSessions: 1_000,
+  maxConnections: 2_000,
+};
 
 /** Formats a zod path as a JSON path: `servers.demo.args[0]`. */
 export function formatJsonPath(path: ReadonlyArray<string | number>): string {
@@ -282,6 +313,10 @@ export function validateConfig(raw: unknown, source: string, env: NodeJS.Process
     settings: {
       sessionIdleTimeoutMs: (file.hub?.sessionIdleTimeout ?? defaultSettings.sessionIdleTimeoutMs / 1000) * 1000,
       maxBodyBytes: file.hub?.maxBodyBytes ?? defaultSettings.maxBodyBytes,
+      maxJsonDepth: file.hub?.maxJsonDepth ?? defaultSettings.maxJsonDepth,
+      maxUpstreamMessageBytes: file.hub?.maxUpstreamMessageBytes ?? defaultSettings.maxUpstreamMessageBytes,
+      maxSessions: file.hub?.maxSessions ?? defaultSettings.maxSessions,
+      maxConnections: file.hub?.maxConnections ?? defaultSettings.maxConnections,
     },
   };
 }
@@ -330,6 +365,7 @@ function toUpstreamConfig(
           }
         : undefined,
     safeMode: toSafeModePolicy(entry.safeMode, (entry.perSession ?? entry.perSessionClient) === true),
+    attribution: entry.attribution ?? 'strict',
   };
   if ('url' in entry && (entry.type === 'http' || entry.type === 'sse')) {
     return { ...common, type: entry.type, url: expand(entry.url, env), headers: expandRecord(entry.headers, env) };

@@ -322,13 +322,24 @@ export class UpstreamConnection implements Disposable {
     return false;
   }
 
-  /** On whose behalf the message being read now was sent (see `Attribution`). */
+  /**
+   * On whose behalf the message being read now was sent (see `Attribution`). Only what the hub
+   * knows counts: the response stream it came on. A single-stream upstream says nothing of the
+   * sort, so its message goes to nobody unless the config opts in to `single-flight`, which takes
+   * the one session with requests in flight (the window: a message the upstream sends late for
+   * another session while that one waits reaches it).
+   */
   private attribute(): Attribution {
     const serving = servingRequest.getStore();
     if (serving?.upstream === this) return { origin: serving.origin, via: 'request stream' };
     const sessions = new Set([...this.inFlight].map((origin) => origin.sessionId));
-    if (sessions.size === 1) return { origin: [...this.inFlight].at(-1) as CallOrigin, via: 'only session in flight' };
     if (sessions.size === 0) return { why: `upstream '${this.id}' sent it while serving no session's request` };
+    if (this.config.attribution !== 'single-flight') {
+      return {
+        why: `upstream '${this.id}' sent it on its ${this.config.type} stream, which does not say which session it belongs to (set "attribution": "single-flight" on the upstream to give it to the one session with requests in flight, or make it perSession)`,
+      };
+    }
+    if (sessions.size === 1) return { origin: [...this.inFlight].at(-1) as CallOrigin, via: 'only session in flight' };
     return {
       why: `requests of ${sessions.size} sessions were in flight on upstream '${this.id}' and its ${this.config.type} transport does not tell which one this belongs to`,
     };

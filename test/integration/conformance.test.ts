@@ -39,7 +39,7 @@ describe('MCP conformance through the hub', function () {
     fixture = await startConformanceFixture();
     for (const [name, suite] of Object.entries(SUITES)) {
       directRuns.set(name, await runServerConformance(fixture.url, suite));
-      throughHub.set(`${name} stdio`, await runThroughHub({ command: process.execPath, args: [CONFORMANCE_FIXTURE_SCRIPT, '--stdio'] }, suite));
+      throughHub.set(`${name} stdio`, await runThroughHub({ command: process.execPath, args: [CONFORMANCE_FIXTURE_SCRIPT, '--stdio'], attribution: 'single-flight' }, suite));
       throughHub.set(`${name} streamable-http`, await runThroughHub({ type: 'http', url: fixture.url }, suite));
     }
   });

@@ -56,7 +56,7 @@ describe('passthrough: notifications, progress, cancellation, client requests, s
       servers: {
         // One shared Streamable HTTP upstream and one shared stdio upstream.
         web: { type: 'http', url: web.url },
-        local: { command: process.execPath, args: [passthroughFixture, '--stdio'], env: { FIXTURE_EVENT_LOG: localEvents }, timeout: 400 },
+        local: { command: process.execPath, args: [passthroughFixture, '--stdio'], env: { FIXTURE_EVENT_LOG: localEvents }, timeout: 400, attribution: 'single-flight' },
         other: fixtureUpstream(join(dir, 'other.jsonl')),
       },
       virtualServers: {

@@ -80,7 +80,7 @@ describe('reliability: faults', function () {
     hub = await startTestHub(
       {
         servers: {
-          faulty: { command: process.execPath, args: [faultFixture], env: { FIXTURE_EVENT_LOG: eventLog }, timeout: timeoutMs },
+          faulty: { command: process.execPath, args: [faultFixture], env: { FIXTURE_EVENT_LOG: eventLog }, timeout: timeoutMs, attribution: 'single-flight' },
           mine: { command: process.execPath, args: [faultFixture], env: { FIXTURE_EVENT_LOG: instanceLog }, timeout: timeoutMs, perSession: true, warm: 0 },
           steady: fixtureUpstream(join(dir, 'steady.jsonl')),
         },
@@ -308,7 +308,7 @@ describe('reliability: faults', function () {
 
   /** The session that lost its client's request is still there and still answers. */
   async function assertStillServes(session: string): Promise<void> {
-    const body = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'slow', arguments: { tag: `after-${session}`, delayMs: 0 } } });
+    const body = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'slow', arguments: { tag: `after-${session.slice(0, 8)}`, delayMs: 0 } } });
     const response = await rawRequest(endpoint(), { method: 'POST', body, headers: { 'mcp-session-id': session, ...protocol }, timeoutMs: 5_000 });
     assert.equal(response.status, 200);
     assert.match(response.body, /slow after-/);
