@@ -1,6 +1,7 @@
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { JsonTooDeepError, jsonDepthExceeds } from '../core/jsonDepth';
 import { errorMessage, type Logger } from '../core/logger';
 import { hubVersion, type Hub } from '../hub/hub';
 import { adminRouter } from './adminRoutes';
@@ -29,6 +30,28 @@ export type RunningGateway = {
   close(): Promise<void>;
 };
 
+/**
+ * The JSON body parser, with the limits of the config in force: rebuilt when a reload changes
+ * them. Depth is checked on the raw bytes, before the parser builds anything.
+ */
+function bodyParser(hub: Hub): RequestHandler {
+  let current: { maxBodyBytes: number; maxJsonDepth: number; parse: RequestHandler } | undefined;
+  return (req, res, next) => {
+    const { maxBodyBytes, maxJsonDepth } = hub.config.settings;
+    if (current?.maxBodyBytes !== maxBodyBytes || current.maxJsonDepth !== maxJsonDepth) {
+      const parse = express.json({
+        limit: maxBodyBytes,
+        type: ['application/json', 'application/*+json'],
+        verify: (_req, _res, body) => {
+          if (jsonDepthExceeds(body, maxJsonDepth)) throw new JsonTooDeepError(maxJsonDepth);
+        },
+      });
+      current = { maxBodyBytes, maxJsonDepth, parse };
+    }
+    current.parse(req, res, next);
+  };
+}
+
 /** Starts the HTTP edge of a hub: security checks, MCP endpoints, admin API. */
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const { hub, logger } = options;
@@ -44,7 +67,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     res.json({ name: 'mcp-session-hub', version: hubVersion });
   });
   app.use(authentication);
-  const json = express.json({ limit: hub.config.settings.maxBodyBytes, type: ['application/json', 'application/*+json'] });
+  const json = bodyParser(hub);
   // Everything under /admin (Express matches it case-insensitively, as the routes) takes the admin
   // token and ends in the admin router; everything else takes the client token.
   app.use('/admin', requireCredential('admin'), json, adminRouter(hub, () => url));
@@ -58,7 +81,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const status = (error as { status?: number }).status;
     const type = (error as { type?: string }).type;
     if (type === 'entity.parse.failed') return sendJsonRpcError(res, 400, -32700, 'Parse error: the body is not a JSON object or array');
-    if (type === 'entity.too.large') return sendJsonRpcError(res, 413, -32600, `Request body larger than ${hub.config.settings.maxBodyBytes} bytes`);
+    if (type === 'entity.too.large') {
+      const limit = (error as { limit?: number }).limit ?? hub.config.settings.maxBodyBytes;
+      return sendJsonRpcError(res, 413, -32600, `Request body larger than ${limit} bytes (hub.maxBodyBytes)`);
+    }
+    if (error instanceof JsonTooDeepError) return sendJsonRpcError(res, 400, -32602, `Invalid params: ${error.message}`);
     if (status && status >= 400 && status < 500) return sendJsonRpcError(res, status, -32600, `Bad request: ${errorMessage(error)}`);
     logger.error(`unhandled request error: ${errorMessage(error)}`);
     sendJsonRpcError(res, 500, -32603, 'Internal error');

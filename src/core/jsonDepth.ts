@@ -1,0 +1,31 @@
+/**
+ * How deeply a JSON text nests arrays and objects, read from its bytes before anything parses it:
+ * a 4 MB body can nest two million levels, and every recursive walker (validation, copying,
+ * serialising) would overflow the stack on it after the parser had built millions of objects.
+ * Stops counting, and returns, as soon as the depth passes `limit`.
+ */
+export function jsonDepthExceeds(text: Uint8Array | string, limit: number): boolean {
+  const bytes = typeof text === 'string' ? Buffer.from(text, 'utf8') : text;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const byte = bytes[i];
+    if (inString) {
+      if (byte === 0x5c) i++; // backslash: the next byte is escaped
+      else if (byte === 0x22) inString = false;
+    } else if (byte === 0x22) inString = true;
+    else if (byte === 0x5b || byte === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (byte === 0x5d || byte === 0x7d) depth--;
+  }
+  return false;
+}
+
+/** Error a body parser's `verify` throws for a body nested deeper than the limit. */
+export class JsonTooDeepError extends Error {
+  readonly type = 'entity.too.deep';
+  readonly status = 400;
+  constructor(readonly limit: number) {
+    super(`JSON nested deeper than ${limit} levels (hub.maxJsonDepth)`);
+  }
+}
