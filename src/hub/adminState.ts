@@ -44,6 +44,8 @@ type UpstreamSummary = {
   since: number;
   lastError?: string;
   failures: number;
+  /** While failed: when the hub tries again (ms since epoch). */
+  nextAttemptAt?: number;
   serverInfo?: { name: string; version: string };
   pid?: number;
   counts: { tools: number; resources: number; resourceTemplates: number; prompts: number };
@@ -130,6 +132,7 @@ export function buildAdminState(input: {
         since: status.since,
         ...(status.lastError ? { lastError: status.lastError } : {}),
         failures: status.failures,
+        ...(status.nextAttemptAt !== undefined ? { nextAttemptAt: status.nextAttemptAt } : {}),
         ...(status.serverInfo ? { serverInfo: { name: status.serverInfo.name, version: status.serverInfo.version } } : {}),
         ...(status.pid ? { pid: status.pid } : {}),
         counts: {

@@ -41,8 +41,13 @@ export type UpstreamStatus = {
   lastError?: string;
   /** When the current state began (ms since epoch). */
   since: number;
-  /** Connection attempts that failed in a row; reset by a successful connect. */
+  /**
+   * Failures in a row: failed connects, and connections lost before the upstream stayed up for
+   * `stablePeriodMs`, so one that dies right after initialize backs off like one that never starts.
+   */
   failures: number;
+  /** While failed: when the next attempt is due (ms since epoch). */
+  nextAttemptAt?: number;
   serverInfo?: Implementation;
   pid?: number;
 };
@@ -99,6 +104,8 @@ const clientInfo = { name: 'mcp-session-hub', version: '0.1.0' };
 const maxListPages = 100;
 const backoffBaseMs = 500;
 const backoffMaxMs = 30_000;
+/** How long an upstream must stay up before its failures are forgiven. */
+const stablePeriodMs = 30_000;
 
 export type UpstreamConnectionOptions = {
   logger: Logger;
@@ -130,6 +137,8 @@ export class UpstreamConnection implements Disposable {
   private disposed = false;
   private readonly readyWaiters = new Set<() => void>();
   private readonly stderrTail: string[] = [];
+  /** Forgives past failures once the upstream has stayed up for `stablePeriodMs`. */
+  private stableTimer?: NodeJS.Timeout;
   private readonly progressRoutes = new Map<string, (progress: Progress) => void>();
   private progressSequence = 0;
   /** Origins of requests in flight, oldest first. */
@@ -176,7 +185,7 @@ export class UpstreamConnection implements Disposable {
 
   /** Reconnects now, whatever the state; used by the admin API's restart. */
   async restart(): Promise<void> {
-    this.current = { ...this.current, failures: 0 };
+    this.current = { ...this.current, failures: 0, nextAttemptAt: undefined };
     await this.teardown();
     await this.connect();
   }
@@ -414,15 +423,22 @@ export class UpstreamConnection implements Disposable {
   }
 
   private async readyClient(signal?: AbortSignal): Promise<Client> {
-    if (this.current.state === 'failed' && this.options.restartOnDemand && !this.disposed) {
+    if (this.current.state === 'failed' && this.options.restartOnDemand && !this.disposed && this.backoffLeftMs() === 0) {
       this.options.logger.info(`restarting after: ${this.current.lastError ?? 'failure'}`);
       void this.connect();
     }
     if (this.current.state === 'starting') await this.waitForReady(this.config.timeoutMs, signal);
     if (this.current.state !== 'ready' || !this.client) {
-      throw new UpstreamUnavailableError(this.id, this.current.lastError ?? this.current.state);
+      const left = this.current.state === 'failed' ? this.backoffLeftMs() : 0;
+      const next = left > 0 ? `; next try in ${(left / 1000).toFixed(1)} s` : '';
+      throw new UpstreamUnavailableError(this.id, `${this.current.lastError ?? this.current.state}${next}`);
     }
     return this.client;
+  }
+
+  /** How long until the next attempt is due; 0 when it is due now. */
+  private backoffLeftMs(): number {
+    return Math.max(0, (this.current.nextAttemptAt ?? 0) - Date.now());
   }
 
   private waitForReady(timeoutMs: number, signal?: AbortSignal): Promise<void> {
@@ -455,7 +471,9 @@ export class UpstreamConnection implements Disposable {
 
   private async connectOnce(): Promise<void> {
     if (this.disposed) return;
-    this.setStatus({ state: 'starting', lastError: this.current.lastError });
+    // What the child printed before this attempt says nothing about how this one goes.
+    this.stderrTail.length = 0;
+    this.setStatus({ state: 'starting', lastError: this.current.lastError, nextAttemptAt: undefined });
     const capabilities = this.options.handlers ? hubClientCapabilities : {};
     const client = new Client({ ...clientInfo, name: this.options.clientName ?? clientInfo.name }, { capabilities });
     this.registerClientRequestHandlers(client);
@@ -483,7 +501,12 @@ export class UpstreamConnection implements Disposable {
       this.catalogValue = await this.fetchCatalog(client);
       await this.restoreSessionState(client);
       const pid = transport instanceof StdioClientTransport || transport instanceof GroupStdioTransport ? (transport.pid ?? undefined) : undefined;
-      this.setStatus({ state: 'ready', lastError: undefined, failures: 0, serverInfo: client.getServerVersion(), pid });
+      this.setStatus({ state: 'ready', lastError: undefined, serverInfo: client.getServerVersion(), pid });
+      clearTimeout(this.stableTimer);
+      this.stableTimer = setTimeout(() => {
+        if (this.client === client) this.current = { ...this.current, failures: 0 };
+      }, stablePeriodMs);
+      this.stableTimer.unref();
       this.catalogEmitter.fire(this.catalogValue);
       this.options.logger.info(`ready (${this.describeCatalog()})`);
     } catch (error) {
@@ -492,8 +515,7 @@ export class UpstreamConnection implements Disposable {
       if (this.disposed) return;
       const message = this.withStderr(errorMessage(error));
       this.options.logger.warn(`failed to connect: ${message}`);
-      this.setStatus({ state: 'failed', lastError: message, failures: this.current.failures + 1, pid: undefined });
-      this.scheduleReconnect();
+      this.fail(message);
     }
   }
 
@@ -503,14 +525,25 @@ export class UpstreamConnection implements Disposable {
     this.httpTransport = undefined;
     const message = this.withStderr(reason);
     this.options.logger.warn(message);
-    this.setStatus({ state: 'failed', lastError: message, failures: this.current.failures + 1, pid: undefined });
-    this.scheduleReconnect();
+    this.fail(message);
   }
 
-  private scheduleReconnect(): void {
-    if (this.disposed || this.reconnectTimer || this.options.restartOnDemand) return;
+  /**
+   * One more failure in a row (the stable timer forgives them once the upstream stays up), and
+   * the next attempt after a delay that doubles with each: in the background for a shared
+   * upstream, on the next call for a per-session instance.
+   */
+  private fail(message: string): void {
+    clearTimeout(this.stableTimer);
+    const failures = this.current.failures + 1;
     const base = this.options.backoffBaseMs ?? backoffBaseMs;
-    const delay = Math.min(backoffMaxMs, base * 2 ** Math.max(0, this.current.failures - 1));
+    const delay = Math.min(backoffMaxMs, base * 2 ** (failures - 1));
+    this.setStatus({ state: 'failed', lastError: message, failures, pid: undefined, nextAttemptAt: Date.now() + delay });
+    this.scheduleReconnect(delay);
+  }
+
+  private scheduleReconnect(delay: number): void {
+    if (this.disposed || this.reconnectTimer || this.options.restartOnDemand) return;
     this.options.logger.debug(`reconnecting in ${delay} ms`);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
@@ -608,6 +641,7 @@ export class UpstreamConnection implements Disposable {
   }
 
   private async teardown(): Promise<void> {
+    clearTimeout(this.stableTimer);
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
     const client = this.client;
