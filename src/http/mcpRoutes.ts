@@ -12,12 +12,15 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { Router, type Request, type Response } from 'express';
 import { errorMessage, type Logger } from '../core/logger';
-import { sessionKeyPattern, type Connection } from '../core/sessions';
+import { keyedSessionId, sessionKeyPattern, type Connection } from '../core/sessions';
 import type { Hub } from '../hub/hub';
 import { answerDirectly, asDirectToolCall, cancelledRequestId } from '../hub/directCall';
 import { createSessionServer, type SessionEndpoint } from '../hub/sessionServer';
 import { DirectResponse, SessionEndedError } from './directResponse';
 import { sendJsonRpcError } from './security';
+
+/** What a client at the session or connection cap is told to wait before it tries again. */
+const retryAfterSeconds = 5;
 
 /** Header that joins several connections into one logical session. */
 export const sessionKeyHeader = 'x-mcp-hub-session';
@@ -74,6 +77,27 @@ export class McpRoutes {
     return { ok: true, key };
   }
 
+  /**
+   * Whether the hub may open one more connection (and, without a key of a live session, one more
+   * logical session): past `hub.maxConnections` or `hub.maxSessions` it answers 503 itself.
+   */
+  private roomFor(res: Response, sessionKey: string | undefined): boolean {
+    const { maxConnections, maxSessions } = this.hub.config.settings;
+    const { sessions } = this.hub;
+    const joinsLive = sessionKey !== undefined && sessions.session(keyedSessionId(sessionKey)) !== undefined;
+    const full =
+      sessions.connectionCount >= maxConnections
+        ? `${maxConnections} connections (hub.maxConnections)`
+        : !joinsLive && sessions.sessionCount >= maxSessions
+          ? `${maxSessions} sessions (hub.maxSessions)`
+          : undefined;
+    if (!full) return true;
+    this.logger.warn(`refused a new connection: the hub holds its maximum of ${full}`);
+    res.setHeader('Retry-After', String(retryAfterSeconds));
+    sendJsonRpcError(res, 503, -32000, `Service Unavailable: the hub holds its maximum of ${full}; retry later, or end idle sessions`);
+    return false;
+  }
+
   private async handleStreamable(req: Request, res: Response, virtualServer: string | undefined): Promise<void> {
     try {
       const sessionId = req.headers['mcp-session-id'];
@@ -101,7 +125,7 @@ export class McpRoutes {
         return;
       }
       const key = this.sessionKey(req, res);
-      if (!key.ok) return;
+      if (!key.ok || !this.roomFor(res, key.key)) return;
       await this.initializeStreamable(req, res, virtualServer, key.key);
     } catch (error) {
       this.logger.error(`streamable HTTP request failed: ${errorMessage(error)}`);
@@ -211,7 +235,7 @@ export class McpRoutes {
 
   private async openSse(req: Request, res: Response, virtualServer: string | undefined): Promise<void> {
     const key = this.sessionKey(req, res);
-    if (!key.ok) return;
+    if (!key.ok || !this.roomFor(res, key.key)) return;
     try {
       const messagesPath = virtualServer === undefined ? '/messages' : `/servers/${encodeURIComponent(virtualServer)}/messages`;
       const transport = new SSEServerTransport(messagesPath, res);
