@@ -1,14 +1,18 @@
-import { Router, type Response } from 'express';
+import { Router } from 'express';
+import { errorMessage } from '../core/logger';
 import type { Hub } from '../hub/hub';
 import { sendJsonRpcError } from './security';
+import { StateBroadcaster } from './stateBroadcaster';
 
 /** Smallest gap between two state events on `/admin/events`: a busy hub changes state on every call. */
-const eventThrottleMs = 200;
+const eventMinIntervalMs = 200;
+/** The gap grows to this many times what the last event cost, so a huge state takes at most ~1/11 of the CPU. */
+const eventCostFactor = 10;
 const keepAliveMs = 15_000;
 
 /**
  * The admin API the VS Code views and scripts use, mounted at `/admin` behind the admin token:
- * `GET /admin/state`, `GET /admin/events` (SSE, event `state` with the whole state),
+ * `GET /admin/state`, `GET /admin/events` (SSE, event `state` with the whole state, coalesced),
  * `DELETE /admin/sessions/{id}`, `DELETE /admin/sessions`, `POST /admin/upstreams/{id}/restart`,
  * `POST /admin/safe-mode`. Anything else under `/admin` is a 404 here, so no admin request
  * falls through to the MCP routes (which take the client token).
@@ -21,27 +25,21 @@ export function adminRouter(hub: Hub, baseUrl: () => string): Router {
     res.json(state());
   });
 
-  router.get('/events', (req, res) => {
+  // One broadcaster for every subscriber: each state is built and serialised once, whatever
+  // their number (see StateBroadcaster for why whole coalesced snapshots and not deltas).
+  const events = new StateBroadcaster({
+    build: state,
+    onDidChange: hub.onDidChangeState,
+    minIntervalMs: eventMinIntervalMs,
+    costFactor: eventCostFactor,
+    keepAliveMs,
+    onError: (error) => hub.logger.error(`admin events: building the state failed: ${errorMessage(error)}`),
+  });
+
+  router.get('/events', (_req, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
-    const send = () => writeEvent(res, 'state', state());
-    send();
-    let timer: NodeJS.Timeout | undefined;
-    let lastSent = Date.now();
-    const subscription = hub.onDidChangeState(() => {
-      if (timer) return;
-      const wait = Math.max(0, eventThrottleMs - (Date.now() - lastSent));
-      timer = setTimeout(() => {
-        timer = undefined;
-        lastSent = Date.now();
-        send();
-      }, wait);
-    });
-    const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), keepAliveMs);
-    req.on('close', () => {
-      subscription.dispose();
-      clearTimeout(timer);
-      clearInterval(keepAlive);
-    });
+    const subscription = events.subscribe(res);
+    res.on('close', () => subscription.dispose());
   });
 
   router.delete('/sessions', async (_req, res) => {
@@ -85,8 +83,4 @@ export function adminRouter(hub: Hub, baseUrl: () => string): Router {
   });
 
   return router;
-}
-
-function writeEvent(res: Response, event: string, data: unknown): void {
-  res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
 }
