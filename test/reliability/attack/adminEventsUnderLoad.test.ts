@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
-import { request, type ClientRequest } from 'node:http';
+import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import { request, type ClientRequest, type ServerResponse } from 'node:http';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { Emitter } from '../../../src/core/events';
+import { StateBroadcaster } from '../../../src/http/stateBroadcaster';
 import { adminAuth, connectClient, demoUpstream, firstText, startTestHub, waitFor, type TestHub } from '../../support/hubHarness';
 import { rawInitialize, rawRequest } from '../../support/rawHttp';
 
@@ -13,7 +17,7 @@ import { rawInitialize, rawRequest } from '../../support/rawHttp';
 const sessionsCount = 2_000;
 const initializeBatch = 50;
 const subscribersCount = 20;
-const measuredCalls = 100;
+const measuredCalls = 200;
 /** The ratio the subscribers may cost, plus an absolute allowance so a 1 ms baseline on a busy 2-core machine is not flaky. */
 const allowedRatio = 2;
 const allowanceMs = 5;
@@ -135,9 +139,11 @@ describe('attack: /admin/events under load (issue #17, break 9)', function () {
     const bytes = subscribers.reduce((sum, s) => sum + s.bytes, 0) - bytesBefore;
     const events = subscribers.reduce((sum, s) => sum + s.events, 0) - eventsBefore;
 
+    const buildStarted = process.hrtime.bigint();
     const stateBytes = Buffer.byteLength(JSON.stringify(hub.hub.state()));
+    const buildMs = Number(process.hrtime.bigint() - buildStarted) / 1e6;
     console.log(
-      `      ${sessionsCount} sessions (state ${(stateBytes / 1024).toFixed(0)} KiB), ${subscribersCount} subscribers: ` +
+      `      ${sessionsCount} sessions (state ${(stateBytes / 1024).toFixed(0)} KiB, built and serialised in ${buildMs.toFixed(1)} ms), ${subscribersCount} subscribers: ` +
         `tools/call p50 ${without.toFixed(2)} ms without, ${withSubscribers.toFixed(2)} ms with; ` +
         `subscribers received ${(bytes / seconds / 1024 / 1024).toFixed(1)} MiB/s (${(events / seconds).toFixed(1)} events/s in all) over ${seconds.toFixed(1)} s`,
     );
@@ -148,5 +154,113 @@ describe('attack: /admin/events under load (issue #17, break 9)', function () {
       withSubscribers <= allowedRatio * without + allowanceMs,
       `tools/call p50 with ${subscribersCount} subscribers (${withSubscribers.toFixed(2)} ms) exceeds ${allowedRatio}x the p50 without (${without.toFixed(2)} ms) + ${allowanceMs} ms`,
     );
+  });
+});
+
+/** A stand-in for an SSE response: records writes; `full` makes write() report a full buffer until `drain()`. */
+class FakeResponse extends EventEmitter {
+  readonly frames: (Buffer | string)[] = [];
+  destroyed = false;
+  writableEnded = false;
+  full = false;
+  write(chunk: Buffer | string): boolean {
+    this.frames.push(chunk);
+    return !this.full;
+  }
+  drain(): void {
+    this.full = false;
+    this.emit('drain');
+  }
+  get states(): number[] {
+    return this.frames.filter((f) => typeof f !== 'string').map((f) => (JSON.parse(f.toString('utf8').split('\n')[1].slice(6)) as { n: number }).n);
+  }
+}
+const asResponse = (fake: FakeResponse) => fake as unknown as ServerResponse;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('StateBroadcaster: one snapshot for all, none piled up for a slow subscriber', function () {
+  let changed: Emitter<void>;
+  let listening: number;
+  let n: number;
+  let builds: number;
+  let broadcaster: StateBroadcaster;
+
+  beforeEach(() => {
+    changed = new Emitter<void>();
+    listening = 0;
+    n = 0;
+    builds = 0;
+    broadcaster = new StateBroadcaster({
+      build: () => (builds++, { n }),
+      onDidChange: (listener) => {
+        listening++;
+        const subscription = changed.event(listener);
+        return { dispose: () => (listening--, subscription.dispose()) };
+      },
+      minIntervalMs: 5,
+    });
+  });
+  afterEach(() => broadcaster.dispose());
+
+  it('builds once per burst of changes and writes the same bytes to every subscriber', async () => {
+    const fakes = [new FakeResponse(), new FakeResponse(), new FakeResponse()];
+    for (const fake of fakes) broadcaster.subscribe(asResponse(fake));
+    assert.equal(builds, 1, 'the first subscriber had one built; the others got it');
+    for (n = 1; n <= 50; n++) changed.fire();
+    n = 50;
+    await waitFor(() => fakes.every((f) => f.states.at(-1) === 50), 5_000, 'the newest state everywhere');
+    assert.equal(builds, 2, 'fifty changes, one snapshot');
+    assert.ok(fakes.every((f) => f.frames.at(-1) === fakes[0].frames.at(-1)), 'one buffer, written to all');
+  });
+
+  it('skips a subscriber whose buffer is full and gives it only the newest snapshot when it drains', async () => {
+    const slow = new FakeResponse();
+    const fast = new FakeResponse();
+    slow.full = true;
+    broadcaster.subscribe(asResponse(slow));
+    broadcaster.subscribe(asResponse(fast));
+    assert.deepEqual(slow.states, [0]);
+    for (let i = 1; i <= 5; i++) {
+      n = i;
+      changed.fire();
+      await waitFor(() => fast.states.at(-1) === i, 5_000, `state ${i}`);
+    }
+    assert.deepEqual(slow.states, [0], 'nothing more while its buffer is full');
+    slow.drain();
+    assert.deepEqual(slow.states, [0, 5], 'the newest one on drain, not the backlog');
+    slow.drain();
+    assert.deepEqual(slow.states, [0, 5], 'and nothing twice');
+  });
+
+  it('stops listening and scheduling when the last subscriber leaves, and starts afresh after', async () => {
+    const first = broadcaster.subscribe(asResponse(new FakeResponse()));
+    const second = broadcaster.subscribe(asResponse(new FakeResponse()));
+    assert.equal(listening, 1);
+    first.dispose();
+    assert.equal(listening, 1);
+    changed.fire(); // a snapshot is scheduled…
+    second.dispose(); // …and dropped with the last subscriber
+    assert.equal(listening, 0);
+    const built = builds;
+    await sleep(50);
+    assert.equal(builds, built, 'no snapshot for nobody');
+    n = 7;
+    const late = new FakeResponse();
+    broadcaster.subscribe(asResponse(late));
+    assert.deepEqual(late.states, [7], 'a fresh snapshot, not the one from before');
+  });
+
+  it('spaces snapshots at least ten times what the last one cost', () => {
+    const slowBuild = new StateBroadcaster({
+      build: () => {
+        const until = performance.now() + 30;
+        while (performance.now() < until); // a build that costs 30 ms (the clock the broadcaster reads)
+        return {};
+      },
+      onDidChange: changed.event,
+    });
+    slowBuild.subscribe(asResponse(new FakeResponse()));
+    assert.ok(slowBuild.currentIntervalMs >= 300, `interval ${slowBuild.currentIntervalMs} ms`);
+    slowBuild.dispose();
   });
 });
