@@ -4,7 +4,7 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../core/errors';
-import { createLogger, errorMessage, type LogLevel } from '../core/logger';
+import { createLogger, errorMessage, type Logger, type LogLevel } from '../core/logger';
 import { hubVersion } from '../hub/hub';
 import { isLoopbackHost } from '../http/security';
 import { runHub } from '../http/runHub';
@@ -77,6 +77,7 @@ async function serve(argv: string[]): Promise<number> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a whole number from 0 to 65535 (got '${values.port}')`);
   const host = values.host ?? '127.0.0.1';
   const logger = createLogger((lvl, line) => process.stderr.write(`${new Date().toISOString()} ${lvl.padEnd(5)} ${line}\n`), level);
+  keepServingOnUncaughtErrors(logger);
   if (!isLoopbackHost(host)) logger.warn(`binding ${host}: the hub is reachable from the network; anyone with the client token can use every upstream`);
 
   // Two credentials: MCP clients get the client token, the admin API takes only the admin token,
@@ -130,6 +131,18 @@ async function serve(argv: string[]): Promise<number> {
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
   });
+}
+
+/**
+ * The last resort: an error nobody caught must not end every session of every client. It is
+ * logged with its stack and the hub keeps serving; each such error is a bug to fix where it arose.
+ */
+function keepServingOnUncaughtErrors(logger: Logger): void {
+  const report = (kind: string) => (error: unknown) => {
+    logger.error(`${kind} (the hub keeps serving): ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  };
+  process.on('uncaughtException', report('uncaught exception'));
+  process.on('unhandledRejection', report('unhandled promise rejection'));
 }
 
 class UsageError extends Error {}

@@ -287,6 +287,7 @@ export class Hub implements Disposable {
       logger: this.options.logger.child(`upstream:${config.id}`),
       backoffBaseMs: this.options.upstreamBackoffMs,
       handlers: this.router.handlersFor(config.id, () => connection),
+      maxMessageBytes: () => this.configValue.settings.maxUpstreamMessageBytes,
     });
     this.upstreams.set(config.id, connection);
     connection.onDidChangeCatalog(() => {
@@ -303,6 +304,7 @@ export class Hub implements Disposable {
           handlers: (instance, owner) => this.router.handlersFor(config.id, instance, owner),
           onDidChange: () => this.stateEmitter.fire(),
           onDidStop: (instance) => this.router.upstreamClosed(instance),
+          maxMessageBytes: () => this.configValue.settings.maxUpstreamMessageBytes,
         },
       );
       this.pools.set(config.id, pool);

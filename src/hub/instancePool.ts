@@ -19,6 +19,8 @@ export type InstancePoolOptions = {
   /** Called when an instance stops, so what referred to it can be dropped. */
   onDidStop?: (connection: UpstreamConnection) => void;
   now?: () => number;
+  /** See `UpstreamConnectionOptions.maxMessageBytes`. */
+  maxMessageBytes?: () => number;
 };
 
 /**
@@ -137,6 +139,7 @@ export class InstancePool implements Disposable {
         () => instance.owner,
       ),
       restartOnDemand: true,
+      maxMessageBytes: this.options.maxMessageBytes,
     });
     const instance: Instance = { connection, startedAt: this.now(), lastUsedAt: this.now() };
     connection.onDidChangeStatus(() => this.options.onDidChange());

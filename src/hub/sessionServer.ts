@@ -33,7 +33,7 @@ import { checkCall, classifyTool, createdIds } from '../core/safeMode';
 import { InstanceLimitError, UpstreamUnavailableError } from '../core/errors';
 import { errorMessage } from '../core/logger';
 import type { Connection } from '../core/sessions';
-import type { UpstreamRequestOptions } from '../upstream/upstreamConnection';
+import type { UpstreamConnection, UpstreamRequestOptions } from '../upstream/upstreamConnection';
 import { hubVersion, type Hub } from './hub';
 import { RpcError } from './rpcError';
 
@@ -132,13 +132,14 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
     if (progressToken !== undefined) options.onprogress = sendProgress;
     const started = performance.now();
     let failed = false;
+    let upstream: UpstreamConnection | undefined;
     try {
-      const upstream = hub.upstreamFor(route.upstream, current.session);
+      upstream = hub.upstreamFor(route.upstream, current.session);
       if (upstream.status.state !== 'ready') sendProgress({ progress: 0, message: `starting upstream '${route.upstream}' for this session` });
       return await upstream.request(request, options);
     } catch (error) {
       failed = true;
-      throw toRpcError(error, route.upstream);
+      throw toRpcError(error, route.upstream, upstream?.status.lastError);
     } finally {
       hub.sessions.recordCall(current, performance.now() - started, failed);
     }
@@ -254,10 +255,10 @@ function describeIssues(error: unknown): string {
 }
 
 /** Translates whatever an upstream call threw into a JSON-RPC error for the client; never a stack. */
-function toRpcError(error: unknown, upstream: string): RpcError {
+function toRpcError(error: unknown, upstream: string, why?: string): RpcError {
   if (error instanceof RpcError) return error;
   if (error instanceof McpError && error.code === ErrorCode.ConnectionClosed) {
-    return new RpcError(ErrorCode.ConnectionClosed, `upstream '${upstream}' closed the connection during the call`);
+    return new RpcError(ErrorCode.ConnectionClosed, `upstream '${upstream}' closed the connection during the call${why ? `: ${why}` : ''}`);
   }
   if (error instanceof McpError) return RpcError.fromMcpError(error);
   if (error instanceof UpstreamUnavailableError) return new RpcError(ErrorCode.InternalError, error.message);

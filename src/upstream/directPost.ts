@@ -22,7 +22,16 @@ export type DirectPost = {
   signal: AbortSignal;
   /** Every other message the upstream sends on this request's stream: its requests, progress, logs. */
   onMessage(message: JSONRPCMessage): void;
+  /** Largest message accepted (a JSON body, or one SSE event); a larger one fails the request. */
+  maxMessageBytes: number;
 };
+
+/** The error for an answer over `maxMessageBytes`. */
+export class MessageTooLargeError extends Error {
+  constructor(readonly limit: number) {
+    super(`upstream sent a message larger than ${limit} bytes (hub.maxUpstreamMessageBytes)`);
+  }
+}
 
 /** An upstream URL as request options, worked out once rather than on every request, and its configured headers. */
 export type PostTarget = { https: boolean; options: RequestOptions; headers: Record<string, string>; agent: HttpAgent };
@@ -39,11 +48,17 @@ function isAnswerTo(message: unknown, id: RequestId): message is JSONRPCResponse
   return candidate.id === id && !('method' in candidate) && ('result' in candidate || 'error' in candidate);
 }
 
-function readText(res: IncomingMessage): Promise<string> {
+function readText(res: IncomingMessage, maxBytes: number): Promise<string> {
   return new Promise((resolve, reject) => {
     let text = '';
     res.setEncoding('utf8');
-    res.on('data', (chunk: string) => (text += chunk));
+    res.on('data', (chunk: string) => {
+      text += chunk;
+      if (text.length > maxBytes) {
+        res.destroy();
+        reject(new MessageTooLargeError(maxBytes));
+      }
+    });
     res.on('end', () => resolve(text));
     res.on('error', reject);
   });
@@ -79,7 +94,7 @@ export function postRequest(post: DirectPost): Promise<JSONRPCResponse> {
     const onResponse = (res: IncomingMessage) => {
       const status = res.statusCode ?? 0;
       if (status < 200 || status >= 300) {
-        readText(res).then(
+        readText(res, 64 * 1024).then(
           (text) => fail(new StreamableHTTPError(status, `Error POSTing to endpoint: ${text.slice(0, 500)}`)),
           fail,
         );
@@ -89,8 +104,11 @@ export function postRequest(post: DirectPost): Promise<JSONRPCResponse> {
       const type = String(res.headers['content-type'] ?? '');
       if (type.includes('text/event-stream')) {
         res.setEncoding('utf8');
+        // Characters read since the last complete event: what the parser holds for the next one.
+        let pending = 0;
         const parser = createParser({
           onEvent: (event) => {
+            pending = 0;
             if ((event.event && event.event !== 'message') || !event.data) return;
             try {
               deliver(JSON.parse(event.data));
@@ -100,11 +118,19 @@ export function postRequest(post: DirectPost): Promise<JSONRPCResponse> {
             }
           },
         });
-        res.on('data', (chunk: string) => parser.feed(chunk));
+        res.on('data', (chunk: string) => {
+          pending += chunk.length;
+          if (pending > post.maxMessageBytes) {
+            fail(new MessageTooLargeError(post.maxMessageBytes));
+            res.destroy();
+            return;
+          }
+          parser.feed(chunk);
+        });
         res.on('end', unanswered);
         return;
       }
-      readText(res).then((text) => {
+      readText(res, post.maxMessageBytes).then((text) => {
         if (!type.includes('application/json')) {
           fail(new Error(`upstream answered HTTP ${status} with content type '${type}', not JSON or an event stream`));
           return;

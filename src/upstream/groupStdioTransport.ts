@@ -1,12 +1,21 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { PassThrough } from 'node:stream';
 import { getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { ReadBuffer, serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js';
+import { deserializeMessage, serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { defaultSettings } from '../core/config';
+import { LineBuffer } from './lineBuffer';
 import { ProcessTree } from './processTree';
 
-export type GroupStdioParameters = { command: string; args: string[]; env: Record<string, string>; cwd?: string };
+export type GroupStdioParameters = {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd?: string;
+  /** Most bytes buffered while a line is incomplete; past it the upstream is closed (and restarted by its owner). */
+  maxMessageBytes?: number;
+};
 
 /** How long a child may take to exit on its own once its stdin is closed. */
 const stdinCloseGraceMs = 2_000;
@@ -16,12 +25,12 @@ const stdinCloseGraceMs = 2_000;
  * SDK's ends only the child it spawned, and a server that starts a browser leaves the browser's
  * processes behind. Here closing, and the child's own crash, end everything it started. The
  * child leads a process group of its own, and its descendants are recorded as they appear.
- * Framing is the SDK's (`ReadBuffer`, `serializeMessage`).
+ * Framing: the SDK's `serializeMessage` and `deserializeMessage`, lines split by `LineBuffer` (bounded, linear).
  */
 export class GroupStdioTransport implements Transport {
   private child?: ChildProcess;
   private tree?: ProcessTree;
-  private readonly readBuffer = new ReadBuffer();
+  private readonly lines: LineBuffer;
   private closing?: Promise<void>;
   /** The child's stderr, available before `start()` so no early line is lost. */
   readonly stderr = new PassThrough();
@@ -30,7 +39,9 @@ export class GroupStdioTransport implements Transport {
   onerror?: (error: Error) => void;
   onmessage?: (message: JSONRPCMessage) => void;
 
-  constructor(private readonly params: GroupStdioParameters) {}
+  constructor(private readonly params: GroupStdioParameters) {
+    this.lines = new LineBuffer(params.maxMessageBytes ?? defaultSettings.maxUpstreamMessageBytes);
+  }
 
   get pid(): number | undefined {
     return this.child?.pid;
@@ -67,23 +78,33 @@ export class GroupStdioTransport implements Transport {
       });
       child.stdin?.on('error', (error) => this.onerror?.(error));
       child.stdout?.on('data', (chunk: Buffer) => {
-        this.readBuffer.append(chunk);
-        this.drain();
+        let lines: string[];
+        try {
+          lines = this.lines.push(chunk);
+        } catch (error) {
+          // One message over the limit: the upstream goes (its calls fail with this reason) and its
+          // owner starts it again. What it still writes is not read.
+          child.stdout?.removeAllListeners('data');
+          child.stdout?.resume();
+          this.onerror?.(error as Error);
+          void this.close();
+          return;
+        }
+        this.deliver(lines);
       });
       child.stderr?.pipe(this.stderr);
     });
   }
 
-  private drain(): void {
-    for (;;) {
-      let message: JSONRPCMessage | null;
+  private deliver(lines: string[]): void {
+    for (const line of lines) {
+      let message: JSONRPCMessage;
       try {
-        message = this.readBuffer.readMessage();
+        message = deserializeMessage(line);
       } catch (error) {
         this.onerror?.(error as Error);
         continue;
       }
-      if (message === null) return;
       this.onmessage?.(message);
     }
   }
@@ -124,6 +145,6 @@ export class GroupStdioTransport implements Transport {
       if (this.child) child.kill('SIGKILL');
     }
     await tree.endRest();
-    this.readBuffer.clear();
+    this.lines.clear();
   }
 }

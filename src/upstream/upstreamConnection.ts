@@ -24,7 +24,7 @@ import {
 import { z } from 'zod';
 import type { McpLogLevel } from '../core/logLevels';
 import { emptyCatalog, type CatalogCategory, type UpstreamCatalog } from '../core/catalog';
-import type { UpstreamConfig } from '../core/config';
+import { defaultSettings, type UpstreamConfig } from '../core/config';
 import { UpstreamUnavailableError } from '../core/errors';
 import { Emitter } from '../core/events';
 import type { Disposable } from '../core/lifecycle';
@@ -119,6 +119,8 @@ export type UpstreamConnectionOptions = {
   restartOnDemand?: boolean;
   /** Test hook: the first reconnect delay. */
   backoffBaseMs?: number;
+  /** Largest message taken from the upstream (`hub.maxUpstreamMessageBytes`); read when used, so a reload applies. */
+  maxMessageBytes?: () => number;
 };
 
 /**
@@ -173,6 +175,10 @@ export class UpstreamConnection implements Disposable {
 
   get catalog(): UpstreamCatalog {
     return this.catalogValue;
+  }
+
+  private get maxMessageBytes(): number {
+    return this.options.maxMessageBytes?.() ?? defaultSettings.maxUpstreamMessageBytes;
   }
 
   get serverCapabilities(): ServerCapabilities {
@@ -271,6 +277,7 @@ export class UpstreamConnection implements Disposable {
         headers,
         id,
         body: JSON.stringify({ jsonrpc: '2.0', id, method: request.method, params: request.params }),
+        maxMessageBytes: this.maxMessageBytes,
         signal,
         onMessage: (message) => (serving ? servingRequest.run(serving, receive, message) : receive(message)),
       });
@@ -479,14 +486,19 @@ export class UpstreamConnection implements Disposable {
     this.registerClientRequestHandlers(client);
     const transport = this.createTransport();
     let closedDuringConnect = false;
+    let lastTransportError: string | undefined;
     client.onclose = () => {
       if (this.client !== client) {
         closedDuringConnect = true;
         return;
       }
-      this.onConnectionLost('connection closed');
+      this.onConnectionLost(lastTransportError?.includes('hub.maxUpstreamMessageBytes') ? lastTransportError : 'connection closed');
     };
-    client.onerror = (error) => this.options.logger.debug(`transport error: ${errorMessage(error)}`);
+    client.onerror = (error) => {
+      this.options.logger.debug(`transport error: ${errorMessage(error)}`);
+      // The last one may be why the connection is about to close (a message over the limit).
+      lastTransportError = errorMessage(error);
+    };
     try {
       await client.connect(transport, { timeout: this.config.timeoutMs });
       if (this.disposed || closedDuringConnect) throw new Error('connection closed during initialize');
@@ -559,7 +571,9 @@ export class UpstreamConnection implements Disposable {
       if (launch.resolvedFrom) this.options.logger.debug(`starting ${launch.resolvedFrom} as node ${launch.args[0]}`);
       // Windows has no process groups: the SDK's transport (which ends the child only) serves there.
       const transport =
-        process.platform === 'win32' ? new StdioClientTransport({ ...launch, stderr: 'pipe' }) : new GroupStdioTransport(launch);
+        process.platform === 'win32'
+          ? new StdioClientTransport({ ...launch, stderr: 'pipe' })
+          : new GroupStdioTransport({ ...launch, maxMessageBytes: this.maxMessageBytes });
       transport.stderr?.on('data', (chunk: Buffer) => this.recordStderr(chunk.toString('utf8')));
       return transport;
     }
