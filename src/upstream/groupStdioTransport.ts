@@ -6,7 +6,8 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { defaultSettings } from '../core/config';
 import { LineBuffer } from './lineBuffer';
-import { ProcessTree } from './processTree';
+import { holdWatchdog, newFamilyMarker } from './familyWatchdog';
+import { familyEnvName, ProcessTree } from './processTree';
 
 export type GroupStdioParameters = {
   command: string;
@@ -24,7 +25,10 @@ const stdinCloseGraceMs = 2_000;
  * The SDK's stdio client transport, but it ends the child's whole process tree (POSIX): the
  * SDK's ends only the child it spawned, and a server that starts a browser leaves the browser's
  * processes behind. Here closing, and the child's own crash, end everything it started. The
- * child leads a process group of its own, and its descendants are recorded as they appear.
+ * child leads a process group of its own, its descendants are recorded as they appear, and it
+ * carries a family marker in its environment that its descendants inherit (Linux: found by
+ * /proc/<pid>/environ, even for a setsid daemon whose parent has exited). A watchdog process
+ * ends the family if the hub dies without doing it (`familyWatchdog.ts`).
  * Framing: the SDK's `serializeMessage` and `deserializeMessage`, lines split by `LineBuffer` (bounded, linear).
  */
 export class GroupStdioTransport implements Transport {
@@ -32,6 +36,8 @@ export class GroupStdioTransport implements Transport {
   private tree?: ProcessTree;
   private readonly lines: LineBuffer;
   private closing?: Promise<void>;
+  /** Settles once the child has exited and the rest of its family has been ended. */
+  private familyEnded?: Promise<void>;
   /** The child's stderr, available before `start()` so no early line is lost. */
   readonly stderr = new PassThrough();
 
@@ -50,8 +56,11 @@ export class GroupStdioTransport implements Transport {
   start(): Promise<void> {
     if (this.child) throw new Error('GroupStdioTransport already started');
     return new Promise((resolve, reject) => {
+      const family = newFamilyMarker();
+      // Held from before the spawn until the family has ended: a hub killed in between is covered.
+      const releaseWatchdog = holdWatchdog();
       const child = spawn(this.params.command, this.params.args, {
-        env: { ...getDefaultEnvironment(), ...this.params.env },
+        env: { ...getDefaultEnvironment(), ...this.params.env, [familyEnvName]: family },
         cwd: this.params.cwd,
         stdio: ['pipe', 'pipe', 'pipe'],
         detached: true,
@@ -59,12 +68,13 @@ export class GroupStdioTransport implements Transport {
       });
       this.child = child;
       child.once('error', (error) => {
+        if (!this.tree) releaseWatchdog(); // never started
         reject(error);
         this.onerror?.(error);
       });
       child.once('spawn', () => {
         // Recorded as it grows, so a crash cannot hide what the child started.
-        this.tree = new ProcessTree(child.pid as number);
+        this.tree = new ProcessTree(child.pid as number, family);
         this.tree.track();
         resolve();
       });
@@ -73,7 +83,7 @@ export class GroupStdioTransport implements Transport {
         this.tree?.untrack();
         this.child = undefined;
         // Whatever the child left running (crash or not) goes with it.
-        void this.tree?.endRest();
+        this.familyEnded = (this.tree?.endRest() ?? Promise.resolve()).catch(() => undefined).finally(releaseWatchdog);
         this.onclose?.();
       });
       child.stdin?.on('error', (error) => this.onerror?.(error));
@@ -133,7 +143,10 @@ export class GroupStdioTransport implements Transport {
   private async closeOnce(): Promise<void> {
     const child = this.child;
     const tree = this.tree;
-    if (!child?.pid || !tree) return;
+    if (!child?.pid || !tree) {
+      await this.familyEnded; // exited already: its family is being ended
+      return;
+    }
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     const exitWithin = (ms: number) => Promise.race([exited, new Promise<void>((resolve) => setTimeout(resolve, ms).unref())]);
     await tree.endChildren();
@@ -142,9 +155,14 @@ export class GroupStdioTransport implements Transport {
     if (this.child) {
       child.kill('SIGTERM');
       await exitWithin(stdinCloseGraceMs);
-      if (this.child) child.kill('SIGKILL');
+      if (this.child) {
+        child.kill('SIGKILL');
+        await exitWithin(stdinCloseGraceMs);
+      }
     }
-    await tree.endRest();
+    // The exit handler ends the rest of the tree and the family; a child that somehow outlived
+    // SIGKILL's grace still gets the rest of its tree ended here.
+    await (this.familyEnded ?? tree.endRest());
     this.lines.clear();
   }
 }

@@ -1,5 +1,18 @@
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+
+/**
+ * The environment variable that marks a stdio upstream's family: the child gets
+ * `<hub run>.<child>`, and every process it starts inherits it unless it builds its own
+ * environment. Ending a family ends every process of this user that carries the exact marker
+ * (Linux: /proc/<pid>/environ), besides the process group and the recorded tree. Jenkins'
+ * ProcessTreeKiller does the same (its BUILD_ID / JENKINS_NODE_COOKIE variable), for the same reason: a daemon that
+ * double-forks and calls setsid leaves both the process group and its parent links (its parent
+ * exits, it goes to init), so neither finds it, but it keeps its environment.
+ * A process that clears or rewrites its own environment (`env -i`, setproctitle over environ)
+ * escapes the marker; only the group and the recorded tree can find it then.
+ */
+export const familyEnvName = 'MCP_SESSION_HUB_FAMILY';
 
 /** One process as the OS lists it; `start` tells a pid apart from a later process that reuses it. */
 type ProcessEntry = { pid: number; ppid: number; pgid: number; start: string };
@@ -27,6 +40,17 @@ function fromProc(): ProcessEntry[] {
   return entries;
 }
 
+/** A process's start time in clock ticks since boot (Linux), or 0 if it cannot be read. */
+function startOf(pid: number): number {
+  if (process.platform !== 'linux') return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]) || 0;
+  } catch {
+    return 0;
+  }
+}
+
 function fromPs(): ProcessEntry[] {
   try {
     const out = execFileSync('ps', ['-A', '-o', 'pid=,ppid=,pgid=,stat='], { encoding: 'utf8' });
@@ -38,6 +62,29 @@ function fromPs(): ProcessEntry[] {
   } catch {
     return [];
   }
+}
+
+/**
+ * Live processes of this user whose environment carries `familyEnvName=marker` exactly, as pid →
+ * start time (Linux; elsewhere none). Entries we may not read are skipped. Only processes started
+ * no earlier than `since` (the family root's start, in clock ticks) can carry it, so only their
+ * environments are read: on a desktop that is a handful, not every process.
+ */
+function familyMembers(marker: string, since: number): Map<number, string> {
+  const members = new Map<number, string>();
+  if (process.platform !== 'linux') return members;
+  const uid = process.getuid?.();
+  const needle = `\0${familyEnvName}=${marker}\0`;
+  for (const entry of fromProc()) {
+    if (Number(entry.start) < since) continue;
+    try {
+      if (statSync(`/proc/${entry.pid}`).uid !== uid) continue;
+      if (`\0${readFileSync(`/proc/${entry.pid}/environ`, 'latin1')}\0`.includes(needle)) members.set(entry.pid, entry.start);
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return members;
 }
 
 function signal(pid: number, name: NodeJS.Signals): void {
@@ -54,8 +101,10 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * The processes a child started, directly or not. A server may start helpers in process groups
  * of their own (Playwright starts its browser detached), and a helper whose parent died is
  * re-parented, losing the link: so the tree is recorded while the links exist (on a timer
- * shared by all tracked trees, and before closing), and what was recorded is ended with it. Records carry the start
- * time, so a pid reused by an unrelated process is left alone.
+ * shared by all tracked trees, and before closing), and what was recorded is ended with it.
+ * With a family marker (Linux), whatever carries it is ended too, which finds what the timer
+ * missed: a daemon started and detached between two scans. Records carry the start time, so a
+ * pid reused by an unrelated process is left alone.
  */
 /** How often the tracked trees are recorded: one scan of the process table serves them all. */
 const recordIntervalMs = 2_000;
@@ -81,7 +130,16 @@ function recordTracked(): void {
 export class ProcessTree {
   private readonly known = new Map<number, string>();
 
-  constructor(readonly root: number) {}
+  /** When the root started (clock ticks since boot; 0 if unknown): no family member is older. */
+  private readonly rootStart: number;
+
+  /** `family`: the value of `familyEnvName` the root was started with, if any. */
+  constructor(
+    readonly root: number,
+    private readonly family?: string,
+  ) {
+    this.rootStart = family ? startOf(root) : 0;
+  }
 
   /** Records this tree on the shared timer until `untrack()`. */
   track(): void {
@@ -114,6 +172,12 @@ export class ProcessTree {
     }
   }
 
+  /** Adds the live processes carrying the family marker to the record. */
+  private recordFamily(): void {
+    if (!this.family) return;
+    for (const [pid, start] of familyMembers(this.family, this.rootStart)) if (pid !== this.root) this.known.set(pid, start);
+  }
+
   /** Recorded descendants still running, with the root's process group, as pid and parent. */
   private alive(): ProcessEntry[] {
     return listProcesses().filter((entry) => entry.pid !== this.root && (entry.pgid === this.root || this.known.get(entry.pid) === entry.start));
@@ -134,14 +198,21 @@ export class ProcessTree {
     for (const child of children()) signal(child.pid, 'SIGKILL');
   }
 
-  /** Ends whatever is left of the tree: SIGTERM, then SIGKILL after `graceMs`. */
+  /**
+   * Ends whatever is left of the tree and the family: SIGTERM, then SIGKILL after `graceMs`.
+   * The family is looked up before each round, not while polling (each lookup reads the
+   * environment of every process younger than the root), so what a member started during the
+   * grace goes too.
+   */
   async endRest(graceMs = 2_000): Promise<void> {
     if (process.platform === 'win32') return;
+    this.recordFamily();
     const rest = this.alive();
     if (rest.length === 0) return;
     for (const entry of rest) signal(entry.pid, 'SIGTERM');
     const deadline = Date.now() + graceMs;
     while (this.alive().length > 0 && Date.now() < deadline) await sleep(25);
+    this.recordFamily();
     for (const entry of this.alive()) signal(entry.pid, 'SIGKILL');
   }
 }
