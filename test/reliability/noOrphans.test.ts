@@ -133,6 +133,8 @@ describe('reliability: no orphan, ever', function () {
     try {
       const client = await connectClient(hub.url, { virtualServer: 'd' });
       const daemon = Number(/^daemon (\d+)$/.exec(firstText(await client.callTool({ name: 'spawn_daemon' })))?.[1]);
+      // Up and running (it records itself once started), not just spawned.
+      await waitFor(() => daemonsOf(pids).some((line) => line.pid === daemon), goneWithinMs, `daemon ${daemon} running`);
       assert.equal(processState(daemon), 'alive');
       const started = Date.now();
       await (client.transport as StreamableHTTPClientTransport).terminateSession();
@@ -140,7 +142,7 @@ describe('reliability: no orphan, ever', function () {
       await waitFor(() => isGone(daemon), goneWithinMs, `the session's daemon ${daemon} gone after the session ended`);
       console.log(`      daemon gone ${Date.now() - started} ms after the session ended`);
       // The probe stays (it serves no session); only the instance's family must be gone.
-      const instanceFamily = linesOf(pids).find((line) => line.pid === daemon)?.family;
+      const instanceFamily = daemonsOf(pids).find((line) => line.pid === daemon)?.family;
       assert.ok(instanceFamily, 'the daemon carries its family marker');
       assert.deepEqual(carriersOf(`${instanceFamily}\0`), []);
     } finally {
