@@ -1,3 +1,5 @@
+import { isAbsolute } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { z } from 'zod';
 import { ConfigError, type ConfigIssue } from './errors';
@@ -36,6 +38,11 @@ const upstreamCommon = {
    * attributed. `strict` (default): to nobody. `single-flight`: to the one session with requests in flight.
    */
   attribution: z.enum(['strict', 'single-flight']).optional(),
+  /**
+   * What the hub answers when this upstream asks `roots/list` and no session can be asked (a
+   * shared upstream outside a request): absolute paths or `file://` URIs.
+   */
+  roots: z.array(z.string().min(1)).optional(),
   /** Safe mode for this upstream: on by default; `false`, or rules per tool. */
   safeMode: z
     .union([
@@ -182,6 +189,8 @@ export type UpstreamConfig = (StdioUpstreamConfig | RemoteUpstreamConfig) & {
   safeMode: SafeModePolicy;
   /** See the schema: who gets what a single-stream upstream sends outside a response stream. */
   attribution: 'strict' | 'single-flight';
+  /** `file://` URIs answered to an unattributed `roots/list` (empty: an empty list). */
+  roots: string[];
 };
 
 export type NamingMode = 'prefixed' | 'bare';
@@ -216,7 +225,7 @@ export type HubConfig = {
 
 export const defaultUpstreamTimeoutMs = 60_000;
 /** A laptop runs a handful of browsers comfortably, not dozens. */
-export const defaultPerSession: PerSessionPolicy = { warm: 1, maxInstances: 8, idleTimeoutMs: 15 * 60_000 };
+export const defaultPerSession: PerSessionPolicy = { warm: 1, maxInstances: 8, idleTimeoutMs: 5 * 60_000 };
 export const defaultSettings: HubSettings = {
   sessionIdleTimeoutMs: 30 * 60_000,
   maxBodyBytes: 4 * 1024 * 1024,
@@ -278,6 +287,12 @@ export function validateConfig(raw: unknown, source: string, env: NodeJS.Process
       if (upstreams.has(id)) issues.push({ path, message: `upstream '${id}' is defined in both servers and mcpServers` });
       const entry = value as z.infer<typeof stdioUpstream> | z.infer<typeof remoteUpstream>;
       if (entry.disabled) continue;
+      (entry.roots ?? []).forEach((root, index) => {
+        const expanded = expand(root, env);
+        if (!expanded.startsWith('file://') && !isAbsolute(expanded)) {
+          issues.push({ path: `${path}.roots[${index}]`, message: `must be an absolute path or a file:// URI (got ${JSON.stringify(root)})` });
+        }
+      });
       upstreams.set(id, toUpstreamConfig(id, entry, env));
     }
   }
@@ -337,11 +352,22 @@ function toSafeModePolicy(value: z.infer<typeof stdioUpstream>['safeMode'], perS
   return { enabled: value.enabled ?? true, tools: value.tools ?? {} };
 }
 
-/** `${env:NAME}` and `${userHome}` are expanded, as in VS Code's mcp.json. */
+/**
+ * `${env:NAME}`, `${userHome}` and `${workspaceFolder}` (the hub's working directory headless)
+ * are expanded, as in VS Code's mcp.json. `${sessionId}` and `${instanceDir}` stay: each
+ * per-session instance fills them in when it starts.
+ */
 function expand(text: string, env: NodeJS.ProcessEnv): string {
-  return text.replace(/\$\{(env:([A-Za-z_][A-Za-z0-9_]*)|userHome)\}/g, (_match, _whole, name: string | undefined) =>
-    name ? (env[name] ?? '') : (env.HOME ?? env.USERPROFILE ?? ''),
-  );
+  return text.replace(/\$\{(env:([A-Za-z_][A-Za-z0-9_]*)|userHome|workspaceFolder)\}/g, (_match, whole: string, name: string | undefined) => {
+    if (name) return env[name] ?? '';
+    if (whole === 'workspaceFolder') return env.PWD ?? process.cwd();
+    return env.HOME ?? env.USERPROFILE ?? '';
+  });
+}
+
+/** A configured root as a `file://` URI: absolute paths are turned into one, URIs kept. */
+function toRootUri(root: string): string {
+  return root.startsWith('file://') ? root : pathToFileURL(root).href;
 }
 
 function expandRecord(record: Record<string, string> | undefined, env: NodeJS.ProcessEnv): Record<string, string> {
@@ -366,6 +392,7 @@ function toUpstreamConfig(
         : undefined,
     safeMode: toSafeModePolicy(entry.safeMode, (entry.perSession ?? entry.perSessionClient) === true),
     attribution: entry.attribution ?? 'strict',
+    roots: (entry.roots ?? []).map((root) => toRootUri(expand(root, env))),
   };
   if ('url' in entry && (entry.type === 'http' || entry.type === 'sse')) {
     return { ...common, type: entry.type, url: expand(entry.url, env), headers: expandRecord(entry.headers, env) };
@@ -383,5 +410,6 @@ function toUpstreamConfig(
 
 /** A stable fingerprint of one upstream's config: equal fingerprints need no restart on reload. */
 export function upstreamFingerprint(upstream: UpstreamConfig): string {
-  return stableStringify(upstream);
+  // Roots change without a restart: the upstream is told with roots/list_changed.
+  return stableStringify({ ...upstream, roots: undefined });
 }

@@ -49,6 +49,8 @@ export async function runHub(options: RunHubOptions): Promise<RunningHub> {
   const config = options.config ?? (options.configPath ? loadConfigFile(options.configPath) : defaultConfig(demoServerPath()));
   const hub = new Hub({ config, configSource: source, logger, upstreamBackoffMs: options.upstreamBackoffMs });
   hub.start();
+  // Ready means ready: no client is told the hub is up before every upstream has had its first try.
+  await hub.settled();
 
   let gateway: RunningGateway;
   try {

@@ -1,5 +1,5 @@
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, type ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
 import { catalogCategories, globalView, ScopedCatalog, virtualServerView, type CatalogCategory, type UpstreamCatalog } from '../core/catalog';
 import { upstreamFingerprint, type HubConfig, type UpstreamConfig } from '../core/config';
 import { ConfigError } from '../core/errors';
@@ -8,7 +8,7 @@ import type { Disposable } from '../core/lifecycle';
 import { mostVerbose, type McpLogLevel } from '../core/logLevels';
 import { errorMessage, type Logger } from '../core/logger';
 import { SessionRegistry, type Connection, type LogicalSession } from '../core/sessions';
-import { UpstreamConnection } from '../upstream/upstreamConnection';
+import { announcedCapabilities, UpstreamConnection, type UpstreamStatus } from '../upstream/upstreamConnection';
 import { buildAdminState, type AdminState } from './adminState';
 import { InstancePool } from './instancePool';
 import { MessageRouter } from './messageRouter';
@@ -103,6 +103,16 @@ export class Hub implements Disposable {
     this.rebuildScopes();
   }
 
+  /**
+   * Settles when every upstream (of `virtualServer`'s view, or all) has finished its first
+   * connection attempt, ready or failed: each attempt is bounded by its upstream's timeout. The
+   * CLI's ready line waits for it, and so does a list that arrives while an upstream is starting.
+   */
+  async settled(virtualServer?: string): Promise<void> {
+    const ids = virtualServer === undefined ? [...this.upstreams.keys()] : (this.scope(virtualServer)?.view.upstreams ?? []);
+    await Promise.all(ids.map((id) => this.upstreams.get(id)?.firstAttempt));
+  }
+
   /** The catalog a connection to `virtualServer` (or the global endpoint) may use, or undefined if no such server. */
   scope(virtualServer: string | undefined): ScopedCatalog | undefined {
     return this.scopes.get(virtualServer ?? globalKey);
@@ -123,6 +133,18 @@ export class Hub implements Disposable {
     const upstream = pool ? pool.acquire(session) : this.upstreams.get(upstreamId);
     if (!upstream) throw new RpcError(ErrorCode.InternalError, `upstream '${upstreamId}' is not configured`);
     return upstream;
+  }
+
+  /** An upstream's connection status (its probe's, for a per-session upstream). */
+  upstreamStatus(upstreamId: string): UpstreamStatus | undefined {
+    return this.upstreams.get(upstreamId)?.status;
+  }
+
+  /** The capabilities the hub's client announces to an upstream (see `announcedCapabilities`). */
+  upstreamCapabilities(upstreamId: string): ClientCapabilities {
+    const config = this.configValue.upstreams.get(upstreamId);
+    if (!config) throw new Error(`no upstream '${upstreamId}'`);
+    return announcedCapabilities(config);
   }
 
   /** A client's roots changed: its own instances hear it (a shared upstream could not ask whose). */
@@ -206,14 +228,16 @@ export class Hub implements Disposable {
     const closing: Promise<void>[] = [];
     for (const [id, connection] of this.upstreams) {
       const replacement = next.upstreams.get(id);
-      if (!replacement || upstreamFingerprint(replacement) !== upstreamFingerprint(connection.config)) {
-        this.upstreams.delete(id);
-        this.router.upstreamClosed(connection);
-        closing.push(connection.close());
-        const pool = this.pools.get(id);
-        this.pools.delete(id);
-        if (pool) closing.push(pool.close('its upstream changed in the config'));
+      if (replacement && upstreamFingerprint(replacement) === upstreamFingerprint(connection.config)) {
+        if (replacement.roots.join('\n') !== connection.roots.join('\n')) connection.setRoots(replacement.roots);
+        continue;
       }
+      this.upstreams.delete(id);
+      this.router.upstreamClosed(connection);
+      closing.push(connection.close());
+      const pool = this.pools.get(id);
+      this.pools.delete(id);
+      if (pool) closing.push(pool.close('its upstream changed in the config'));
     }
     await Promise.all(closing);
     for (const upstream of next.upstreams.values()) if (!this.upstreams.has(upstream.id)) this.addUpstream(upstream);
@@ -288,6 +312,8 @@ export class Hub implements Disposable {
       backoffBaseMs: this.options.upstreamBackoffMs,
       handlers: this.router.handlersFor(config.id, () => connection),
       maxMessageBytes: () => this.configValue.settings.maxUpstreamMessageBytes,
+      // A per-session upstream's probe fills in the instance variables as an instance would.
+      ...(config.perSession ? { instance: { sessionId: () => 'probe' } } : {}),
     });
     this.upstreams.set(config.id, connection);
     connection.onDidChangeCatalog(() => {

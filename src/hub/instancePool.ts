@@ -1,12 +1,22 @@
 import type { PerSessionPolicy, UpstreamConfig } from '../core/config';
 import { InstanceLimitError } from '../core/errors';
+import { usesInstanceVariable } from '../core/instanceVariables';
 import type { Disposable } from '../core/lifecycle';
 import { errorMessage, type Logger } from '../core/logger';
 import type { LogicalSession } from '../core/sessions';
 import { UpstreamConnection, type UpstreamMessageHandlers, type UpstreamState } from '../upstream/upstreamConnection';
 
 /** One session's instance of a per-session upstream, as the admin API shows it. */
-export type InstanceInfo = { upstream: string; pid?: number; state: UpstreamState; startedAt: number; lastUsedAt: number; lastError?: string };
+export type InstanceInfo = {
+  upstream: string;
+  pid?: number;
+  state: UpstreamState;
+  startedAt: number;
+  lastUsedAt: number;
+  lastError?: string;
+  /** The instance's private directory, when its config uses `${instanceDir}`. */
+  instanceDir?: string;
+};
 
 type Instance = { connection: UpstreamConnection; owner?: string; startedAt: number; lastUsedAt: number };
 
@@ -48,6 +58,10 @@ export class InstancePool implements Disposable {
     this.replenish();
   }
 
+  private get needsSessionAtStart(): boolean {
+    return this.config.type === 'stdio' && usesInstanceVariable(this.config, 'sessionId');
+  }
+
   get policy(): PerSessionPolicy {
     return this.config.perSession;
   }
@@ -68,10 +82,8 @@ export class InstancePool implements Disposable {
       return existing.connection;
     }
     if (this.closed) throw new InstanceLimitError(this.config.id, 0, 'the hub is shutting down');
-    if (this.bySession.size >= this.policy.maxInstances) {
-      throw new InstanceLimitError(this.config.id, this.policy.maxInstances);
-    }
-    const instance = this.takeSpare() ?? this.start();
+    if (this.bySession.size >= this.policy.maxInstances) this.makeRoom();
+    const instance = this.takeSpare() ?? this.start(session.id);
     instance.owner = session.id;
     instance.lastUsedAt = this.now();
     this.bySession.set(session.id, instance);
@@ -99,6 +111,7 @@ export class InstancePool implements Disposable {
       startedAt: instance.startedAt,
       lastUsedAt: instance.lastUsedAt,
       ...(status.lastError ? { lastError: status.lastError } : {}),
+      ...(instance.connection.instanceDir ? { instanceDir: instance.connection.instanceDir } : {}),
     };
   }
 
@@ -110,6 +123,28 @@ export class InstancePool implements Disposable {
     this.stop(instance, reason);
     this.replenish();
     this.options.onDidChange();
+  }
+
+  /**
+   * At the cap, the least recently used instance that is not in a call makes room (its session
+   * stays, and gets a fresh instance on its next call): clients that never say goodbye are
+   * normal. Only when every instance is busy is the newcomer refused, with the busy sessions named.
+   */
+  private makeRoom(): void {
+    let idlest: [string, Instance] | undefined;
+    for (const entry of this.bySession) {
+      if (!entry[1].connection.busy && (!idlest || entry[1].lastUsedAt < idlest[1].lastUsedAt)) idlest = entry;
+    }
+    if (idlest) {
+      this.release(idlest[0], `making room for a new session at maxInstances = ${this.policy.maxInstances} (it was the least recently used)`);
+      return;
+    }
+    const busy = [...this.bySession.keys()].join(', ');
+    throw new InstanceLimitError(
+      this.config.id,
+      this.policy.maxInstances,
+      `all maxInstances = ${this.policy.maxInstances} session instances are in a call (sessions ${busy}); retry when one is done, or raise maxInstances`,
+    );
   }
 
   private takeSpare(): Instance | undefined {
@@ -124,15 +159,17 @@ export class InstancePool implements Disposable {
 
   /** Keeps `warm` spares ready, as long as they could still be handed out under the cap. */
   private replenish(): void {
-    if (this.closed) return;
+    // A spare cannot know the session it will serve: a config that names `${sessionId}` gets none.
+    if (this.closed || this.needsSessionAtStart) return;
     while (this.spares.length < this.policy.warm && this.bySession.size + this.spares.length < this.policy.maxInstances) {
       this.spares.push(this.start());
     }
   }
 
-  private start(): Instance {
+  private start(owner?: string): Instance {
     // The handlers read `instance` only once messages arrive, after it exists.
     const connection: UpstreamConnection = new UpstreamConnection(this.config, {
+      instance: { sessionId: () => instance.owner ?? 'spare' },
       logger: this.options.logger,
       handlers: this.options.handlers(
         () => connection,
@@ -141,7 +178,7 @@ export class InstancePool implements Disposable {
       restartOnDemand: true,
       maxMessageBytes: this.options.maxMessageBytes,
     });
-    const instance: Instance = { connection, startedAt: this.now(), lastUsedAt: this.now() };
+    const instance: Instance = { connection, owner, startedAt: this.now(), lastUsedAt: this.now() };
     connection.onDidChangeStatus(() => this.options.onDidChange());
     connection.start();
     return instance;
@@ -161,7 +198,9 @@ export class InstancePool implements Disposable {
   private stopIdle(): void {
     const cutoff = this.now() - this.policy.idleTimeoutMs;
     for (const [sessionId, instance] of [...this.bySession]) {
-      if (instance.lastUsedAt <= cutoff && !instance.connection.busy) this.release(sessionId, `unused for ${this.policy.idleTimeoutMs / 1000} s`);
+      // One still starting has a caller waiting for it: not idle.
+      const { busy, status } = instance.connection;
+      if (instance.lastUsedAt <= cutoff && !busy && status.state !== 'starting') this.release(sessionId, `unused for ${this.policy.idleTimeoutMs / 1000} s`);
     }
   }
 

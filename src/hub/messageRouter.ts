@@ -1,3 +1,5 @@
+import { basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { ErrorCode, type ClientCapabilities, type LoggingMessageNotification } from '@modelcontextprotocol/sdk/types.js';
 import { passesLogLevel } from '../core/logLevels';
@@ -36,7 +38,12 @@ export class MessageRouter {
   handlersFor(upstreamId: string, upstream: () => UpstreamConnection, owner?: () => string | undefined): UpstreamMessageHandlers {
     const attribute = (attribution: Attribution): Attribution => (attribution.origin ? attribution : (this.ownerOrigin(owner?.()) ?? attribution));
     return {
-      clientRequest: (request, attribution, signal) => this.clientRequest(upstreamId, request, attribute(attribution), signal),
+      clientRequest: (request, attribution, signal) => {
+        const attributed = attribute(attribution);
+        // No session to ask: a shared upstream is answered its configured roots, never an error.
+        if (request.method === 'roots/list' && !attributed.origin) return Promise.resolve(configuredRoots(upstream()));
+        return this.clientRequest(upstreamId, request, attributed, signal);
+      },
       logMessage: (params, attribution) => this.logMessage(upstreamId, params, attribute(attribution)),
       resourceUpdated: (uri) => this.resourceUpdated(upstream(), uri),
     };
@@ -127,4 +134,9 @@ function missingCapability(request: ClientBoundRequest, capabilities: ClientCapa
   // `elicitation: {}` is form mode (the SDK reads it so too).
   const supported = mode === 'url' ? !!elicitation.url : !!elicitation.form || Object.keys(elicitation).length === 0;
   return supported ? undefined : `${mode}-mode elicitation`;
+}
+
+/** An upstream's configured roots as a `roots/list` result. */
+function configuredRoots(upstream: UpstreamConnection): Record<string, unknown> {
+  return { roots: upstream.roots.map((uri) => ({ uri, name: basename(fileURLToPath(uri)) || uri })) };
 }

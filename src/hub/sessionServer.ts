@@ -57,6 +57,9 @@ const resourceNotFound = -32002;
 /** The hub's own server error: a per-session upstream is at its `maxInstances`. */
 export const instanceLimitReached = -32005;
 
+/** The hub's own server error: the upstream that would serve the request is down or starting. */
+export const upstreamUnavailable = -32004;
+
 /**
  * Builds the MCP server for one client connection. Every transport (Streamable HTTP, legacy
  * SSE) gets its server from here, so each method has exactly one implementation: scoping is
@@ -102,6 +105,24 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
     return current;
   };
   const where = () => scope().view.label;
+  /**
+   * The error for a name the view does not list: when an upstream that could have offered it is
+   * down or still starting, that is what the client is told (its tools are not listed while it is
+   * not ready), not that the name is unknown.
+   */
+  const unknownName = (kind: 'tool' | 'prompt', name: string): RpcError => {
+    const { view } = scope();
+    const candidates = view.upstreams.filter((id) => view.naming === 'bare' || name.startsWith(`${id}__`));
+    for (const id of candidates) {
+      const status = hub.upstreamStatus(id);
+      if (status && status.state !== 'ready') {
+        const why = status.lastError ? ` (${status.lastError})` : '';
+        return new RpcError(upstreamUnavailable, `${kind} '${name}' is not available on ${where()} now: upstream '${id}' is ${status.state}${why}; its ${kind}s are listed again once it is ready`, { upstream: id, state: status.state });
+      }
+    }
+    return new RpcError(ErrorCode.InvalidParams, `Unknown ${kind} '${name}': not available on ${where()}`);
+  };
+
   /** A resource this view may use, or the spec's "resource not found". */
   const resourceRoute = (uri: string): Route => {
     const route = scope().resolveResource(uri);
@@ -145,12 +166,15 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
     }
   };
 
-  handle(ListToolsRequestSchema, (request) => page(scope().tools, request.params?.cursor, 'tools'));
+  handle(ListToolsRequestSchema, async (request) => {
+    await hub.settled(virtualServer);
+    return page(scope().tools, request.params?.cursor, 'tools');
+  });
 
   /** `tools/call`, the one implementation: the SDK's handler and the direct path (see `DirectCall`) both run it. */
   const callTool = async (params: CallToolRequest['params'], extra: CallContext): Promise<CallToolResult> => {
     const route = scope().resolveTool(params.name);
-    if (!route) throw new RpcError(ErrorCode.InvalidParams, `Unknown tool '${params.name}': not available on ${where()}`);
+    if (!route) throw unknownName('tool', params.name);
     const current = requireConnection();
     const { ledger } = current.session;
     // Safe mode judges the upstream's own tool: its own name, its own annotations.
@@ -178,20 +202,27 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
 
   handle(CallToolRequestSchema, (request, extra) => callTool(request.params, extra));
 
-  handle(ListPromptsRequestSchema, (request) => page(scope().prompts, request.params?.cursor, 'prompts'));
+  handle(ListPromptsRequestSchema, async (request) => {
+    await hub.settled(virtualServer);
+    return page(scope().prompts, request.params?.cursor, 'prompts');
+  });
 
   handle(GetPromptRequestSchema, async (request, extra) => {
     const route = scope().resolvePrompt(request.params.name);
-    if (!route) throw new RpcError(ErrorCode.InvalidParams, `Unknown prompt '${request.params.name}': not available on ${where()}`);
+    if (!route) throw unknownName('prompt', request.params.name);
     const params = { ...request.params, name: route.name };
     return (await forward(route, { method: 'prompts/get', params }, extra)) as GetPromptResult;
   });
 
-  handle(ListResourcesRequestSchema, (request) => page(scope().resources, request.params?.cursor, 'resources'));
+  handle(ListResourcesRequestSchema, async (request) => {
+    await hub.settled(virtualServer);
+    return page(scope().resources, request.params?.cursor, 'resources');
+  });
 
-  handle(ListResourceTemplatesRequestSchema, (request) =>
-    page(scope().resourceTemplates, request.params?.cursor, 'resourceTemplates'),
-  );
+  handle(ListResourceTemplatesRequestSchema, async (request) => {
+    await hub.settled(virtualServer);
+    return page(scope().resourceTemplates, request.params?.cursor, 'resourceTemplates');
+  });
 
   handle(ReadResourceRequestSchema, async (request, extra) => {
     const route = resourceRoute(request.params.uri);
@@ -261,7 +292,7 @@ function toRpcError(error: unknown, upstream: string, why?: string): RpcError {
     return new RpcError(ErrorCode.ConnectionClosed, `upstream '${upstream}' closed the connection during the call${why ? `: ${why}` : ''}`);
   }
   if (error instanceof McpError) return RpcError.fromMcpError(error);
-  if (error instanceof UpstreamUnavailableError) return new RpcError(ErrorCode.InternalError, error.message);
+  if (error instanceof UpstreamUnavailableError) return new RpcError(upstreamUnavailable, error.message, { upstream: error.upstream });
   if (error instanceof InstanceLimitError) {
     return new RpcError(instanceLimitReached, error.message, { upstream: error.upstream, maxInstances: error.maxInstances });
   }

@@ -1,4 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -21,18 +24,20 @@ import {
   type Progress,
   type ServerCapabilities,
 } from '@modelcontextprotocol/sdk/types.js';
-import { z } from 'zod';
 import type { McpLogLevel } from '../core/logLevels';
-import { emptyCatalog, type CatalogCategory, type UpstreamCatalog } from '../core/catalog';
-import { defaultSettings, type UpstreamConfig } from '../core/config';
+import { catalogCategories, type CatalogCategory, type UpstreamCatalog } from '../core/catalog';
+import { defaultSettings, type StdioUpstreamConfig, type UpstreamConfig } from '../core/config';
+import { fillInstanceVariables, usesInstanceVariable, type InstanceVariables } from '../core/instanceVariables';
 import { UpstreamUnavailableError } from '../core/errors';
 import { Emitter } from '../core/events';
 import type { Disposable } from '../core/lifecycle';
 import { errorMessage, type Logger } from '../core/logger';
+import { CatalogStore } from './catalogStore';
 import { GroupStdioTransport } from './groupStdioTransport';
 import { resolveLaunch } from './launch';
 import { postRequest, targetOf, type PostTarget } from './directPost';
 import { createOwnSignalFetch } from './ownSignalFetch';
+import { passthroughResult, type PassthroughResult } from './passthrough';
 
 export type UpstreamState = 'starting' | 'ready' | 'failed' | 'stopped';
 
@@ -52,9 +57,7 @@ export type UpstreamStatus = {
   pid?: number;
 };
 
-/** Results pass through the hub as sent (either way); the receiving side's SDK validates them. */
-export const passthroughResult = z.object({}).passthrough();
-export type PassthroughResult = z.infer<typeof passthroughResult>;
+export { passthroughResult, type PassthroughResult };
 
 /** The client request an upstream request is made for: where the upstream's requests and logs go back. */
 export type CallOrigin = {
@@ -94,14 +97,23 @@ export type UpstreamMessageHandlers = {
 /** The request being served, as seen by code that runs while its response stream is read. */
 const servingRequest = new AsyncLocalStorage<{ upstream: UpstreamConnection; origin: CallOrigin }>();
 
-/** What the hub's upstream client offers: everything, since the sessions it serves decide per request. */
-const hubClientCapabilities: ClientCapabilities = { sampling: {}, elicitation: { form: {}, url: {} }, roots: { listChanged: true } };
+/**
+ * What the hub's client offers an upstream: only what it can really serve, since a server may
+ * list more tools to a client that can sample or elicit. Roots it always answers (the session's,
+ * or the upstream's configured `roots`). Sampling and elicitation need a session to ask: an
+ * upstream whose requests the hub can attribute (Streamable HTTP, per-session instances, or
+ * `attribution: "single-flight"`) gets them; a strict stdio or SSE one would only be refused.
+ */
+export function announcedCapabilities(config: UpstreamConfig): ClientCapabilities {
+  const roots = { roots: { listChanged: true } };
+  const attributable = config.type === 'http' || config.perSession !== undefined || config.attribution === 'single-flight';
+  return attributable ? { sampling: {}, elicitation: { form: {}, url: {} }, ...roots } : roots;
+}
 
 /** setTimeout's ceiling: what the hub gives the SDK where its own timeout, or none, applies. */
 export const maxTimerMs = 2_147_483_647;
 
 const clientInfo = { name: 'mcp-session-hub', version: '0.1.0' };
-const maxListPages = 100;
 const backoffBaseMs = 500;
 const backoffMaxMs = 30_000;
 /** How long an upstream must stay up before its failures are forgiven. */
@@ -121,6 +133,13 @@ export type UpstreamConnectionOptions = {
   backoffBaseMs?: number;
   /** Largest message taken from the upstream (`hub.maxUpstreamMessageBytes`); read when used, so a reload applies. */
   maxMessageBytes?: () => number;
+  /** Set for an instance of a per-session upstream (and its probe): fills in `${sessionId}` and `${instanceDir}`. */
+  instance?: InstanceOptions;
+};
+
+export type InstanceOptions = {
+  /** The logical session served, read when the process starts. */
+  sessionId: () => string;
 };
 
 /**
@@ -132,7 +151,12 @@ export type UpstreamConnectionOptions = {
 export class UpstreamConnection implements Disposable {
   private client?: Client;
   private current: UpstreamStatus = { state: 'starting', since: Date.now(), failures: 0 };
-  private catalogValue: UpstreamCatalog = emptyCatalog;
+  private readonly catalogStore = new CatalogStore();
+  private rootsValue: readonly string[];
+  private instanceDirValue?: string;
+  private settleFirstAttempt!: () => void;
+  /** Settles when the first connection attempt has ended, ready or failed (or the connection closed). */
+  readonly firstAttempt = new Promise<void>((resolve) => (this.settleFirstAttempt = resolve));
   private capabilities: ServerCapabilities = {};
   private reconnectTimer?: NodeJS.Timeout;
   private connecting?: Promise<void>;
@@ -163,7 +187,9 @@ export class UpstreamConnection implements Disposable {
   constructor(
     readonly config: UpstreamConfig,
     private readonly options: UpstreamConnectionOptions,
-  ) {}
+  ) {
+    this.rootsValue = config.roots;
+  }
 
   get id(): string {
     return this.config.id;
@@ -174,7 +200,7 @@ export class UpstreamConnection implements Disposable {
   }
 
   get catalog(): UpstreamCatalog {
-    return this.catalogValue;
+    return this.catalogStore.catalog;
   }
 
   private get maxMessageBytes(): number {
@@ -361,7 +387,7 @@ export class UpstreamConnection implements Disposable {
     };
   }
 
-  private registerClientRequestHandlers(client: Client): void {
+  private registerClientRequestHandlers(client: Client, capabilities: ClientCapabilities): void {
     const handlers = this.options.handlers;
     if (!handlers) return;
     const handle = (request: ClientBoundRequest, extra: { requestId: string | number; signal: AbortSignal }) => {
@@ -370,9 +396,10 @@ export class UpstreamConnection implements Disposable {
       return handlers.clientRequest(request, attribution, extra.signal);
     };
     // The SDK validates requests and results against these schemas on the way.
-    client.setRequestHandler(CreateMessageRequestSchema, (request, extra) => handle(request, extra) as never);
-    client.setRequestHandler(ElicitRequestSchema, (request, extra) => handle(request, extra) as never);
-    client.setRequestHandler(ListRootsRequestSchema, (request, extra) => handle(request, extra) as never);
+    // Only for what was announced: the SDK refuses a handler for an undeclared capability.
+    if (capabilities.sampling) client.setRequestHandler(CreateMessageRequestSchema, (request, extra) => handle(request, extra) as never);
+    if (capabilities.elicitation) client.setRequestHandler(ElicitRequestSchema, (request, extra) => handle(request, extra) as never);
+    if (capabilities.roots) client.setRequestHandler(ListRootsRequestSchema, (request, extra) => handle(request, extra) as never);
   }
 
   /** Subscribes the upstream to a resource; kept across reconnects until `unsubscribe`. */
@@ -424,6 +451,17 @@ export class UpstreamConnection implements Disposable {
     return this.inFlight.size > 0;
   }
 
+  /** What this upstream is answered when it asks `roots/list` and no session can be asked. */
+  get roots(): readonly string[] {
+    return this.rootsValue;
+  }
+
+  /** New configured roots (a reload): the upstream hears `roots/list_changed` and asks again. */
+  setRoots(roots: readonly string[]): void {
+    this.rootsValue = roots;
+    this.notify('notifications/roots/list_changed').catch((error: unknown) => this.options.logger.debug(`could not tell it the roots changed: ${errorMessage(error)}`));
+  }
+
   /** Sends a notification (such as `roots/list_changed`) if connected; dropped otherwise. */
   async notify(method: string): Promise<void> {
     if (this.current.state === 'ready' && this.client) await this.client.notification({ method } as never);
@@ -470,9 +508,16 @@ export class UpstreamConnection implements Disposable {
   }
 
   private connect(): Promise<void> {
-    this.connecting ??= this.connectOnce().finally(() => {
-      this.connecting = undefined;
-    });
+    this.connecting ??= this.connectOnce()
+      .catch((error: unknown) => {
+        // What failed before the connection existed (a spawn setting, a directory): a failure like any other.
+        this.options.logger.warn(`failed to start: ${errorMessage(error)}`);
+        this.fail(errorMessage(error));
+      })
+      .finally(() => {
+        this.connecting = undefined;
+        this.settleFirstAttempt();
+      });
     return this.connecting;
   }
 
@@ -481,9 +526,9 @@ export class UpstreamConnection implements Disposable {
     // What the child printed before this attempt says nothing about how this one goes.
     this.stderrTail.length = 0;
     this.setStatus({ state: 'starting', lastError: this.current.lastError, nextAttemptAt: undefined });
-    const capabilities = this.options.handlers ? hubClientCapabilities : {};
+    const capabilities = this.options.handlers ? announcedCapabilities(this.config) : {};
     const client = new Client({ ...clientInfo, name: this.options.clientName ?? clientInfo.name }, { capabilities });
-    this.registerClientRequestHandlers(client);
+    this.registerClientRequestHandlers(client, capabilities);
     const transport = this.createTransport();
     let closedDuringConnect = false;
     let lastTransportError: string | undefined;
@@ -510,7 +555,7 @@ export class UpstreamConnection implements Disposable {
       }
       this.capabilities = client.getServerCapabilities() ?? {};
       this.registerListChangedHandlers(client);
-      this.catalogValue = await this.fetchCatalog(client);
+      await this.catalogStore.fetch(client, catalogCategories, this.config.timeoutMs, () => this.client === client);
       await this.restoreSessionState(client);
       const pid = transport instanceof StdioClientTransport || transport instanceof GroupStdioTransport ? (transport.pid ?? undefined) : undefined;
       this.setStatus({ state: 'ready', lastError: undefined, serverInfo: client.getServerVersion(), pid });
@@ -519,8 +564,8 @@ export class UpstreamConnection implements Disposable {
         if (this.client === client) this.current = { ...this.current, failures: 0 };
       }, stablePeriodMs);
       this.stableTimer.unref();
-      this.catalogEmitter.fire(this.catalogValue);
-      this.options.logger.info(`ready (${this.describeCatalog()})`);
+      this.catalogEmitter.fire(this.catalogStore.catalog);
+      this.options.logger.info(`ready (${this.catalogStore.describe()})`);
     } catch (error) {
       if (this.client === client) this.client = undefined;
       await client.close().catch(() => undefined);
@@ -549,7 +594,9 @@ export class UpstreamConnection implements Disposable {
     clearTimeout(this.stableTimer);
     const failures = this.current.failures + 1;
     const base = this.options.backoffBaseMs ?? backoffBaseMs;
-    const delay = Math.min(backoffMaxMs, base * 2 ** (failures - 1));
+    // On demand, the first failure is retried by the next call at once: a crash is not yet a loop.
+    const exponent = this.options.restartOnDemand ? failures - 2 : failures - 1;
+    const delay = exponent < 0 ? 0 : Math.min(backoffMaxMs, base * 2 ** exponent);
     this.setStatus({ state: 'failed', lastError: message, failures, pid: undefined, nextAttemptAt: Date.now() + delay });
     this.scheduleReconnect(delay);
   }
@@ -567,7 +614,7 @@ export class UpstreamConnection implements Disposable {
   private createTransport(): Transport {
     const { config } = this;
     if (config.type === 'stdio') {
-      const launch = resolveLaunch(config);
+      const launch = resolveLaunch(this.options.instance ? fillInstanceVariables(config, this.instanceVariables(this.options.instance)) : config);
       if (launch.resolvedFrom) this.options.logger.debug(`starting ${launch.resolvedFrom} as node ${launch.args[0]}`);
       // Windows has no process groups: the SDK's transport (which ends the child only) serves there.
       const transport =
@@ -582,6 +629,22 @@ export class UpstreamConnection implements Disposable {
       return new StreamableHTTPClientTransport(new URL(config.url), { requestInit, fetch: createOwnSignalFetch() });
     }
     return new SSEClientTransport(new URL(config.url), { requestInit, fetch: createOwnSignalFetch() });
+  }
+
+  /**
+   * This instance's variables; its directory is made on first use, kept across restarts (a
+   * crash does not lose the session's files) and removed when the instance closes.
+   */
+  private instanceVariables(instance: InstanceOptions): InstanceVariables {
+    if (this.instanceDirValue === undefined && usesInstanceVariable(this.config as StdioUpstreamConfig, 'instanceDir')) {
+      this.instanceDirValue = mkdtempSync(join(tmpdir(), 'mcp-session-hub-instance-'));
+    }
+    return { sessionId: instance.sessionId(), instanceDir: this.instanceDirValue ?? '' };
+  }
+
+  /** The private directory of this instance, if its config uses `${instanceDir}`. */
+  get instanceDir(): string | undefined {
+    return this.instanceDirValue;
   }
 
   /** A failure message with the child's last stderr lines, which usually say why. */
@@ -610,48 +673,13 @@ export class UpstreamConnection implements Disposable {
 
   private async refreshCatalog(client: Client, categories: CatalogCategory[]): Promise<void> {
     try {
-      const fresh = await this.fetchCatalog(client, categories);
-      if (this.client !== client) return;
-      this.catalogValue = { ...this.catalogValue, ...fresh };
-      this.catalogEmitter.fire(this.catalogValue);
+      // Only once ready: the first full listing is still to come, and shows these too.
+      if (await this.catalogStore.fetch(client, categories, this.config.timeoutMs, () => this.client === client)) {
+        if (this.current.state === 'ready') this.catalogEmitter.fire(this.catalogStore.catalog);
+      }
     } catch (error) {
       this.options.logger.warn(`could not refresh ${categories.join(', ')}: ${errorMessage(error)}`);
     }
-  }
-
-  /** Lists what the upstream offers, following its cursors; categories it lacks stay empty. */
-  private async fetchCatalog(client: Client, only?: CatalogCategory[]): Promise<UpstreamCatalog> {
-    const caps = client.getServerCapabilities() ?? {};
-    const wanted = (category: CatalogCategory) => !only || only.includes(category);
-    const all = async <T>(method: string, key: string, supported: boolean): Promise<T[]> => {
-      if (!supported) return [];
-      const items: T[] = [];
-      let cursor: string | undefined;
-      for (let page = 0; page < maxListPages; page++) {
-        const params = cursor ? { cursor } : {};
-        const result = (await client.request({ method, params } as ClientRequest, passthroughResult, {
-          timeout: this.config.timeoutMs,
-        })) as Record<string, unknown>;
-        items.push(...((result[key] as T[] | undefined) ?? []));
-        cursor = typeof result.nextCursor === 'string' ? result.nextCursor : undefined;
-        if (!cursor) break;
-      }
-      return items;
-    };
-    const [tools, resources, resourceTemplates, prompts] = await Promise.all([
-      wanted('tools') ? all<UpstreamCatalog['tools'][number]>('tools/list', 'tools', !!caps.tools) : this.catalogValue.tools,
-      wanted('resources') ? all<UpstreamCatalog['resources'][number]>('resources/list', 'resources', !!caps.resources) : this.catalogValue.resources,
-      wanted('resourceTemplates')
-        ? all<UpstreamCatalog['resourceTemplates'][number]>('resources/templates/list', 'resourceTemplates', !!caps.resources)
-        : this.catalogValue.resourceTemplates,
-      wanted('prompts') ? all<UpstreamCatalog['prompts'][number]>('prompts/list', 'prompts', !!caps.prompts) : this.catalogValue.prompts,
-    ]);
-    return { tools, resources, resourceTemplates, prompts };
-  }
-
-  private describeCatalog(): string {
-    const c = this.catalogValue;
-    return `${c.tools.length} tools, ${c.resources.length} resources, ${c.resourceTemplates.length} templates, ${c.prompts.length} prompts`;
   }
 
   private async teardown(): Promise<void> {
@@ -669,8 +697,10 @@ export class UpstreamConnection implements Disposable {
   async close(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
+    this.settleFirstAttempt();
     await this.teardown();
     this.postTarget?.agent.destroy();
+    if (this.instanceDirValue) rmSync(this.instanceDirValue, { recursive: true, force: true });
     this.setStatus({ state: 'stopped', pid: undefined });
     this.statusEmitter.dispose();
     this.catalogEmitter.dispose();

@@ -1,0 +1,68 @@
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { ClientRequest } from '@modelcontextprotocol/sdk/types.js';
+import { catalogCategories, emptyCatalog, type CatalogCategory, type UpstreamCatalog } from '../core/catalog';
+import { passthroughResult } from './passthrough';
+
+const maxListPages = 100;
+
+const listMethod: Record<CatalogCategory, { method: string; key: string; capability: 'tools' | 'resources' | 'prompts' }> = {
+  tools: { method: 'tools/list', key: 'tools', capability: 'tools' },
+  resources: { method: 'resources/list', key: 'resources', capability: 'resources' },
+  resourceTemplates: { method: 'resources/templates/list', key: 'resourceTemplates', capability: 'resources' },
+  prompts: { method: 'prompts/list', key: 'prompts', capability: 'prompts' },
+};
+
+/**
+ * One upstream's catalog, kept per category. Fetches overlap (the first full listing, and the
+ * refreshes that `list_changed` notifications start, sometimes right after initialize), so each
+ * fetch takes a generation when it starts, and a category only ever takes a result newer than
+ * the one it shows: an older fetch finishing late can never write its stale lists back.
+ */
+export class CatalogStore {
+  private value: UpstreamCatalog = emptyCatalog;
+  private generation = 0;
+  private readonly shown: Record<CatalogCategory, number> = { tools: 0, resources: 0, resourceTemplates: 0, prompts: 0 };
+
+  get catalog(): UpstreamCatalog {
+    return this.value;
+  }
+
+  /**
+   * Lists `categories` from the upstream (following its cursors; a category the server lacks is
+   * empty) and shows what no later fetch has replaced meanwhile. True if anything was shown.
+   * `stillCurrent` is asked when the lists are in: a fetch of a connection since replaced shows nothing.
+   */
+  async fetch(client: Client, categories: readonly CatalogCategory[] = catalogCategories, timeoutMs: number, stillCurrent: () => boolean): Promise<boolean> {
+    const generation = ++this.generation;
+    const caps = client.getServerCapabilities() ?? {};
+    const lists = await Promise.all(categories.map((category) => (caps[listMethod[category].capability] ? listAll(client, category, timeoutMs) : [])));
+    if (!stillCurrent()) return false;
+    let shown = false;
+    categories.forEach((category, index) => {
+      if (generation < this.shown[category]) return;
+      this.shown[category] = generation;
+      this.value = { ...this.value, [category]: lists[index] };
+      shown = true;
+    });
+    return shown;
+  }
+
+  describe(): string {
+    const c = this.value;
+    return `${c.tools.length} tools, ${c.resources.length} resources, ${c.resourceTemplates.length} templates, ${c.prompts.length} prompts`;
+  }
+}
+
+async function listAll(client: Client, category: CatalogCategory, timeoutMs: number): Promise<unknown[]> {
+  const { method, key } = listMethod[category];
+  const items: unknown[] = [];
+  let cursor: string | undefined;
+  for (let page = 0; page < maxListPages; page++) {
+    const params = cursor ? { cursor } : {};
+    const result = (await client.request({ method, params } as ClientRequest, passthroughResult, { timeout: timeoutMs })) as Record<string, unknown>;
+    items.push(...((result[key] as unknown[] | undefined) ?? []));
+    cursor = typeof result.nextCursor === 'string' ? result.nextCursor : undefined;
+    if (!cursor) break;
+  }
+  return items;
+}
