@@ -31,9 +31,8 @@ import { z } from 'zod';
 import type { Route, ScopedCatalog } from '../core/catalog';
 import { checkCall, classifyTool, createdIds } from '../core/safeMode';
 import { InstanceLimitError, UpstreamUnavailableError } from '../core/errors';
-import { errorMessage } from '../core/logger';
 import type { Connection } from '../core/sessions';
-import type { UpstreamConnection, UpstreamRequestOptions } from '../upstream/upstreamConnection';
+import { describeUpstreamError, type UpstreamConnection, type UpstreamRequestOptions } from '../upstream/upstreamConnection';
 import { hubVersion, type Hub } from './hub';
 import { RpcError } from './rpcError';
 
@@ -296,7 +295,7 @@ function toRpcError(error: unknown, upstream: string, why?: string): RpcError {
   if (error instanceof InstanceLimitError) {
     return new RpcError(instanceLimitReached, error.message, { upstream: error.upstream, maxInstances: error.maxInstances });
   }
-  return new RpcError(ErrorCode.InternalError, `upstream '${upstream}' failed: ${errorMessage(error)}`);
+  return new RpcError(ErrorCode.InternalError, `upstream '${upstream}' failed: ${describeUpstreamError(error)}`);
 }
 
 type Cursor = { offset: number };

@@ -570,7 +570,7 @@ export class UpstreamConnection implements Disposable {
       if (this.client === client) this.client = undefined;
       await client.close().catch(() => undefined);
       if (this.disposed) return;
-      const message = this.withStderr(errorMessage(error));
+      const message = this.withStderr(describeUpstreamError(error));
       this.options.logger.warn(`failed to connect: ${message}`);
       this.fail(message);
     }
@@ -713,4 +713,17 @@ export class UpstreamConnection implements Disposable {
 
 function isClientBound(method: string): method is ClientBoundRequest['method'] {
   return method === 'sampling/createMessage' || method === 'elicitation/create' || method === 'roots/list';
+}
+
+/**
+ * An upstream failure in words a user can act on: an HTTP status keeps its number and the first
+ * line of the body the upstream answered (the SDK's own message would read "Error POSTing to
+ * endpoint: " for a 401 with an empty body).
+ */
+export function describeUpstreamError(error: unknown): string {
+  if (error instanceof StreamableHTTPError) {
+    const detail = error.message.replace(/^Streamable HTTP error: (Error POSTing to endpoint: )?/, '').split('\n')[0].trim().slice(0, 200);
+    return (error.code ?? 0) > 0 ? `HTTP ${error.code}${detail ? `: ${detail}` : ''}` : detail;
+  }
+  return errorMessage(error);
 }
