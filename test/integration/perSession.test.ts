@@ -153,25 +153,47 @@ describe('per-session upstream instances', function () {
     assert.notEqual(await pidOf(alice), first);
   });
 
-  it('refuses a new session past maxInstances with an error naming the upstream and the limit, at once', async function () {
+  it('makes room at maxInstances by stopping the least recently used idle instance; its session gets a fresh one', async function () {
     await startHub({ warm: 0, maxInstances: 2 });
     const alice = await client();
     const bob = await client();
-    await pidOf(alice);
-    await pidOf(bob);
+    const alicePid = await pidOf(alice);
+    const bobPid = await pidOf(bob);
+    const carol = await client();
+    // Alice's instance is the least recently used: it goes, Bob's stays.
+    const carolPid = await pidOf(carol);
+    await waitFor(() => processState(alicePid) !== 'alive', 10_000, "Alice's idle instance stopped");
+    assert.equal(processState(bobPid), 'alive');
+    assert.ok(sessionOf(alice), 'Alice keeps her session');
+    // Alice comes back: a fresh instance, in place of Bob's, now the least recently used.
+    const aliceAgain = await pidOf(alice);
+    assert.notEqual(aliceAgain, alicePid);
+    await waitFor(() => processState(bobPid) !== 'alive', 10_000, "Bob's idle instance stopped");
+    assert.equal(processState(carolPid), 'alive');
+  });
+
+  it('refuses a new session when every instance is in a call, naming the busy sessions, at once', async function () {
+    await startHub({ warm: 0, maxInstances: 2 });
+    const alice = await client();
+    const bob = await client();
+    // Each call takes 8 s; ending a session cancels its call.
+    const busy = [alice, bob].map((c, i) => c.callTool({ name: 'slow', arguments: { tag: `busy-${i}`, steps: 40, stepMs: 200 } }, undefined, { timeout: 60_000 }).catch(() => undefined));
+    await waitFor(() => readJsonLines<FixtureEvent>(eventLog).filter((e) => e.event === 'slow-started' && e.tag?.startsWith('busy-')).length === 2, 10_000, 'both calls in flight');
     const carol = await client();
     const started = Date.now();
     await assert.rejects(carol.callTool({ name: 'recall' }), (error: unknown) => {
       assert.ok(error instanceof McpError);
       assert.equal(error.code, -32005);
-      assert.match(error.message, /upstream 'browser' cannot start an instance for this session: it already runs maxInstances = 2/);
+      assert.match(error.message, /upstream 'browser' cannot start an instance for this session: all maxInstances = 2 session instances are in a call \(sessions /);
+      assert.ok(error.message.includes(sessionOf(alice)?.id ?? '?') && error.message.includes(sessionOf(bob)?.id ?? '?'), error.message);
       return true;
     });
-    assert.ok(Date.now() - started < 1_000, 'refused without waiting');
-    // Alice and Bob keep theirs; when Alice leaves, Carol gets one.
-    await pidOf(bob);
+    // Refused at once, not after the 8 s calls it would have waited for.
+    assert.ok(Date.now() - started < 5_000, 'refused without waiting');
     await (alice.transport as StreamableHTTPClientTransport).terminateSession();
-    await waitFor(async () => !(await carol.callTool({ name: 'recall' }).then(() => false, () => true)), 5_000, 'a free slot for Carol');
+    await waitFor(async () => !(await carol.callTool({ name: 'recall' }).then(() => false, () => true)), 10_000, 'a free slot for Carol');
+    await (bob.transport as StreamableHTTPClientTransport).terminateSession();
+    await Promise.all(busy);
   });
 
   it('restarts a crashed instance on its session\'s next call, leaving other sessions alone', async function () {

@@ -41,7 +41,7 @@ describe('config', function () {
     const config = validateConfig({ mcpServers: { pw: { command: 'node', args: ['pw.js'], perSessionClient: true } } }, 'claude.json');
     const pw = config.upstreams.get('pw');
     assert.equal(pw?.type, 'stdio');
-    assert.deepEqual(pw?.perSession, { warm: 1, maxInstances: 8, idleTimeoutMs: 900_000 });
+    assert.deepEqual(pw?.perSession, { warm: 1, maxInstances: 8, idleTimeoutMs: 300_000 });
   });
 
   it('lists every problem with its JSON path, not just the first', function () {
