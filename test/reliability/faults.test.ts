@@ -82,11 +82,14 @@ describe('reliability: faults', function () {
         servers: {
           faulty: { command: process.execPath, args: [faultFixture], env: { FIXTURE_EVENT_LOG: eventLog }, timeout: timeoutMs, attribution: 'single-flight' },
           mine: { command: process.execPath, args: [faultFixture], env: { FIXTURE_EVENT_LOG: instanceLog }, timeout: timeoutMs, perSession: true, warm: 0 },
+          // The floods are not about timeouts: a busy machine must not make them fail on one.
+          flooder: { command: process.execPath, args: [faultFixture], timeout: 60_000, attribution: 'single-flight' },
           steady: fixtureUpstream(join(dir, 'steady.jsonl')),
         },
         virtualServers: {
           faulty: { upstreams: ['faulty'], naming: 'bare' },
           mine: { upstreams: ['mine'], naming: 'bare' },
+          flooder: { upstreams: ['flooder'], naming: 'bare' },
           steady: { upstreams: ['steady'] },
         },
       },
@@ -233,7 +236,7 @@ describe('reliability: faults', function () {
     const loggers = await Promise.all(
       (['sse', 'streamable-http'] as const).map(async (transport) => {
         const received: number[] = [];
-        const logger = await client('faulty', transport, {
+        const logger = await client('flooder', transport, {
           beforeConnect: (c) =>
             c.setNotificationHandler(LoggingMessageNotificationSchema, (notification) => {
               const data = notification.params.data as { tag?: string; i?: number };
@@ -244,7 +247,7 @@ describe('reliability: faults', function () {
         return { transport, logger, received };
       }),
     );
-    const progressClient = await client('faulty');
+    const progressClient = await client('flooder');
     // Progress is observed on the wire: the SDK client itself drops a progress that comes in the same chunk as the result.
     const wire: number[] = [];
     const transport = progressClient.transport;
