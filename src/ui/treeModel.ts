@@ -124,8 +124,8 @@ function sessionNode(session: HubState['sessions'][number], now: number): TreeNo
   return {
     id: `session:${session.id}`,
     label: who,
-    description: `${servers} · ${session.calls} calls · ${formatAge(now - session.createdAt)}`,
-    tooltip: `session ${session.id}${session.joined ? ' (joined with X-MCP-Hub-Session)' : ''}`,
+    description: `${servers} · ${session.calls} calls · used ${formatAge(now - session.lastSeenAt)} ago`,
+    tooltip: `session ${session.id}${session.joined ? ' (joined with X-MCP-Hub-Session)' : ''}, started ${formatAge(now - session.createdAt)} ago`,
     contextValue: 'session',
     icon: 'account',
     target: session.id,

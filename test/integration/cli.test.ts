@@ -178,4 +178,40 @@ describe('the mcp-session-hub CLI', function () {
     assert.match(run.stderr(), /--port must be a whole number/);
     assert.match(run.stderr(), /Usage:/);
   });
+  it('prints its ready line only once every upstream has had its first try: an immediate tools/list has every tool', async function () {
+    const dir = tempDir();
+    const config = join(dir, 'hub.json');
+    const server = (name: string) => require.resolve(`@modelcontextprotocol/server-${name}/dist/index.js`);
+    writeFileSync(
+      config,
+      JSON.stringify({
+        servers: {
+          everything: { command: process.execPath, args: [server('everything'), 'stdio'] },
+          memory: { command: process.execPath, args: [server('memory')], env: { MEMORY_FILE_PATH: join(dir, 'memory.jsonl') } },
+          demo: { command: process.execPath, args: [join(__dirname, '..', '..', 'src', 'demo', 'demoServer.js')] },
+        },
+      }),
+    );
+    const run = startCli(['serve', '--config', config, '--port', '0', '--json', '--token', 'client-token-0123456789', '--admin-token', 'admin-token-0123456789']);
+    try {
+      const ready = await run.ready;
+      const client = await connectClient(ready.url, { token: 'client-token-0123456789' });
+      try {
+        const tools = (await client.listTools()).tools.map((t) => t.name);
+        const state = JSON.parse((await rawRequest(`${ready.url}/admin/state`, { headers: { authorization: 'Bearer admin-token-0123456789' } })).body) as {
+          upstreams: { id: string; state: string; counts: { tools: number } }[];
+        };
+        for (const upstream of state.upstreams) {
+          assert.equal(upstream.state, 'ready', upstream.id);
+          assert.ok(upstream.counts.tools > 0, upstream.id);
+          assert.equal(tools.filter((name) => name.startsWith(`${upstream.id}__`)).length, upstream.counts.tools, `${upstream.id}'s tools listed at once`);
+        }
+      } finally {
+        await client.close();
+      }
+    } finally {
+      run.child.kill('SIGTERM');
+      await run.exit;
+    }
+  });
 });
