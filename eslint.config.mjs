@@ -35,4 +35,23 @@ export default tseslint.config(
   // The page script is type-checked for the DOM, by its own tsconfig.
   { files: ['src/webview/**'], languageOptions: { parserOptions: { projectService: false, project: './tsconfig.webview.json', tsconfigRootDir: import.meta.dirname } } },
   { files: ['test/**', 'bench/**'], rules: { 'no-console': 'off' } },
+  // No SDK object gets a method replaced or wrapped after construction: the hub wraps transports
+  // in HookedTransport instead. Assigning a method of another object, or reading a transport's
+  // onmessage to chain it, is refused; setting an owned transport's callbacks is the contract.
+  {
+    files: ['src/**'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "AssignmentExpression > MemberExpression.left[object.type!='ThisExpression'][property.name=/^(send|start|close|request|notification|handleRequest|handlePostMessage|connect)$/]",
+          message: 'Do not replace a method of another object (an SDK transport, client or server): wrap it (see HookedTransport).',
+        },
+        {
+          selector: "VariableDeclarator > MemberExpression.init[property.name='onmessage']",
+          message: "Do not read a transport's onmessage to chain it: put the transport in a HookedTransport.",
+        },
+      ],
+    },
+  },
 );

@@ -11,6 +11,8 @@ import {
   type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
 import { Router, type Request, type Response } from 'express';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { HookedTransport } from '../core/hookedTransport';
 import { errorMessage, type Logger } from '../core/logger';
 import { keyedSessionId, sessionKeyPattern, type Connection } from '../core/sessions';
 import type { Hub } from '../hub/hub';
@@ -25,8 +27,10 @@ const retryAfterSeconds = 5;
 /** Header that joins several connections into one logical session. */
 export const sessionKeyHeader = 'x-mcp-hub-session';
 
-type Live<T> = {
+type Live<T extends Transport> = {
   transport: T;
+  /** What the connection's MCP server is connected to: `transport`, behind the hub's hooks. */
+  hooked: HookedTransport<T>;
   endpoint: SessionEndpoint;
   virtualServer: string | undefined;
   connection?: Connection;
@@ -111,7 +115,7 @@ export class McpRoutes {
         if (live.connection) this.hub.sessions.touch(live.connection);
         if (await this.tryDirectPath(req, res, live)) return;
         this.holdStreamOpen(req, res, live.connection);
-        this.cancelWhenCutOff(req, res, live.transport);
+        this.cancelWhenCutOff(req, res, live.hooked);
         await live.transport.handleRequest(req, res, req.body);
         return;
       }
@@ -166,20 +170,6 @@ export class McpRoutes {
     }
   }
 
-  /**
-   * What the session's server sends about a call on the direct path (logs, progress, requests
-   * to the client) goes on that call's response; everything else through the SDK's transport.
-   */
-  private divertDirectMessages(live: Partial<Live<StreamableHTTPServerTransport>>, transport: StreamableHTTPServerTransport): void {
-    const sendViaSdk = transport.send.bind(transport);
-    transport.send = async (message, options) => {
-      const related = options?.relatedRequestId;
-      const direct = related === undefined ? undefined : live.directCalls?.get(related);
-      if (direct) direct.write(message);
-      else await sendViaSdk(message, options);
-    };
-  }
-
   private async initializeStreamable(req: Request, res: Response, virtualServer: string | undefined, sessionKey: string | undefined): Promise<void> {
     const live: Partial<Live<StreamableHTTPServerTransport>> = { virtualServer, directCalls: new Map() };
     const endpoint = createSessionServer(this.hub, virtualServer, () => live.connection);
@@ -191,17 +181,27 @@ export class McpRoutes {
         this.streamable.set(id, live as Live<StreamableHTTPServerTransport>);
       },
     });
+    // What the connection's server sends about a call on the direct path (logs, progress,
+    // requests to the client) goes on that call's response; everything else through the SDK's transport.
+    const hooked = new HookedTransport(transport, {
+      outgoing: (message, options) => {
+        const related = options?.relatedRequestId;
+        const direct = related === undefined ? undefined : live.directCalls?.get(related);
+        direct?.write(message);
+        return direct !== undefined;
+      },
+    });
     live.transport = transport;
+    live.hooked = hooked;
     live.endpoint = endpoint;
-    this.divertDirectMessages(live, transport);
-    transport.onclose = () => {
+    hooked.onclose = () => {
       for (const call of live.directCalls?.values() ?? []) call.controller.abort(new SessionEndedError());
       const id = transport.sessionId;
       if (!id) return;
       this.streamable.delete(id);
       this.hub.sessions.connectionClosed(id, 'closed by client or hub');
     };
-    await server.connect(transport);
+    await server.connect(hooked);
     await transport.handleRequest(req, res, req.body);
   }
 
@@ -209,7 +209,7 @@ export class McpRoutes {
    * A POST whose response is cut off before it is complete cancels the requests it carried,
    * upstream too: the SDK's transport would let them run to their end for nobody.
    */
-  private cancelWhenCutOff(req: Request, res: Response, transport: StreamableHTTPServerTransport): void {
+  private cancelWhenCutOff(req: Request, res: Response, transport: HookedTransport): void {
     if (req.method !== 'POST') return;
     const ids = (Array.isArray(req.body) ? req.body : [req.body])
       .filter((message: unknown): message is JSONRPCRequest => isJSONRPCRequest(message))
@@ -218,7 +218,7 @@ export class McpRoutes {
     res.once('close', () => {
       if (res.writableFinished) return;
       for (const requestId of ids) {
-        transport.onmessage?.({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId, reason: 'client disconnected' } });
+        transport.receive({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId, reason: 'client disconnected' } });
       }
     });
   }
@@ -239,7 +239,9 @@ export class McpRoutes {
     try {
       const messagesPath = virtualServer === undefined ? '/messages' : `/servers/${encodeURIComponent(virtualServer)}/messages`;
       const transport = new SSEServerTransport(messagesPath, res);
-      const live: Partial<Live<SSEServerTransport>> = { transport, virtualServer, directCalls: new Map() };
+      // No hooks: every message of a legacy SSE connection takes the SDK's path.
+      const hooked = new HookedTransport(transport, {});
+      const live: Partial<Live<SSEServerTransport>> = { transport, hooked, virtualServer, directCalls: new Map() };
       const endpoint = createSessionServer(this.hub, virtualServer, () => live.connection);
       const { server } = endpoint;
       live.endpoint = endpoint;
@@ -247,11 +249,11 @@ export class McpRoutes {
       live.connection = this.hub.openConnection({ id, transport: 'sse', virtualServer, sessionKey: key.key, close: () => server.close() }, server);
       live.connection.openStreams = 1; // the stream is the connection: it is not idle while open
       this.sse.set(id, live as Live<SSEServerTransport>);
-      transport.onclose = () => {
+      hooked.onclose = () => {
         this.sse.delete(id);
         this.hub.sessions.connectionClosed(id, 'SSE stream closed');
       };
-      await server.connect(transport);
+      await server.connect(hooked);
     } catch (error) {
       this.logger.error(`SSE connection failed: ${errorMessage(error)}`);
       sendJsonRpcError(res, 500, -32603, 'Internal error');

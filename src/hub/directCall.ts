@@ -9,6 +9,11 @@ import {
 import type { CallContext, SessionEndpoint } from './sessionServer';
 
 /**
+ * SDK internals relied on: this file mirrors how @modelcontextprotocol/sdk 1.32 validates and
+ * answers a `tools/call` (which members a request may have, zod's refusal of a `constructor` key,
+ * the error shape), so that both paths answer alike; package.json pins the SDK to ~1.32 for it,
+ * and the differential and reliability suites compare the answers.
+ *
  * The hot path: a plain `tools/call` on an open Streamable HTTP session, answered with one JSON
  * body instead of going through the SDK's server transport and protocol layer. Those convert
  * every POST into web streams and an SSE stream and validate it with zod twice, which was most

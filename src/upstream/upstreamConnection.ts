@@ -32,6 +32,7 @@ import { UpstreamUnavailableError } from '../core/errors';
 import { Emitter } from '../core/events';
 import type { Disposable } from '../core/lifecycle';
 import { errorMessage, type Logger } from '../core/logger';
+import { HookedTransport } from '../core/hookedTransport';
 import { CatalogStore } from './catalogStore';
 import { GroupStdioTransport } from './groupStdioTransport';
 import { resolveLaunch } from './launch';
@@ -173,8 +174,8 @@ export class UpstreamConnection implements Disposable {
   private readonly clientRequestAttribution = new Map<string | number, Attribution>();
   private readonly subscribedUris = new Set<string>();
   private logLevel?: McpLogLevel;
-  /** Streamable HTTP only: the connected SDK transport, whose session id and protocol version `post` sends. */
-  private httpTransport?: StreamableHTTPClientTransport;
+  /** Streamable HTTP only: the connected SDK transport (whose session id and protocol version `post` sends), behind the hub's hooks. */
+  private httpTransport?: HookedTransport<StreamableHTTPClientTransport>;
   /** Where `postRequest` goes, with keep-alive sockets kept across reconnects and closed with the connection. */
   private postTarget?: PostTarget;
   private directSequence = 0;
@@ -290,13 +291,13 @@ export class UpstreamConnection implements Disposable {
    * SDK's client (see there why). Whatever else comes on its stream goes through the SDK's
    * transport handler, as if the SDK had read it; aborting sends `notifications/cancelled`.
    */
-  private async post(client: Client, transport: StreamableHTTPClientTransport, target: PostTarget, request: ClientRequest, signal: AbortSignal): Promise<PassthroughResult> {
+  private async post(client: Client, transport: HookedTransport<StreamableHTTPClientTransport>, target: PostTarget, request: ClientRequest, signal: AbortSignal): Promise<PassthroughResult> {
     const id = `hub-${++this.directSequence}`;
     const headers: Record<string, string> = {};
-    if (transport.sessionId) headers['mcp-session-id'] = transport.sessionId;
-    if (transport.protocolVersion) headers['mcp-protocol-version'] = transport.protocolVersion;
+    if (transport.inner.sessionId) headers['mcp-session-id'] = transport.inner.sessionId;
+    if (transport.inner.protocolVersion) headers['mcp-protocol-version'] = transport.inner.protocolVersion;
     const serving = servingRequest.getStore();
-    const receive = (message: JSONRPCMessage) => transport.onmessage?.(message);
+    const receive = (message: JSONRPCMessage) => transport.receive(message);
     try {
       const answer = await postRequest({
         target,
@@ -328,18 +329,11 @@ export class UpstreamConnection implements Disposable {
    * arrive. The SDK dispatches notifications a microtask late but responses at once, so a
    * notification that arrives with the result would otherwise be sent after the result.
    */
-  private routeMessages(transport: Transport): void {
-    const dispatch = transport.onmessage;
-    transport.onmessage = (message, extra) => {
-      if ('method' in message) {
-        if (!('id' in message)) {
-          if (this.routeNotification(message.method, message.params)) return;
-        } else if (isClientBound(message.method)) {
-          this.clientRequestAttribution.set(message.id, this.attribute());
-        }
-      }
-      dispatch?.(message, extra);
-    };
+  private routeIncoming(message: JSONRPCMessage): boolean {
+    if (!('method' in message)) return false;
+    if (!('id' in message)) return this.routeNotification(message.method, message.params);
+    if (isClientBound(message.method)) this.clientRequestAttribution.set(message.id, this.attribute());
+    return false;
   }
 
   /** Handles a notification the hub routes itself; false for the ones the SDK should see. */
@@ -529,7 +523,7 @@ export class UpstreamConnection implements Disposable {
     const capabilities = this.options.handlers ? announcedCapabilities(this.config) : {};
     const client = new Client({ ...clientInfo, name: this.options.clientName ?? clientInfo.name }, { capabilities });
     this.registerClientRequestHandlers(client, capabilities);
-    const transport = this.createTransport();
+    const transport = new HookedTransport(this.createTransport(), { incoming: (message) => this.routeIncoming(message) });
     let closedDuringConnect = false;
     let lastTransportError: string | undefined;
     client.onclose = () => {
@@ -547,9 +541,8 @@ export class UpstreamConnection implements Disposable {
     try {
       await client.connect(transport, { timeout: this.config.timeoutMs });
       if (this.disposed || closedDuringConnect) throw new Error('connection closed during initialize');
-      this.routeMessages(transport);
       this.client = client;
-      if (transport instanceof StreamableHTTPClientTransport && this.config.type === 'http') {
+      if (isHookedHttp(transport) && this.config.type === 'http') {
         this.postTarget ??= targetOf(new URL(this.config.url), this.config.headers);
         this.httpTransport = transport;
       }
@@ -557,7 +550,8 @@ export class UpstreamConnection implements Disposable {
       this.registerListChangedHandlers(client);
       await this.catalogStore.fetch(client, catalogCategories, this.config.timeoutMs, () => this.client === client);
       await this.restoreSessionState(client);
-      const pid = transport instanceof StdioClientTransport || transport instanceof GroupStdioTransport ? (transport.pid ?? undefined) : undefined;
+      const { inner } = transport;
+      const pid = inner instanceof StdioClientTransport || inner instanceof GroupStdioTransport ? (inner.pid ?? undefined) : undefined;
       this.setStatus({ state: 'ready', lastError: undefined, serverInfo: client.getServerVersion(), pid });
       clearTimeout(this.stableTimer);
       this.stableTimer = setTimeout(() => {
@@ -726,4 +720,8 @@ export function describeUpstreamError(error: unknown): string {
     return (error.code ?? 0) > 0 ? `HTTP ${error.code}${detail ? `: ${detail}` : ''}` : detail;
   }
   return errorMessage(error);
+}
+
+function isHookedHttp(transport: HookedTransport): transport is HookedTransport<StreamableHTTPClientTransport> {
+  return transport.inner instanceof StreamableHTTPClientTransport;
 }
