@@ -62,7 +62,7 @@ describe('MCP Session Hub in VS Code', function () {
     const state = await client.state();
     const session = state.sessions.find((s) => s.ownedIds.some((o) => o.id === id));
     assert.ok(session, 'the session that created it owns the id');
-    assert.match(session.id, /^vscode:/, 'one logical session per workspace');
+    assert.match(session.key ?? '', /^vscode:/, 'one logical session per workspace');
 
     // The workspace's own instance of the per-session upstream.
     await vscode.lm.invokeTool('mcp_browser_recall', { input: {}, toolInvocationToken: undefined });
