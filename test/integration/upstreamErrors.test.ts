@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
-import { runHub } from '../../src/http/runHub';
 import { validateConfig } from '../../src/core/config';
-import { connectClient, demoUpstream, testAdminToken, testLogger, testToken, waitFor } from '../support/hubHarness';
+import { connectClient, demoUpstream, startTestHub, waitFor } from '../support/hubHarness';
 
 /** Errors that say what happened: the upstream and its state, the HTTP status and the body's first line. */
 describe('errors about upstreams', function () {
@@ -22,21 +21,14 @@ describe('errors about upstreams', function () {
   after(() => new Promise<void>((resolve) => refusing.close(() => resolve())));
 
   it('keeps the status and the first line of an HTTP upstream that refuses, and names a down upstream instead of "unknown tool"', async function () {
-    const hub = await runHub({
-      config: validateConfig({ servers: { remote: { type: 'http', url } } }, 'test'),
-      token: testToken,
-      adminToken: testAdminToken,
-      logger: testLogger(),
-      port: 0,
-      upstreamBackoffMs: 60_000,
-    });
+    const hub = await startTestHub({ servers: { remote: { type: 'http', url } } }, { waitForReady: false, upstreamBackoffMs: 60_000 });
     try {
       // The hub is ready only after the upstream's first try: it has failed by now.
       const state = hub.hub.state().upstreams[0];
       assert.equal(state.state, 'failed');
       assert.match(state.lastError ?? '', /^HTTP 401: invalid API key for this workspace/);
       assert.doesNotMatch(state.lastError ?? '', /see the docs/);
-      const client = await connectClient(hub.gateway.url);
+      const client = await connectClient(hub.url);
       try {
         const error = await client.callTool({ name: 'remote__search', arguments: {} }).then(
           () => undefined,
@@ -56,9 +48,9 @@ describe('errors about upstreams', function () {
 
   it('answers a list while an upstream is still starting only once it is ready', async function () {
     // The hub's own start waits for the first try; a reload's new upstream is met by waiting lists.
-    const hub = await runHub({ config: validateConfig({ servers: {} }, 'test'), token: testToken, adminToken: testAdminToken, logger: testLogger(), port: 0 });
+    const hub = await startTestHub({ servers: {} });
     try {
-      const client = await connectClient(hub.gateway.url);
+      const client = await connectClient(hub.url);
       try {
         const applying = hub.hub.applyConfig(validateConfig({ servers: { demo: demoUpstream() } }, 'test'), 'test');
         const tools = (await client.listTools()).tools.map((t) => t.name);

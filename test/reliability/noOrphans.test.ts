@@ -4,9 +4,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { validateConfig } from '../../src/core/config';
-import { runHub, type RunningHub } from '../../src/http/runHub';
-import { connectClient, firstText, fixturesDir, readJsonLines, startTestHub, tempDir, testAdminToken, testLogger, testToken, waitFor, type TestHub } from '../support/hubHarness';
+import { connectClient, firstText, fixturesDir, readJsonLines, startTestHub, tempDir, waitFor, type TestHub } from '../support/hubHarness';
 import { processState } from '../support/processes';
 
 const daemonFixture = join(fixturesDir, 'daemonFixture.js');
@@ -153,18 +151,11 @@ describe('reliability: no orphan, ever', function () {
 
   it('ends the daemons of a shared upstream that crashes within a second of every start, while it crash-loops and after the hub closes', async function () {
     const pids = pidFile(dir, 'crash-loop');
-    // Not startTestHub: it waits for every upstream to be ready, and this one never stays ready.
-    const running: RunningHub = await runHub({
-      config: validateConfig(
-        { servers: { crashy: { command: process.execPath, args: [daemonFixture], env: { DAEMON_ON_START: '1', DAEMON_CRASH_AFTER_MS: '100', DAEMON_PID_FILE: pids } } } },
-        'crash loop config',
-      ),
-      token: testToken,
-      adminToken: testAdminToken,
-      logger: testLogger(),
-      port: 0,
-      upstreamBackoffMs: 100,
-    });
+    // This upstream never stays ready.
+    const running = await startTestHub(
+      { servers: { crashy: { command: process.execPath, args: [daemonFixture], env: { DAEMON_ON_START: '1', DAEMON_CRASH_AFTER_MS: '100', DAEMON_PID_FILE: pids } } } },
+      { waitForReady: false },
+    );
     try {
       const daemons = await waitForDaemons(pids, 4);
       const servers = linesOf(pids).filter((line) => line.role === 'server');

@@ -46,8 +46,11 @@ export function demoUpstream(requestLog?: string, extra: Record<string, unknown>
 
 export type TestHub = RunningHub & { url: string; logLines: string[] };
 
-/** Starts a real hub on a free loopback port and waits until every upstream is ready. */
-export async function startTestHub(configJson: unknown, options: { configPath?: string; upstreamBackoffMs?: number } = {}): Promise<TestHub> {
+/**
+ * Starts a real hub on a free loopback port and waits until every upstream is ready (with
+ * `waitForReady: false`, only until each has had its first try, for upstreams that never stay up).
+ */
+export async function startTestHub(configJson: unknown, options: { configPath?: string; upstreamBackoffMs?: number; waitForReady?: boolean } = {}): Promise<TestHub> {
   const logLines: string[] = [];
   const running = await runHub({
     ...(options.configPath ? { configPath: options.configPath } : { config: validateConfig(configJson, 'test config') }),
@@ -57,7 +60,7 @@ export async function startTestHub(configJson: unknown, options: { configPath?: 
     port: 0,
     upstreamBackoffMs: options.upstreamBackoffMs ?? 100,
   });
-  await waitFor(() => running.hub.state().upstreams.every((u) => u.state === 'ready'), 10_000, 'upstreams ready');
+  if (options.waitForReady !== false) await waitFor(() => running.hub.state().upstreams.every((u) => u.state === 'ready'), 10_000, 'upstreams ready');
   return { ...running, url: running.gateway.url, logLines };
 }
 

@@ -1,9 +1,6 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { connectClient, firstText, startTestHub, tempDir, waitFor, type TestHub } from '../../support/hubHarness';
-import { runHub } from '../../../src/http/runHub';
-import { validateConfig } from '../../../src/core/config';
-import { testAdminToken, testLogger, testToken } from '../../support/hubHarness';
 import { hostileEvents, hostileUpstream } from './attackHarness';
 
 const starts = (log: string) => hostileEvents(log).filter((e) => e.event === 'started').length;
@@ -16,15 +13,8 @@ describe('attack: crash-looping upstreams', function () {
   it('backs off a shared upstream across restarts instead of restarting it about once a second', async function () {
     const log = join(tempDir(), 'shared.log');
     const startedAt = Date.now();
-    // Not startTestHub: this upstream is never ready for long.
-    const hub = await runHub({
-      config: validateConfig({ servers: { loop: hostileUpstream(log, {}, { HOSTILE_CRASH_AFTER_INIT: '1' }) } }, 'test'),
-      token: testToken,
-      adminToken: testAdminToken,
-      logger: testLogger(),
-      port: 0,
-      upstreamBackoffMs: 100,
-    });
+    // This upstream is never ready for long.
+    const hub = await startTestHub({ servers: { loop: hostileUpstream(log, {}, { HOSTILE_CRASH_AFTER_INIT: '1' }) } }, { waitForReady: false });
     try {
       // Each start counts as a failure until the upstream has stayed up for a while, so the delay
       // doubles from 100 ms: 100+200+…+6400 ms leave room for about eight starts in 15 s. Without
