@@ -62,44 +62,41 @@ describe('attack: late messages from a shared stdio upstream', function () {
     }
   });
 
-  it("gives them to nobody while another session's call is in flight (strict, the default)", async function () {
-    const alice = await observed('strict', 'alice');
-    const bob = await observed('strict', 'bob');
+  /**
+   * Bob's call is in flight before Alice's starts, and until long after the upstream sends its late
+   * messages for Alice; returns both sessions and what became of the late sampling request.
+   */
+  async function lateWhileBobWaits(virtualServer: 'strict' | 'loose', tag: string): Promise<{ alice: Observed; bob: Observed; outcome?: string }> {
+    const log = virtualServer === 'strict' ? strictLog : looseLog;
+    const alice = await observed(virtualServer, 'alice');
+    const bob = await observed(virtualServer, 'bob');
     try {
-      // Bob's call is in flight before Alice's starts, and until long after the late messages come.
-      const bobs = bob.client.callTool({ name: 'wait', arguments: { tag: 'bob-busy', delayMs: 8_000 } }, undefined, { timeout: 30_000 });
-      await waitFor(() => hostileEvents(strictLog).some((e) => e.tag === 'bob-busy'), 10_000, "Bob's call to reach the upstream");
-      await alice.client.callTool({ name: 'answer_then_late', arguments: { tag: 'busy', delayMs: 300 } });
-      await waitFor(() => lateOutcome(strictLog, 'busy')() !== undefined, 15_000, 'the late sampling request to be answered or refused');
+      const bobs = bob.client.callTool({ name: 'wait', arguments: { tag: `bob-${tag}`, delayMs: 8_000 } }, undefined, { timeout: 30_000 });
+      await waitFor(() => hostileEvents(log).some((e) => e.tag === `bob-${tag}`), 10_000, "Bob's call to reach the upstream");
+      await alice.client.callTool({ name: 'answer_then_late', arguments: { tag, delayMs: 300 } });
+      await waitFor(() => lateOutcome(log, tag)() !== undefined, 15_000, 'the late sampling request to be answered or refused');
       await bobs;
-      assert.equal(lateOutcome(strictLog, 'busy')(), 'late sampling refused');
-      for (const who of [alice, bob]) {
-        assert.deepEqual(who.logs.filter((l) => l.includes('late')), [], 'a late log reached a session');
-        assert.deepEqual(who.samplings, [], 'a late sampling request reached a session');
-      }
-      assert.ok(hub.logLines.some((line) => /kept in the hub's log only: upstream 'strict' sent it on its stdio stream/.test(line)));
+      return { alice, bob, outcome: lateOutcome(log, tag)() };
     } finally {
       await alice.client.close();
       await bob.client.close();
     }
+  }
+
+  it("gives them to nobody while another session's call is in flight (strict, the default)", async function () {
+    const { alice, bob, outcome } = await lateWhileBobWaits('strict', 'busy');
+    assert.equal(outcome, 'late sampling refused');
+    for (const who of [alice, bob]) {
+      assert.deepEqual(who.logs.filter((l) => l.includes('late')), [], 'a late log reached a session');
+      assert.deepEqual(who.samplings, [], 'a late sampling request reached a session');
+    }
+    assert.ok(hub.logLines.some((line) => /kept in the hub's log only: upstream 'strict' sent it on its stdio stream/.test(line)));
   });
 
   it('with attribution "single-flight", the documented window: the one session in flight gets them', async function () {
-    const alice = await observed('loose', 'alice');
-    const bob = await observed('loose', 'bob');
-    try {
-      // Bob's call is in flight before Alice's starts, and until long after the late messages come.
-      const bobs = bob.client.callTool({ name: 'wait', arguments: { tag: 'bob-window', delayMs: 8_000 } }, undefined, { timeout: 30_000 });
-      await waitFor(() => hostileEvents(looseLog).some((e) => e.tag === 'bob-window'), 10_000, "Bob's call to reach the upstream");
-      await alice.client.callTool({ name: 'answer_then_late', arguments: { tag: 'window', delayMs: 300 } });
-      await waitFor(() => lateOutcome(looseLog, 'window')() !== undefined, 15_000, 'the late sampling request to be answered or refused');
-      await bobs;
-      assert.deepEqual(alice.samplings, []);
-      assert.equal(lateOutcome(looseLog, 'window')(), 'late sampling answered');
-      assert.equal(bob.samplings.length, 1, "Bob, the only session in flight, was asked: the window README describes");
-    } finally {
-      await alice.client.close();
-      await bob.client.close();
-    }
+    const { alice, bob, outcome } = await lateWhileBobWaits('loose', 'window');
+    assert.deepEqual(alice.samplings, []);
+    assert.equal(outcome, 'late sampling answered');
+    assert.equal(bob.samplings.length, 1, 'Bob, the only session in flight, was asked: the window README describes');
   });
 });
