@@ -138,6 +138,8 @@ const virtualServerSchema = z
     naming: z.enum(['prefixed', 'bare']).optional(),
     /** `false` turns safe mode off for this virtual server's sessions. */
     safeMode: z.boolean().optional(),
+    /** Overrides `hub.chatSessions` for this virtual server's sessions. */
+    chatSessions: z.enum(['isolated', 'workspace']).optional(),
   })
   .strict();
 
@@ -145,6 +147,16 @@ const hubSettingsSchema = z
   .object({
     /** Seconds without a request after which a session ends. */
     sessionIdleTimeout: z.number().int().min(1).max(7 * 24 * 3600).optional(),
+    /**
+     * Where a call names its chat (VS Code sends `_meta["vscode.conversationId"]` on calls from
+     * chat): `meta:<key>` entries, tried in order. Each chat gets a session of its own inside its
+     * connection's session. `[]` turns chat sessions off.
+     */
+    sessionKeys: z.array(z.string().regex(/^meta:.{1,128}$/, 'must be "meta:<_meta key>"')).optional(),
+    /** `isolated` (default): a chat owns only what it created and has its own instances. `workspace`: chats share their workspace's. */
+    chatSessions: z.enum(['isolated', 'workspace']).optional(),
+    /** Seconds without a call after which a chat session ends (VS Code never says a chat closed). */
+    chatSessionIdleTimeout: z.number().int().min(1).max(7 * 24 * 3600).optional(),
     /** Largest accepted request body, in bytes. */
     maxBodyBytes: z.number().int().min(1024).max(256 * 1024 * 1024).optional(),
     /** Deepest nesting of arrays and objects accepted in a request body. */
@@ -206,10 +218,18 @@ export type VirtualServerConfig = {
   prompts: Selection;
   naming: NamingMode;
   safeMode: boolean;
+  /** Unset: the hub's `chatSessions`. */
+  chatSessions?: ChatSessionMode;
 };
+
+export type ChatSessionMode = 'isolated' | 'workspace';
 
 export type HubSettings = {
   sessionIdleTimeoutMs: number;
+  /** `_meta` keys that name a call's chat, in order. */
+  sessionKeys: string[];
+  chatSessions: ChatSessionMode;
+  chatSessionIdleTimeoutMs: number;
   maxBodyBytes: number;
   maxJsonDepth: number;
   maxUpstreamMessageBytes: number;
@@ -228,6 +248,9 @@ export const defaultUpstreamTimeoutMs = 60_000;
 export const defaultPerSession: PerSessionPolicy = { warm: 1, maxInstances: 8, idleTimeoutMs: 5 * 60_000 };
 export const defaultSettings: HubSettings = {
   sessionIdleTimeoutMs: 30 * 60_000,
+  sessionKeys: ['vscode.conversationId'],
+  chatSessions: 'isolated',
+  chatSessionIdleTimeoutMs: 10 * 60_000,
   maxBodyBytes: 4 * 1024 * 1024,
   // MCP arguments are shallow; 64 levels leaves room for any real schema and none for a stack attack.
   maxJsonDepth: 64,
@@ -318,6 +341,7 @@ export function validateConfig(raw: unknown, source: string, env: NodeJS.Process
       prompts: toSelection(entry.prompts),
       naming: entry.naming ?? 'prefixed',
       safeMode: entry.safeMode ?? true,
+      ...(entry.chatSessions ? { chatSessions: entry.chatSessions } : {}),
     });
   }
 
@@ -327,6 +351,9 @@ export function validateConfig(raw: unknown, source: string, env: NodeJS.Process
     virtualServers,
     settings: {
       sessionIdleTimeoutMs: (file.hub?.sessionIdleTimeout ?? defaultSettings.sessionIdleTimeoutMs / 1000) * 1000,
+      sessionKeys: file.hub?.sessionKeys?.map((key) => key.slice('meta:'.length)) ?? defaultSettings.sessionKeys,
+      chatSessions: file.hub?.chatSessions ?? defaultSettings.chatSessions,
+      chatSessionIdleTimeoutMs: (file.hub?.chatSessionIdleTimeout ?? defaultSettings.chatSessionIdleTimeoutMs / 1000) * 1000,
       maxBodyBytes: file.hub?.maxBodyBytes ?? defaultSettings.maxBodyBytes,
       maxJsonDepth: file.hub?.maxJsonDepth ?? defaultSettings.maxJsonDepth,
       maxUpstreamMessageBytes: file.hub?.maxUpstreamMessageBytes ?? defaultSettings.maxUpstreamMessageBytes,

@@ -21,6 +21,8 @@ export class Connection {
   openStreams = 0;
   /** The level the client asked for with `logging/setLevel`; none means everything its upstreams send. */
   logLevel?: McpLogLevel;
+  /** Set once a malformed chat key was logged for this connection: it is logged once, not per call. */
+  warnedAboutChatKey = false;
 
   constructor(
     readonly id: string,
@@ -58,16 +60,39 @@ export class LogicalSession {
   readonly id: string;
   ended = false;
 
+  /** For a chat session: the session of the connection its calls come on (the workspace). */
+  readonly parent?: LogicalSession;
+  /** For a chat session: the conversation id its calls carry. */
+  readonly conversationId?: string;
+  /** This session's chat sessions, by conversation id. */
+  readonly chats = new Map<string, LogicalSession>();
+  /** Conversation ids of chat sessions that ended while this session lived: a new call is told. */
+  readonly endedChats = new Map<string, string>();
+  /** Calls made in this session that no connection of its own counts (a chat session's). */
+  ownCalls = 0;
+
   constructor(
-    origin: { key: string } | { connectionId: string },
+    origin: { key: string } | { connectionId: string } | { parent: LogicalSession; conversationId: string },
     index: OwnershipIndex,
     now: number,
   ) {
-    this.id = 'key' in origin ? keyedSessionId(origin.key) : origin.connectionId;
+    if ('parent' in origin) {
+      // A parent id never holds a '/': the chat's id names its parent, and no other session's.
+      this.id = `${origin.parent.id}/chat:${origin.conversationId}`;
+      this.parent = origin.parent;
+      this.conversationId = origin.conversationId;
+    } else {
+      this.id = 'key' in origin ? keyedSessionId(origin.key) : origin.connectionId;
+    }
     this.key = 'key' in origin ? origin.key : undefined;
     this.ledger = new OwnershipLedger(index);
     this.createdAt = now;
     this.lastSeenAt = now;
+  }
+
+  /** The connections that speak for this session: its own, or a chat session's workspace's. */
+  get reachableConnections(): ReadonlyMap<string, Connection> {
+    return this.parent ? this.parent.connections : this.connections;
   }
 
   /** The `X-MCP-Hub-Session` value clients joined it with; undefined for an implicit session. */
@@ -79,7 +104,7 @@ export class LogicalSession {
   }
 
   get calls(): number {
-    let total = 0;
+    let total = this.ownCalls;
     for (const connection of this.connections.values()) total += connection.calls;
     return total;
   }
@@ -87,12 +112,15 @@ export class LogicalSession {
 
 export type SessionEvent =
   | { type: 'connection-opened'; connection: Connection }
+  | { type: 'session-started'; session: LogicalSession }
   | { type: 'connection-closed'; connection: Connection; reason: string }
   | { type: 'session-ended'; session: LogicalSession; reason: string }
   | { type: 'connection-updated'; connection: Connection };
 
 /** Joinable session keys: header values, kept apart from connection ids so nobody joins an implicit session. */
 export const sessionKeyPattern = /^[A-Za-z0-9._:@-]{1,128}$/;
+
+const maxRememberedEndedChats = 100;
 
 /** A keyed session's id: prefixed, so it can never equal an implicit session's (a connection id). */
 export function keyedSessionId(key: string): string {
@@ -101,6 +129,8 @@ export function keyedSessionId(key: string): string {
 
 export type SessionRegistryOptions = {
   idleTimeoutMs: number;
+  /** A chat session with no call for this long ends. */
+  chatIdleTimeoutMs?: number;
   logger: Logger;
   now?: () => number;
 };
@@ -116,6 +146,7 @@ export class SessionRegistry implements Disposable {
   readonly onDidChange;
   private sweepTimer?: NodeJS.Timeout;
   private idleTimeoutMs: number;
+  private chatIdleTimeoutMs: number;
   private readonly now: () => number;
 
   constructor(private readonly options: SessionRegistryOptions) {
@@ -123,17 +154,19 @@ export class SessionRegistry implements Disposable {
     this.onDidChange = this.emitter.event;
     this.now = options.now ?? Date.now;
     this.idleTimeoutMs = options.idleTimeoutMs;
+    this.chatIdleTimeoutMs = options.chatIdleTimeoutMs ?? options.idleTimeoutMs;
     this.scheduleSweep();
   }
 
-  setIdleTimeout(ms: number): void {
+  setIdleTimeout(ms: number, chatMs = this.chatIdleTimeoutMs): void {
     this.idleTimeoutMs = ms;
+    this.chatIdleTimeoutMs = chatMs;
     this.scheduleSweep();
   }
 
   private scheduleSweep(): void {
     clearInterval(this.sweepTimer);
-    const every = Math.min(30_000, Math.max(50, Math.floor(this.idleTimeoutMs / 4)));
+    const every = Math.min(30_000, Math.max(50, Math.floor(Math.min(this.idleTimeoutMs, this.chatIdleTimeoutMs) / 4)));
     this.sweepTimer = setInterval(() => this.sweep(), every);
     this.sweepTimer.unref();
   }
@@ -156,6 +189,26 @@ export class SessionRegistry implements Disposable {
     this.connections.set(connection.id, connection);
     this.emitter.fire({ type: 'connection-opened', connection });
     return connection;
+  }
+
+  /**
+   * The chat session of `parent` for a conversation, made on its first call. `ended` says why an
+   * earlier chat session of that conversation ended, when one did: this one starts fresh.
+   */
+  chatSession(parent: LogicalSession, conversationId: string): { session: LogicalSession; ended?: string } {
+    const now = this.now();
+    const existing = parent.chats.get(conversationId);
+    if (existing) {
+      existing.lastSeenAt = now;
+      return { session: existing };
+    }
+    const session = new LogicalSession({ parent, conversationId }, this.ownership, now);
+    parent.chats.set(conversationId, session);
+    this.sessionsById.set(session.id, session);
+    const ended = parent.endedChats.get(conversationId);
+    parent.endedChats.delete(conversationId);
+    this.emitter.fire({ type: 'session-started', session });
+    return { session, ...(ended ? { ended } : {}) };
   }
 
   connection(id: string): Connection | undefined {
@@ -258,6 +311,14 @@ export class SessionRegistry implements Disposable {
   private endLogical(session: LogicalSession, reason: string): void {
     if (session.ended) return;
     session.ended = true;
+    for (const chat of [...session.chats.values()]) this.endLogical(chat, `its workspace session ended (${reason})`);
+    if (session.parent && session.conversationId !== undefined) {
+      session.parent.chats.delete(session.conversationId);
+      const { endedChats } = session.parent;
+      if (!session.parent.ended) endedChats.set(session.conversationId, reason);
+      // Remembered only to say so on the next call: the oldest go first.
+      if (endedChats.size > maxRememberedEndedChats) endedChats.delete(endedChats.keys().next().value as string);
+    }
     this.sessionsById.delete(session.id);
     session.ledger.clear();
     try {
@@ -276,8 +337,13 @@ export class SessionRegistry implements Disposable {
         void this.closeConnection(connection, 'idle timeout');
       }
     }
+    const chatCutoff = this.now() - this.chatIdleTimeoutMs;
     for (const session of [...this.sessionsById.values()]) {
-      if (session.joined && session.connections.size === 0 && session.lastSeenAt <= cutoff) this.endLogical(session, 'idle timeout');
+      if (session.parent) {
+        if (session.lastSeenAt <= chatCutoff) this.endLogical(session, 'chat idle timeout');
+      } else if (session.joined && session.connections.size === 0 && session.lastSeenAt <= cutoff) {
+        this.endLogical(session, 'idle timeout');
+      }
     }
   }
 

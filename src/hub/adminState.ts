@@ -65,6 +65,8 @@ export type SessionState = {
   id: string;
   /** The `X-MCP-Hub-Session` value, for a keyed session. */
   key?: string;
+  /** For a chat session: the session of the connection its calls come on, and its conversation id. */
+  chat?: { parent: string; conversationId: string };
   joined: boolean;
   createdAt: number;
   lastSeenAt: number;
@@ -155,6 +157,7 @@ export function buildAdminState(input: {
     sessions: input.sessions.map((session) => ({
       id: session.id,
       ...(session.key !== undefined ? { key: session.key } : {}),
+      ...(session.parent && session.conversationId !== undefined ? { chat: { parent: session.parent.id, conversationId: session.conversationId } } : {}),
       joined: session.joined,
       createdAt: session.createdAt,
       lastSeenAt: session.lastSeenAt,

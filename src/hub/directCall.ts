@@ -67,8 +67,8 @@ export async function answerDirectly(call: DirectToolCall, endpoint: SessionEndp
     signal,
     requestId: call.id,
     _meta: call.params._meta,
-    // Unused without a progress token, which the direct path never has.
-    sendNotification: () => Promise.resolve(),
+    // On this call's own response (the outgoing hook sends it there): a log the hub itself sends.
+    sendNotification: (notification) => endpoint.server.notification(notification, { relatedRequestId: call.id }),
   };
   try {
     const result = await endpoint.callTool(call.params, context);

@@ -69,6 +69,7 @@ export class Hub implements Disposable {
     this.onDidChangeState = this.stateEmitter.event;
     this.sessions = new SessionRegistry({
       idleTimeoutMs: options.config.settings.sessionIdleTimeoutMs,
+      chatIdleTimeoutMs: options.config.settings.chatSessionIdleTimeoutMs,
       logger: options.logger.child('sessions'),
     });
     this.router = new MessageRouter(this.sessions, (id) => this.sessionServers.get(id), options.logger.child('router'));
@@ -147,6 +148,32 @@ export class Hub implements Disposable {
     return announcedCapabilities(config);
   }
 
+  /**
+   * The session a request runs in: its connection's, or, when its `_meta` names a chat (the
+   * configured `sessionKeys`, such as VS Code's `vscode.conversationId`) and chats are isolated,
+   * that chat's session inside the connection's. A chat key can only ever reach a chat of the
+   * calling connection's own session. `notice` says when the chat's earlier session had ended.
+   */
+  sessionForCall(connection: Connection, meta: Record<string, unknown> | undefined, virtualServer: string | undefined): { session: LogicalSession; notice?: string } {
+    const { settings } = this.configValue;
+    const mode = (virtualServer === undefined ? undefined : this.configValue.virtualServers.get(virtualServer)?.chatSessions) ?? settings.chatSessions;
+    if (mode === 'workspace' || !meta) return { session: connection.session };
+    for (const key of settings.sessionKeys) {
+      const value = meta[key];
+      if (value === undefined) continue;
+      if (typeof value !== 'string' || value.length === 0 || value.length > 256) {
+        if (!connection.warnedAboutChatKey) {
+          connection.warnedAboutChatKey = true;
+          this.options.logger.warn(`connection ${connection.id}: _meta["${key}"] is not a string of 1-256 characters; its calls run in the connection's session`);
+        }
+        return { session: connection.session };
+      }
+      const { session, ended } = this.sessions.chatSession(connection.session, value);
+      return { session, ...(ended ? { notice: `chat session ${value} ended earlier (${ended}); this call starts it fresh` } : {}) };
+    }
+    return { session: connection.session };
+  }
+
   /** A client's roots changed: its own instances hear it (a shared upstream could not ask whose). */
   rootsChanged(session: LogicalSession): void {
     for (const pool of this.pools.values()) {
@@ -187,7 +214,7 @@ export class Hub implements Disposable {
     // A session's own instance logs at the level of that session's connections.
     for (const pool of this.pools.values()) {
       pool.forEachInstance((instance, owner) => {
-        const levels = [...(this.sessions.session(owner)?.connections.values() ?? [])].flatMap((c) => c.logLevel ?? []);
+        const levels = [...(this.sessions.session(owner)?.reachableConnections.values() ?? [])].flatMap((c) => c.logLevel ?? []);
         const level = mostVerbose(levels);
         if (level) instance.setLogLevel(level);
       });
@@ -242,8 +269,11 @@ export class Hub implements Disposable {
     await Promise.all(closing);
     for (const upstream of next.upstreams.values()) if (!this.upstreams.has(upstream.id)) this.addUpstream(upstream);
 
-    if (next.settings.sessionIdleTimeoutMs !== previous.settings.sessionIdleTimeoutMs) {
-      this.sessions.setIdleTimeout(next.settings.sessionIdleTimeoutMs);
+    if (
+      next.settings.sessionIdleTimeoutMs !== previous.settings.sessionIdleTimeoutMs ||
+      next.settings.chatSessionIdleTimeoutMs !== previous.settings.chatSessionIdleTimeoutMs
+    ) {
+      this.sessions.setIdleTimeout(next.settings.sessionIdleTimeoutMs, next.settings.chatSessionIdleTimeoutMs);
     }
     for (const connection of this.sessions.allConnections) {
       if (connection.virtualServer !== undefined && !next.virtualServers.has(connection.virtualServer)) {

@@ -54,7 +54,7 @@ export class MessageRouter {
     const session = sessionId === undefined ? undefined : this.sessions.session(sessionId);
     if (!session) return undefined;
     let latest: Connection | undefined;
-    for (const connection of session.connections.values()) if (!latest || connection.lastSeenAt >= latest.lastSeenAt) latest = connection;
+    for (const connection of session.reachableConnections.values()) if (!latest || connection.lastSeenAt >= latest.lastSeenAt) latest = connection;
     return latest ? { origin: { connectionId: latest.id, sessionId: session.id }, via: 'session instance' } : undefined;
   }
 

@@ -31,7 +31,8 @@ import { z } from 'zod';
 import type { Route, ScopedCatalog } from '../core/catalog';
 import { checkCall, classifyTool, createdIds } from '../core/safeMode';
 import { InstanceLimitError, UpstreamUnavailableError } from '../core/errors';
-import type { Connection } from '../core/sessions';
+import { passesLogLevel } from '../core/logLevels';
+import type { Connection, LogicalSession } from '../core/sessions';
 import { describeUpstreamError, type UpstreamConnection, type UpstreamRequestOptions } from '../upstream/upstreamConnection';
 import { hubVersion, type Hub } from './hub';
 import { RpcError } from './rpcError';
@@ -135,12 +136,29 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
     return current;
   };
 
+  /**
+   * The session this request runs in (its chat's, when it names one), touched; a chat session
+   * that had ended and starts fresh is announced to the client in a log message.
+   */
+  const callSession = (current: Connection, extra: CallContext): LogicalSession => {
+    const { session, notice } = hub.sessionForCall(current, extra._meta, virtualServer);
+    if (session !== current.session) {
+      session.lastSeenAt = Date.now();
+      session.ownCalls++;
+    }
+    if (notice && passesLogLevel('notice', current.logLevel)) {
+      extra.sendNotification({ method: 'notifications/message', params: { level: 'notice', logger: 'mcp-session-hub', data: notice } }).catch(() => undefined);
+    }
+    return session;
+  };
+
   /** Sends one request to the routed upstream on behalf of this connection, with progress and cancellation. */
-  const forward = async (route: Route, request: ClientRequest, extra: CallContext): Promise<Record<string, unknown>> => {
+  const forward = async (route: Route, request: ClientRequest, extra: CallContext, session?: LogicalSession): Promise<Record<string, unknown>> => {
     const current = requireConnection();
+    const callingSession = session ?? callSession(current, extra);
     const progressToken = extra._meta?.progressToken;
     // The origin lets the upstream's requests and logs for this call find their way back here.
-    const origin = { connectionId: current.id, sessionId: current.session.id, requestId: extra.requestId };
+    const origin = { connectionId: current.id, sessionId: callingSession.id, requestId: extra.requestId };
     const options: UpstreamRequestOptions = { signal: extra.signal, origin };
     let lastProgress = -Infinity;
     const sendProgress = (progress: Progress) => {
@@ -154,7 +172,7 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
     let failed = false;
     let upstream: UpstreamConnection | undefined;
     try {
-      upstream = hub.upstreamFor(route.upstream, current.session);
+      upstream = hub.upstreamFor(route.upstream, callingSession);
       if (upstream.status.state !== 'ready') sendProgress({ progress: 0, message: `starting upstream '${route.upstream}' for this session` });
       return await upstream.request(request, options);
     } catch (error) {
@@ -175,7 +193,8 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
     const route = scope().resolveTool(params.name);
     if (!route) throw unknownName('tool', params.name);
     const current = requireConnection();
-    const { ledger } = current.session;
+    const session = callSession(current, extra);
+    const { ledger } = session;
     // Safe mode judges the upstream's own tool: its own name, its own annotations.
     const tool = { name: route.name, annotations: route.tool.annotations };
     const rule = hub.config.upstreams.get(route.upstream)?.safeMode.tools[route.name];
@@ -186,13 +205,13 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
       hub.sessions.recordCall(current, 0, true);
       return { isError: true, content: [{ type: 'text', text: verdict.reason }] };
     }
-    const result = (await forward(route, { method: 'tools/call', params: { ...params, name: route.name } }, extra)) as CallToolResult;
+    const result = (await forward(route, { method: 'tools/call', params: { ...params, name: route.name } }, extra, session)) as CallToolResult;
     // Recorded even while safe mode is off, so switching it on later protects what exists.
     if ((verdict?.kind ?? classifyTool(tool, rule)) === 'create') {
       const { collisions } = ledger.record(route.upstream, route.name, createdIds(result, rule, params.arguments));
       if (collisions.length > 0) {
         hub.logger.warn(
-          `safe mode: '${route.name}' of upstream '${route.upstream}' named ${collisions.join(', ')} in its result for session ${current.session.id}, already owned by another session; not recorded`,
+          `safe mode: '${route.name}' of upstream '${route.upstream}' named ${collisions.join(', ')} in its result for session ${session.id}, already owned by another session; not recorded`,
         );
       }
     }

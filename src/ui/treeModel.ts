@@ -47,8 +47,9 @@ export function buildTree(state: HubState, now = Date.now()): TreeNode[] {
     label: 'Sessions',
     contextValue: 'group.sessions',
     icon: 'account',
-    description: String(state.sessions.length),
-    children: state.sessions.map((session) => sessionNode(session, now)),
+    description: String(state.sessions.filter((session) => !session.chat).length),
+    // Chat sessions show under the session of the connection their calls come on.
+    children: state.sessions.filter((session) => !session.chat).map((session) => sessionNode(session, now, state.sessions.filter((chat) => chat.chat?.parent === session.id))),
   };
   const upstreams: TreeNode = {
     id: 'upstreams',
@@ -90,7 +91,7 @@ function scopeNode(id: string, label: string, description: string, scope: HubSta
   };
 }
 
-function sessionNode(session: HubState['sessions'][number], now: number): TreeNode {
+function sessionNode(session: HubState['sessions'][number], now: number, chats: HubState['sessions'] = []): TreeNode {
   const first = session.connections[0];
   const who = first?.client ? `${first.client.name} ${first.client.version}` : 'unknown client';
   const servers = [...new Set(session.connections.map((c) => c.virtualServer ?? 'global'))].join(', ');
@@ -121,6 +122,7 @@ function sessionNode(session: HubState['sessions'][number], now: number): TreeNo
         ]
       : []),
   ];
+  children.push(...chats.map((chat) => chatNode(chat, now)));
   return {
     id: `session:${session.id}`,
     label: who,
@@ -130,5 +132,18 @@ function sessionNode(session: HubState['sessions'][number], now: number): TreeNo
     icon: 'account',
     target: session.id,
     children,
+  };
+}
+
+/** A chat session: its instances and owned ids, with Kill like any session. */
+function chatNode(chat: HubState['sessions'][number], now: number): TreeNode {
+  const conversation = chat.chat?.conversationId ?? chat.id;
+  const inner = sessionNode(chat, now);
+  return {
+    ...inner,
+    label: `chat ${conversation.length > 12 ? `${conversation.slice(0, 12)}…` : conversation}`,
+    description: `${chat.calls} calls · used ${formatAge(now - chat.lastSeenAt)} ago · started ${formatAge(now - chat.createdAt)} ago`,
+    tooltip: `chat session ${conversation} (session ${chat.id})`,
+    icon: 'comment-discussion',
   };
 }

@@ -296,6 +296,9 @@ export class UpstreamConnection implements Disposable {
     const headers: Record<string, string> = {};
     if (transport.inner.sessionId) headers['mcp-session-id'] = transport.inner.sessionId;
     if (transport.inner.protocolVersion) headers['mcp-protocol-version'] = transport.inner.protocolVersion;
+    // A client's trace context goes on as W3C headers too, so an HTTP upstream's tracing continues it.
+    const meta = (request.params as { _meta?: Record<string, unknown> } | undefined)?._meta;
+    for (const name of ['traceparent', 'tracestate'] as const) if (typeof meta?.[name] === 'string') headers[name] = meta[name];
     const serving = servingRequest.getStore();
     const receive = (message: JSONRPCMessage) => transport.receive(message);
     try {

@@ -1,0 +1,139 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { readDemoLog } from '../support/demoLog';
+import { adminAuth, connectClient, demoUpstream, firstText, fixturesDir, passthroughFixture, startTestHub, tempDir, waitFor, type TestHub } from '../support/hubHarness';
+import { spawnReady } from '../support/readyChild';
+import { processState } from '../support/processes';
+import { rawRequest } from '../support/rawHttp';
+
+const chat = (id: string) => ({ 'vscode.conversationId': id });
+
+/** Each agent chat its own session: the conversation id VS Code sends in `_meta` (issue 14). */
+describe('chat sessions from the conversation id in _meta', function () {
+  this.timeout(60_000);
+  let hub: TestHub;
+  let demoLog: string;
+  const clients: Client[] = [];
+
+  async function start(hubSettings: Record<string, unknown> = {}, vsSettings: Record<string, unknown> = {}): Promise<void> {
+    demoLog = join(tempDir(), 'demo.log');
+    hub = await startTestHub({
+      servers: {
+        inst: { command: process.execPath, args: [join(fixturesDir, 'faultFixture.js')], perSession: true, warm: 0 },
+        demo: demoUpstream(demoLog),
+      },
+      virtualServers: { work: { upstreams: ['inst', 'demo'], naming: 'bare', ...vsSettings } },
+      hub: hubSettings,
+    });
+  }
+  async function workspace(key: string): Promise<Client> {
+    const client = await connectClient(hub.url, { virtualServer: 'work', headers: { 'x-mcp-hub-session': key }, name: key });
+    clients.push(client);
+    return client;
+  }
+  const call = async (client: Client, name: string, args: Record<string, unknown>, conversation?: string) => {
+    const result = await client.callTool({ name, arguments: args, ...(conversation ? { _meta: chat(conversation) } : {}) });
+    return { isError: result.isError === true, text: firstText(result), structured: result.structuredContent as { id?: string } | undefined };
+  };
+  const pidOf = (text: string) => Number(/^pid (\d+)/.exec(text)?.[1]);
+  const chatSessions = () => hub.hub.state().sessions.filter((s) => s.chat);
+
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.close().catch(() => undefined)));
+    await hub?.close();
+  });
+
+  it('gives two chats of one connection their own instances and ledgers, inside the workspace session', async function () {
+    await start();
+    const ws = await workspace('vscode:ws-1');
+    const c1 = pidOf((await call(ws, 'remember', { value: 'c1-secret' }, 'c1')).text);
+    const c2 = pidOf((await call(ws, 'remember', { value: 'c2-secret' }, 'c2')).text);
+    assert.notEqual(c1, c2, 'one instance for two chats');
+    assert.match((await call(ws, 'recall', {}, 'c1')).text, /remembers c1-secret$/);
+    assert.match((await call(ws, 'recall', {}, 'c2')).text, /remembers c2-secret$/);
+    assert.match((await call(ws, 'recall', {})).text, /remembers nothing$/, 'a call without a chat runs in the workspace session, with its own instance');
+
+    const made = await call(ws, 'create_item', { title: 'c1 made it' }, 'c1');
+    const before = readDemoLog(demoLog).length;
+    const refused = await call(ws, 'delete_item', { id: made.structured?.id }, 'c2');
+    assert.equal(refused.isError, true);
+    assert.match(refused.text, /Safe mode refused 'delete_item'/);
+    assert.equal((await call(ws, 'delete_item', { id: made.structured?.id })).isError, true, 'the workspace session itself owns only what it created');
+    assert.deepEqual(readDemoLog(demoLog).slice(before), [], 'a refused call reached the upstream');
+    assert.equal((await call(ws, 'delete_item', { id: made.structured?.id }, 'c1')).isError, false);
+
+    const sessions = chatSessions();
+    assert.deepEqual(sessions.map((s) => s.chat?.conversationId).sort(), ['c1', 'c2']);
+    assert.ok(sessions.every((s) => s.chat?.parent === 'key:vscode:ws-1'));
+    assert.deepEqual(sessions.map((s) => s.instances.length), [1, 1]);
+  });
+
+  it('lets chats share ownership and instances in "workspace" mode', async function () {
+    await start({}, { chatSessions: 'workspace' });
+    const ws = await workspace('vscode:ws-1');
+    assert.equal(pidOf((await call(ws, 'recall', {}, 'c1')).text), pidOf((await call(ws, 'recall', {}, 'c2')).text));
+    const made = await call(ws, 'create_item', { title: 'shared' }, 'c1');
+    assert.equal((await call(ws, 'delete_item', { id: made.structured?.id }, 'c2')).isError, false);
+    assert.deepEqual(chatSessions(), []);
+  });
+
+  it('ends a killed chat with its instance, leaves the other, and says so when the chat comes back', async function () {
+    await start();
+    const notices: string[] = [];
+    const ws = await connectClient(hub.url, {
+      virtualServer: 'work',
+      headers: { 'x-mcp-hub-session': 'vscode:ws-1' },
+      beforeConnect: (c) => c.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void notices.push(String(n.params.data))),
+    });
+    clients.push(ws);
+    const c1 = pidOf((await call(ws, 'remember', { value: 'one' }, 'c1')).text);
+    const c2 = pidOf((await call(ws, 'remember', { value: 'two' }, 'c2')).text);
+    const c1Session = chatSessions().find((s) => s.chat?.conversationId === 'c1');
+    assert.ok(c1Session);
+    assert.equal((await rawRequest(`${hub.url}/admin/sessions/${encodeURIComponent(c1Session.id)}`, { method: 'DELETE', headers: adminAuth })).status, 204);
+    await waitFor(() => processState(c1) !== 'alive', 10_000, "c1's instance gone");
+    assert.equal(processState(c2), 'alive');
+    assert.match((await call(ws, 'recall', {}, 'c2')).text, /remembers two$/);
+    assert.match((await call(ws, 'recall', {}, 'c1')).text, /remembers nothing$/, 'c1 starts fresh');
+    await waitFor(() => notices.some((n) => /chat session c1 ended earlier \(ended from the admin API\); this call starts it fresh/.test(n)), 5_000, 'the notice');
+  });
+
+  it("ends a chat after its own idle timeout, and keeps one workspace's c1 apart from another's", async function () {
+    await start({ chatSessionIdleTimeout: 1 });
+    const first = await workspace('vscode:ws-1');
+    const second = await workspace('vscode:ws-2');
+    await call(first, 'remember', { value: 'first' }, 'c1');
+    assert.match((await call(second, 'recall', {}, 'c1')).text, /remembers nothing$/, "a second workspace's c1 is its own");
+    assert.equal(chatSessions().length, 2);
+    await waitFor(() => chatSessions().length === 0, 10_000, 'the chats to end when idle');
+    assert.equal(hub.hub.state().sessions.length, 2, 'the workspace sessions stay');
+  });
+
+  it('runs a call with a conversation id that is not a usable string in the workspace session, and logs it once', async function () {
+    await start();
+    const ws = await workspace('vscode:ws-1');
+    for (const bad of [42, '', 'x'.repeat(257)]) {
+      const result = await ws.callTool({ name: 'recall', arguments: {}, _meta: { 'vscode.conversationId': bad } });
+      assert.equal(result.isError, undefined);
+    }
+    assert.deepEqual(chatSessions(), []);
+    assert.equal(hub.logLines.filter((line) => /is not a string of 1-256 characters/.test(line)).length, 1);
+  });
+
+  it("passes a client's traceparent and tracestate on to an HTTP upstream unchanged, in _meta and as headers", async function () {
+    const web = await spawnReady(passthroughFixture, ['--http', '--port', '0'], { env: { FIXTURE_EVENT_LOG: join(tempDir(), 'web.log') } });
+    try {
+      hub = await startTestHub({ servers: { web: { type: 'http', url: web.url } }, virtualServers: { web: { upstreams: ['web'], naming: 'bare' } } });
+      const client = await connectClient(hub.url, { virtualServer: 'web' });
+      clients.push(client);
+      const trace = { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', tracestate: 'vendor=opaque' };
+      const seen = JSON.parse(firstText(await client.callTool({ name: 'trace', arguments: {}, _meta: trace }))) as { meta: unknown; headers: unknown };
+      assert.deepEqual(seen.meta, trace);
+      assert.deepEqual(seen.headers, trace);
+    } finally {
+      await web.stop();
+    }
+  });
+});
