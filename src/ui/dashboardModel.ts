@@ -15,6 +15,8 @@ export type DashboardView = {
     age: string;
     instances: string[];
     ownedIds: number;
+    /** Set on a chat session's row, which follows its workspace session's row. */
+    chatOf?: string;
   }[];
   upstreams: { id: string; type: string; state: string; detail: string; healthy: boolean }[];
 };
@@ -28,14 +30,18 @@ export function buildDashboard(state: HubState, now = Date.now()): DashboardView
       configSource: state.hub.configSource,
       ...(state.hub.configError ? { configError: state.hub.configError.message } : {}),
     },
-    sessions: state.sessions.map((session) => {
-      const calls = session.connections.reduce((sum, c) => sum + c.calls, 0);
+    // Each workspace session's row, then its chats' rows.
+    sessions: state.sessions
+      .filter((session) => !session.chat)
+      .flatMap((session) => [session, ...state.sessions.filter((chat) => chat.chat?.parent === session.id)])
+      .map((session) => {
+      const calls = session.chat ? session.calls : session.connections.reduce((sum, c) => sum + c.calls, 0);
       const errors = session.connections.reduce((sum, c) => sum + c.errors, 0);
       const latencySum = session.connections.reduce((sum, c) => sum + (c.averageLatencyMs ?? 0) * c.calls, 0);
       const client = session.connections.find((c) => c.client)?.client;
       return {
         id: session.id,
-        who: client ? `${client.name} ${client.version}` : 'unknown client',
+        who: session.chat ? `chat ${session.chat.conversationId}` : client ? `${client.name} ${client.version}` : 'unknown client',
         virtualServers: [...new Set(session.connections.map((c) => c.virtualServer ?? 'global'))].join(', '),
         transports: [...new Set(session.connections.map((c) => c.transport))].join(', '),
         calls,
@@ -44,6 +50,7 @@ export function buildDashboard(state: HubState, now = Date.now()): DashboardView
         age: formatAge(now - session.createdAt),
         instances: session.instances.map((i) => `${i.upstream}: ${i.state}${i.pid ? ` (pid ${i.pid})` : ''}`),
         ownedIds: session.ownedIds.length,
+        ...(session.chat ? { chatOf: session.chat.parent } : {}),
       };
     }),
     upstreams: state.upstreams.map((u) => ({

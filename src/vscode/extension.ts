@@ -21,8 +21,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<HubExt
   const updateStatus = () => {
     const state = controller?.state;
     const mode = controller?.mode;
-    const sessions = state?.sessions.length ?? 0;
-    status.text = state ? `$(server-environment) Hub: ${sessions} session${sessions === 1 ? '' : 's'}` : mode === 'unavailable' ? '$(error) Hub' : '$(loading~spin) Hub';
+    const chats = state?.sessions.filter((s) => s.chat).length ?? 0;
+    const sessions = (state?.sessions.length ?? 0) - chats;
+    const chatText = chats > 0 ? `, ${chats} chat${chats === 1 ? '' : 's'}` : '';
+    status.text = state ? `$(server-environment) Hub: ${sessions} session${sessions === 1 ? '' : 's'}${chatText}` : mode === 'unavailable' ? '$(error) Hub' : '$(loading~spin) Hub';
     status.tooltip = state ? `MCP Session Hub ${mode === 'hosting' ? 'runs in this window' : 'attached'} at ${state.url}` : (controller?.problem ?? 'MCP Session Hub: starting');
     status.show();
   };

@@ -30,7 +30,7 @@ function render(view: DashboardView): void {
       const actions = document.createElement('td');
       actions.append(kill);
       row.append(
-        cell(s.who),
+        cell(s.chatOf ? `↳ ${s.who}` : s.who),
         cell(s.virtualServers),
         cell(s.transports),
         cell(`${s.calls}${s.errors ? ` (${s.errors} errors)` : ''}`),

@@ -106,6 +106,26 @@ describe('tree, dashboard and server definitions from a real hub', function () {
     }
   });
 
+  it('shows chat sessions under their workspace session, in the tree and in the dashboard', async function () {
+    const ws = await connectClient(hub.url, { virtualServer: 'browser', name: 'chatty', headers: { 'x-mcp-hub-session': 'carol' } });
+    clients.push(ws);
+    for (const conversation of ['chat-one', 'chat-two']) await ws.callTool({ name: 'recall', arguments: {}, _meta: { 'vscode.conversationId': conversation } });
+    const state = await admin.state();
+    const sessions = find(buildTree(state), (n) => n.label === 'Sessions');
+    assert.equal(sessions?.description, String(state.sessions.filter((s) => !s.chat).length), 'chats are not counted as sessions');
+    const carol = find(sessions?.children, (n) => n.target === 'key:carol');
+    assert.ok(carol, 'the workspace session');
+    const chats = (carol.children ?? []).filter((n) => n.label.startsWith('chat '));
+    assert.deepEqual(chats.map((n) => n.label).sort(), ['chat chat-one', 'chat chat-two']);
+    for (const chat of chats) {
+      assert.equal(chat.contextValue, 'session', 'each chat has Kill');
+      assert.ok(find(chat.children, (n) => n.contextValue === 'instance'), 'with its own instance');
+    }
+    const rows = buildDashboard(state).sessions;
+    const at = rows.findIndex((row) => row.id === 'key:carol');
+    assert.deepEqual(rows.slice(at + 1, at + 3).map((row) => [row.who, row.chatOf]).sort(), [['chat chat-one', 'key:carol'], ['chat chat-two', 'key:carol']]);
+  });
+
   it('checks webview messages instead of trusting them', function () {
     assert.deepEqual(parseFromDashboard({ type: 'killSession', sessionId: 'abc' }), { type: 'killSession', sessionId: 'abc' });
     assert.deepEqual(parseFromDashboard({ type: 'ready', extra: 1 }), { type: 'ready' });
