@@ -117,6 +117,8 @@ export const maxTimerMs = 2_147_483_647;
 const clientInfo = { name: 'mcp-session-hub', version: '0.1.0' };
 const backoffBaseMs = 500;
 const backoffMaxMs = 30_000;
+/** The least time an upstream gets to start, whatever its per-request timeout. */
+const minStartTimeoutMs = 30_000;
 /** How long an upstream must stay up before its failures are forgiven. */
 const stablePeriodMs = 30_000;
 
@@ -202,6 +204,14 @@ export class UpstreamConnection implements Disposable {
 
   get catalog(): UpstreamCatalog {
     return this.catalogStore.catalog;
+  }
+
+  /**
+   * How long starting may take (spawn, initialize, first listing): a short per-request `timeout`
+   * must not fail a server that is slow to start on a busy machine or on a cold npx cache.
+   */
+  private get startTimeoutMs(): number {
+    return Math.max(this.config.timeoutMs, minStartTimeoutMs);
   }
 
   private get maxMessageBytes(): number {
@@ -469,7 +479,7 @@ export class UpstreamConnection implements Disposable {
       this.options.logger.info(`restarting after: ${this.current.lastError ?? 'failure'}`);
       void this.connect();
     }
-    if (this.current.state === 'starting') await this.waitForReady(this.config.timeoutMs, signal);
+    if (this.current.state === 'starting') await this.waitForReady(this.startTimeoutMs, signal);
     if (this.current.state !== 'ready' || !this.client) {
       const left = this.current.state === 'failed' ? this.backoffLeftMs() : 0;
       const next = left > 0 ? `; next try in ${(left / 1000).toFixed(1)} s` : '';
@@ -542,7 +552,7 @@ export class UpstreamConnection implements Disposable {
       lastTransportError = errorMessage(error);
     };
     try {
-      await client.connect(transport, { timeout: this.config.timeoutMs });
+      await client.connect(transport, { timeout: this.startTimeoutMs });
       if (this.disposed || closedDuringConnect) throw new Error('connection closed during initialize');
       this.client = client;
       if (isHookedHttp(transport) && this.config.type === 'http') {
@@ -551,7 +561,7 @@ export class UpstreamConnection implements Disposable {
       }
       this.capabilities = client.getServerCapabilities() ?? {};
       this.registerListChangedHandlers(client);
-      await this.catalogStore.fetch(client, catalogCategories, this.config.timeoutMs, () => this.client === client);
+      await this.catalogStore.fetch(client, catalogCategories, this.startTimeoutMs, () => this.client === client);
       await this.restoreSessionState(client);
       const { inner } = transport;
       const pid = inner instanceof StdioClientTransport || inner instanceof GroupStdioTransport ? (inner.pid ?? undefined) : undefined;
