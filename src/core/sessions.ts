@@ -121,6 +121,7 @@ export type SessionEvent =
 export const sessionKeyPattern = /^[A-Za-z0-9._:@-]{1,128}$/;
 
 const maxRememberedEndedChats = 100;
+const maxChatsPerSession = 100;
 
 /** A keyed session's id: prefixed, so it can never equal an implicit session's (a connection id). */
 export function keyedSessionId(key: string): string {
@@ -202,6 +203,12 @@ export class SessionRegistry implements Disposable {
       existing.lastSeenAt = now;
       return { session: existing };
     }
+    // A client may send any number of conversation ids: past the bound, the chat unused longest goes.
+    if (parent.chats.size >= maxChatsPerSession) {
+      let idlest: LogicalSession | undefined;
+      for (const chat of parent.chats.values()) if (!idlest || chat.lastSeenAt < idlest.lastSeenAt) idlest = chat;
+      if (idlest) this.endLogical(idlest, `making room: a session keeps at most ${maxChatsPerSession} chats`);
+    }
     const session = new LogicalSession({ parent, conversationId }, this.ownership, now);
     parent.chats.set(conversationId, session);
     this.sessionsById.set(session.id, session);
@@ -228,8 +235,11 @@ export class SessionRegistry implements Disposable {
     return [...this.sessionsById.values()];
   }
 
+  /** Logical sessions of connections; chat sessions, bounded per session, are not counted. */
   get sessionCount(): number {
-    return this.sessionsById.size;
+    let count = 0;
+    for (const session of this.sessionsById.values()) if (!session.parent) count++;
+    return count;
   }
 
   get connectionCount(): number {

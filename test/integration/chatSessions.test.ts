@@ -111,6 +111,17 @@ describe('chat sessions from the conversation id in _meta', function () {
     assert.equal(hub.hub.state().sessions.length, 2, 'the workspace sessions stay');
   });
 
+  it('keeps at most 100 chats per session, ending the one unused longest, and counts none of them against maxSessions', async function () {
+    await start({ maxSessions: 2 });
+    const ws = await workspace('vscode:ws-1');
+    for (let i = 0; i < 105; i++) await call(ws, 'echo', { text: String(i) }, `chat-${i}`);
+    const chats = chatSessions().map((s) => s.chat?.conversationId);
+    assert.equal(chats.length, 100);
+    assert.ok(!chats.includes('chat-0') && chats.includes('chat-104'), 'the oldest chats made room');
+    // Two sessions of connections fit under maxSessions 2, whatever the chats.
+    await workspace('vscode:ws-2');
+  });
+
   it('runs a call with a conversation id that is not a usable string in the workspace session, and logs it once', async function () {
     await start();
     const ws = await workspace('vscode:ws-1');
