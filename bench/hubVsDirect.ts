@@ -30,7 +30,7 @@ import { peerNames, startPeer, type PeerName, type RunningPeer } from './peers';
 import { formatSpread, spread, type Spread } from './spread';
 
 const hubPaths = ['hub', 'hub-stdio', 'hub-per-session'] as const;
-const allPaths = ['direct', ...hubPaths, ...peerNames] as const;
+const allPaths = ['direct', 'bare-hop', ...hubPaths, ...peerNames] as const;
 type PathName = (typeof allPaths)[number];
 
 type Options = {
@@ -72,7 +72,8 @@ type PathResult = {
   /** RSS growth of the path's process tree per open session, KiB (hub and peers only). */
   memoryPerSessionKiB?: number;
 };
-type Comparison = { path: PathName; sessions: number; throughputRatio: number; addedP50Ms: number; addedP99Ms: number };
+/** Against direct, and for the hub and the peers also against the bare hop (the floor of one Node hop). */
+type Comparison = { path: PathName; sessions: number; throughputRatio: number; addedP50Ms: number; addedP99Ms: number; floorThroughputRatio?: number; floorCpuRatio?: number };
 type SetupResult = { path: PathName; ms: Spread };
 type ChurnResult = {
   sessions: number;
@@ -122,6 +123,7 @@ function parseOptions(argv: readonly string[]): Options {
   const unknown = paths.filter((p) => !allPaths.includes(p));
   if (unknown.length) throw new Error(`--paths takes ${allPaths.join(', ')}; unknown: ${unknown.join(', ')}`);
   if (!paths.includes('direct')) paths.unshift('direct'); // every ratio is against it
+  if (!paths.includes('bare-hop')) paths.splice(1, 0, 'bare-hop'); // and the floor of one hop
   const profileDir = value('--profile-hub');
   const upstreamJson = argv.includes('--upstream-json');
   const variant = `${profileDir ? '-profiled' : ''}${upstreamJson ? '-upstream-json' : ''}`;
@@ -215,17 +217,20 @@ function percentile(sorted: Float64Array, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
 }
 
-async function measureWindow(sessions: Session[], windowMs: number): Promise<RunSample> {
+async function measureWindow(sessions: Session[], windowMs: number, gateway?: number): Promise<RunSample> {
   const latencies: number[] = [];
   const errors = { count: 0 };
+  // The gateway is the measured path's own process (none for direct), so each path's column is its own.
+  const pids = new Map(childPids);
+  if (gateway === undefined) pids.delete('gateway');
+  else pids.set('gateway', gateway);
   // A gateway's stdio upstreams are its descendants: their CPU is the upstream's share on those paths.
-  const gateway = childPids.get('gateway');
   const childrenOf = gateway === undefined ? undefined : { pid: gateway, descendants: descendantsOf };
-  const cpuBefore = cpuSnapshot(childPids, childrenOf);
+  const cpuBefore = cpuSnapshot(pids, childrenOf);
   const started = performance.now();
   await Promise.all(sessions.map((session) => closedLoop(session, started + windowMs, latencies, errors)));
   const elapsedMs = performance.now() - started;
-  const cpuAfter = cpuSnapshot(childPids, childrenOf);
+  const cpuAfter = cpuSnapshot(pids, childrenOf);
   const sorted = Float64Array.from(latencies).sort();
   const sum = latencies.reduce((a, b) => a + b, 0);
   return {
@@ -272,12 +277,12 @@ async function measureSize(n: number, targets: Target[], options: Options): Prom
       }
       if (target.pid) memory.set(target, (treeRssKiB(target.pid) - before) / n);
     }
-    for (const sessions of open.values()) await measureWindow(sessions, options.warmupMs);
+    for (const [target, sessions] of open) await measureWindow(sessions, options.warmupMs, target.pid);
     const runs = new Map<Target, RunSample[]>(targets.map((target) => [target, []]));
     for (let run = 0; run < options.runs; run++) {
       const order = run % 2 === 0 ? targets : [...targets].reverse();
       for (const target of order) {
-        const sample = await measureWindow(open.get(target)!, options.windowMs);
+        const sample = await measureWindow(open.get(target)!, options.windowMs, target.pid);
         runs.get(target)!.push(sample);
         process.stderr.write(`  N=${n} ${target.path} run ${run + 1}/${options.runs}: ${sample.throughput.toFixed(0)} calls/s, p50 ${sample.p50.toFixed(2)} ms, ${sample.errors} errors\n`);
       }
@@ -360,12 +365,22 @@ function compare(results: PathResult[]): Comparison[] {
   return results.flatMap((result) => {
     const direct = results.find((r) => r.sessions === result.sessions && r.path === 'direct');
     if (!direct || result.path === 'direct') return [];
+    const floor = results.find((r) => r.sessions === result.sessions && r.path === 'bare-hop');
+    const gatewayCpu = (r: PathResult | undefined) => r?.cpuPerCallUs.gateway;
+    const floorCpu = gatewayCpu(floor);
+    const ownCpu = gatewayCpu(result);
     return [{
       path: result.path,
       sessions: result.sessions,
       throughputRatio: result.throughput.median / direct.throughput.median,
       addedP50Ms: result.p50.median - direct.p50.median,
       addedP99Ms: result.p99.median - direct.p99.median,
+      ...(floor && result.path !== 'bare-hop'
+        ? {
+            floorThroughputRatio: result.throughput.median / floor.throughput.median,
+            ...(floorCpu && ownCpu !== undefined ? { floorCpuRatio: ownCpu / floorCpu } : {}),
+          }
+        : {}),
     }];
   });
 }
@@ -408,6 +423,12 @@ function printReport({ options, targets, skipped, results, comparisons, setup, c
   if (comparisons.length) {
     const ratioRows = comparisons.map((c) => [String(c.sessions), c.path, c.throughputRatio.toFixed(2), c.addedP50Ms.toFixed(2), c.addedP99Ms.toFixed(2)]);
     console.log(`\nagainst direct:\n${table([['sessions', 'path', 'calls/s ratio', 'added p50 ms', 'added p99 ms'], ...ratioRows])}`);
+    const floorRows = comparisons
+      .filter((c) => c.floorThroughputRatio !== undefined)
+      .map((c) => [String(c.sessions), c.path, c.floorThroughputRatio!.toFixed(2), c.floorCpuRatio === undefined ? '-' : c.floorCpuRatio.toFixed(2)]);
+    if (floorRows.length) {
+      console.log(`\nagainst the bare hop (a node:http keep-alive proxy, the floor of one Node hop):\n${table([['sessions', 'path', 'calls/s ratio', 'gateway CPU/call ratio'], ...floorRows])}`);
+    }
   }
   if (setup.length) {
     const setupRows = setup.map((s) => [s.path, formatSpread(s.ms, 1)]);
@@ -459,6 +480,9 @@ async function main(): Promise<void> {
     children.push(upstream);
     childPids.set('upstream', upstream.pid);
     const targets: Target[] = [{ path: 'direct', connect: () => connectSession(upstream.url, 'echo', {}), note: `SDK client -> upstream over Streamable HTTP (${options.upstreamJson ? 'JSON' : 'SSE'} answers)` }];
+    const hop = await spawnReady(join(__dirname, 'bareHop.js'), ['--target', upstream.url]);
+    children.push(hop);
+    targets.push({ path: 'bare-hop', pid: hop.pid, connect: () => connectSession(hop.url, 'echo', {}), note: 'SDK client -> a keep-alive node:http reverse proxy (the floor of one Node hop) -> upstream' });
 
     const wantsHub = options.paths.some((p) => (hubPaths as readonly string[]).includes(p)) || options.churn > 0;
     let hub: ReadyChild | undefined;
