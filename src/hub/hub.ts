@@ -106,7 +106,7 @@ export class Hub implements Disposable {
 
   /**
    * Settles when every upstream (of `virtualServer`'s view, or all) has finished its first
-   * connection attempt, ready or failed: each attempt is bounded by its upstream's timeout. The
+   * connection attempt, ready or failed: each attempt is bounded by its start timeout. The
    * CLI's ready line waits for it, and so does a list that arrives while an upstream is starting.
    */
   async settled(virtualServer?: string): Promise<void> {

@@ -34,6 +34,7 @@ import type { Disposable } from '../core/lifecycle';
 import { errorMessage, type Logger } from '../core/logger';
 import { HookedTransport } from '../core/hookedTransport';
 import { CatalogStore } from './catalogStore';
+import { LineTooLongError } from './lineBuffer';
 import { GroupStdioTransport } from './groupStdioTransport';
 import { resolveLaunch } from './launch';
 import { postRequest, targetOf, type PostTarget } from './directPost';
@@ -538,18 +539,18 @@ export class UpstreamConnection implements Disposable {
     this.registerClientRequestHandlers(client, capabilities);
     const transport = new HookedTransport(this.createTransport(), { incoming: (message) => this.routeIncoming(message) });
     let closedDuringConnect = false;
-    let lastTransportError: string | undefined;
+    // Why the transport is about to close, when it says so: a message over the size limit.
+    let tooLarge: LineTooLongError | undefined;
     client.onclose = () => {
       if (this.client !== client) {
         closedDuringConnect = true;
         return;
       }
-      this.onConnectionLost(lastTransportError?.includes('hub.maxUpstreamMessageBytes') ? lastTransportError : 'connection closed');
+      this.onConnectionLost(tooLarge?.message ?? 'connection closed');
     };
     client.onerror = (error) => {
       this.options.logger.debug(`transport error: ${errorMessage(error)}`);
-      // The last one may be why the connection is about to close (a message over the limit).
-      lastTransportError = errorMessage(error);
+      if (error instanceof LineTooLongError) tooLarge = error;
     };
     try {
       await client.connect(transport, { timeout: this.startTimeoutMs });
