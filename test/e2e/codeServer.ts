@@ -144,7 +144,7 @@ export async function prepareProfile(runDir: string): Promise<{ workspace: strin
       },
       virtualServers: {
         editor: { title: 'Editor', upstreams: ['demo'], tools: ['demo/*_item', 'demo/list_items'], naming: 'bare' },
-        browser: { title: 'Browser', upstreams: ['browser'], tools: ['browser/recall'], naming: 'bare' },
+        browser: { title: 'Browser', upstreams: ['browser'], tools: ['browser/recall', 'browser/remember'], naming: 'bare' },
       },
     }),
   );

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -89,6 +89,14 @@ describe('VS Code end to end (code-server + Chromium)', function () {
     installVsix(install, runDir, vsix);
     const installed = join(runDir, 'extensions', 'mcp-session-hub.mcp-session-hub-0.1.0');
     assert.ok(existsSync(join(installed, 'dist', 'extension.js')), 'the VSIX installed');
+    // The chat probe: a chat participant that calls hub tools as Copilot's agent does.
+    const probeDir = join(runDir, 'chat-probe');
+    mkdirSync(probeDir, { recursive: true });
+    copyFileSync(join(repo, 'test', 'vscode', 'chatProbe', 'package.json'), join(probeDir, 'package.json'));
+    copyFileSync(join(repo, 'out', 'test', 'vscode', 'chatProbe', 'extension.js'), join(probeDir, 'extension.js'));
+    const probeVsix = join(runDir, 'chat-probe.vsix');
+    execFileSync(process.execPath, [join(repo, 'node_modules', '@vscode', 'vsce', 'vsce'), 'package', '--no-dependencies', '--allow-missing-repository', '--skip-license', '-o', probeVsix], { cwd: probeDir, stdio: 'ignore' });
+    installVsix(install, runDir, probeVsix);
 
     const { workspace } = await prepareProfile(runDir);
     const handoff = join(runDir, 'handoff.json');
@@ -121,7 +129,11 @@ describe('VS Code end to end (code-server + Chromium)', function () {
     });
     await page.goto(`${codeServer.url}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`);
     // The in-host suite hands over the hub once its own tests passed, and keeps it up for the UI part.
+    let debugShots = 0;
+    const debugTimer = process.env.HUB_E2E_DEBUG ? setInterval(() => void shot(`debug-${debugShots++}`).catch(() => undefined), 8_000) : undefined;
     await until(() => (existsSync(handoff) || exitCode !== undefined ? true : undefined), 'the in-host suite to hand over the hub', 240_000);
+    clearInterval(debugTimer);
+    if (!existsSync(handoff)) await shot('in-host-failure');
     assert.ok(existsSync(handoff), `the in-host suite ended before handing over (${summary})`);
     hub = JSON.parse(readFileSync(handoff, 'utf8')) as typeof hub;
     handoffDone = `${handoff}.done`;
@@ -133,7 +145,7 @@ describe('VS Code end to end (code-server + Chromium)', function () {
     await codeServer?.stop();
   });
 
-  it('shows the session in the tree, and Kill Session from the palette ends it with its instance', async function () {
+  it('shows the session and its two agent chats in the tree, and Kill Session from the palette ends them with their instances', async function () {
     const state = await adminState();
     const session = state.sessions.find((s) => s.key?.startsWith('vscode:'));
     assert.ok(session, 'the workspace session of VS Code');
@@ -156,9 +168,24 @@ describe('VS Code end to end (code-server + Chromium)', function () {
     await page.locator('.monaco-list-row', { hasText: ownedId }).first().waitFor({ timeout: 15_000 });
     await shot('tree');
 
+    // The in-host suite's two agent chats, under the window's session, each with its own instance.
+    const chats = state.sessions.filter((s) => s.chat?.parent === session.id);
+    assert.equal(chats.length, 2, 'two chat sessions under the workspace session');
+    const chatPids = chats.map((chat) => chat.instances[0]?.pid);
+    for (const [index, chat] of chats.entries()) {
+      const chatRow = page.locator('.monaco-list-row', { hasText: `chat ${chat.chat?.conversationId.slice(0, 12)}` }).first();
+      await chatRow.waitFor({ timeout: 15_000 });
+      await expand(chatRow);
+      await page.locator('.monaco-list-row', { hasText: `pid ${chatPids[index]}` }).first().waitFor({ timeout: 15_000 });
+    }
+    await shot('tree-chats');
+
     await palette('MCP Session Hub: Kill Session', 'code-server');
     await until(async () => ((await adminState()).sessions.some((s) => s.id === session.id) ? undefined : true), 'the session gone from /admin/state', 15_000);
     await until(() => (processState(instancePid) === 'gone' ? true : undefined), 'its instance process gone', 15_000);
+    // Its chats end with it, and their instances too.
+    assert.deepEqual((await adminState()).sessions.filter((s) => s.chat?.parent === session.id), []);
+    for (const pid of chatPids) await until(() => (pid && processState(pid) === 'gone' ? true : undefined), `chat instance ${pid} gone`, 15_000);
     // VS Code's client may reconnect at once as a new session: what must go is this session's rows.
     const instanceRow = page.locator('.monaco-list-row', { hasText: `pid ${instancePid}` });
     await until(async () => ((await instanceRow.count()) === 0 ? true : undefined), 'the session and its instance gone from the tree', 15_000);

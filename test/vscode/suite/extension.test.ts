@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import * as vscode from 'vscode';
 import type { HubExtensionApi } from '../../../src/vscode/extension';
+import type { ChatProbeApi } from '../chatProbe/extension';
 
 const extensionId = 'mcp-session-hub.mcp-session-hub';
+const chatProbeId = 'mcp-session-hub-tests.chat-probe';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function until<T>(probe: () => T | undefined | Promise<T | undefined>, what: string, timeoutMs = 30_000): Promise<T> {
@@ -68,6 +70,49 @@ describe('MCP Session Hub in VS Code', function () {
     await vscode.lm.invokeTool('mcp_browser_recall', { input: {}, toolInvocationToken: undefined });
     const instances = (await client.state()).sessions.find((s) => s.id === session.id)?.instances ?? [];
     assert.deepEqual(instances.map((i) => [i.upstream, i.state]), [['browser', 'ready']]);
+  });
+
+  /**
+   * Two agent chats through the path Copilot's agent takes: a chat participant (the test's chat
+   * probe extension) calls `lm.invokeTool` with its request's `toolInvocationToken`, so VS Code's
+   * MCP client sends the chat's `vscode.conversationId`, and each chat gets a session of its own.
+   */
+  it('gives each agent chat its own session, with its own instance of a per-session upstream', async function () {
+    const probe = vscode.extensions.getExtension<ChatProbeApi>(chatProbeId);
+    if (!probe) this.skip(); // only the code-server driver installs the probe
+    this.timeout(180_000);
+    const calls = (await probe.activate()).calls;
+    const ask = async (prompt: string) => {
+      const before = calls.length;
+      await vscode.commands.executeCommand('workbench.action.chat.open', {
+        query: `@hubprobe ${prompt}`,
+        isPartialQuery: false,
+        // Without Copilot there is no default model: the chat runs on the probe's silent one.
+        modelSelector: { vendor: 'hub-probe' },
+      });
+      const call = await until(() => calls[before], `the chat probe to answer "${prompt}"`, 60_000);
+      assert.equal(call.error, undefined, `${prompt}: ${call.error}`);
+      return call.text;
+    };
+    const client = api.controller.client;
+    assert.ok(client);
+    const workspace = (await client.state()).sessions.find((s) => s.key?.startsWith('vscode:') && !s.chat);
+    assert.ok(workspace, 'the workspace session');
+    const workspacePid = workspace.instances.find((i) => i.upstream === 'browser')?.pid;
+
+    assert.match(await ask('mcp_browser_remember {"value":"first chat"}'), /remembered|first chat/);
+    const firstChat = await ask('mcp_browser_recall {}');
+    assert.match(firstChat, /remembers first chat/);
+    await vscode.commands.executeCommand('workbench.action.chat.newChat');
+    const secondChat = await ask('mcp_browser_recall {}');
+    assert.match(secondChat, /remembers nothing/, 'a new chat never sees what another chat stored');
+
+    const chats = (await client.state()).sessions.filter((s) => s.chat?.parent === workspace.id);
+    assert.equal(chats.length, 2, `two chat sessions under ${workspace.id}: ${JSON.stringify(chats.map((c) => c.id))}`);
+    const pids = chats.map((chat) => chat.instances.find((i) => i.upstream === 'browser')?.pid);
+    assert.ok(pids.every((pid) => pid), 'each chat has its own browser instance');
+    assert.equal(new Set([...pids, workspacePid]).size, 3, 'two chats and the workspace: three instances');
+    assert.deepEqual(pids.map((pid) => `pid ${pid}`).sort(), [/pid \d+/.exec(firstChat)?.[0], /pid \d+/.exec(secondChat)?.[0]].sort());
   });
 
   /**
