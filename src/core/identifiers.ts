@@ -47,3 +47,172 @@ export function guidsAnywhere(value: unknown): string[] {
   for (const text of scalarsIn(value)) for (const id of guidsIn(text)) if (!found.has(canonicalId(id))) found.set(canonicalId(id), id);
   return [...found.values()];
 }
+
+/**
+ * Kinds of identifier safe mode tells apart: opaque ids (GUIDs in any spelling, numbers, keys),
+ * names (exact), and paths and URIs (normalised; owning one covers what is inside it).
+ */
+export type IdentifierKind = 'id' | 'name' | 'path' | 'uri';
+
+export function isContainerKind(kind: IdentifierKind): kind is 'path' | 'uri' {
+  return kind === 'path' || kind === 'uri';
+}
+
+/**
+ * A path as safe mode compares it: backslashes read as separators (a Windows server reads them
+ * so, and reading them so on POSIX only ever makes a path look *less* owned), `.`, `..` and
+ * duplicate slashes resolved, no trailing slash. Symlinks are not followed: the hub never looks
+ * at the disk. Lower-cased where file systems ignore case, so another spelling is the same file.
+ */
+function canonicalPath(path: string): string {
+  const slashed = path.trim().replace(/\\/g, '/');
+  const absolute = slashed.startsWith('/');
+  const parts: string[] = [];
+  for (const part of slashed.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..' && parts.length > 0 && parts[parts.length - 1] !== '..') parts.pop();
+    else if (part !== '..' || !absolute) parts.push(part);
+  }
+  const joined = `${absolute ? '/' : ''}${parts.join('/')}` || '.';
+  return caseInsensitiveFiles ? joined.toLowerCase() : joined;
+}
+
+const caseInsensitiveFiles = process.platform === 'win32' || process.platform === 'darwin';
+
+/** A URI with its scheme and host lower-cased and its path resolved as a path; other text as is. */
+function canonicalUri(uri: string): string {
+  let url: URL;
+  try {
+    url = new URL(uri.trim());
+  } catch {
+    return canonicalPath(uri);
+  }
+  const path = canonicalPath(decodeURIComponent(url.pathname));
+  return `${url.protocol}//${url.host}${path === '/' ? '' : path}${url.search}`;
+}
+
+/** The form an identifier is compared in. */
+export function canonicalIdentifier(kind: IdentifierKind, value: string): string {
+  if (kind === 'path') return canonicalPath(value);
+  if (kind === 'uri') return canonicalUri(value);
+  if (kind === 'name') return value;
+  return canonicalId(value);
+}
+
+/** The folders a canonical path or URI is inside, nearest first. */
+export function containersOf(kind: 'path' | 'uri' | IdentifierKind, canonical: string): string[] {
+  if (!isContainerKind(kind)) return [];
+  const out: string[] = [];
+  const root = kind === 'uri' ? (/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i.exec(canonical)?.[0] ?? '') : '';
+  let rest = canonical.slice(root.length);
+  for (let slash = rest.lastIndexOf('/'); slash >= 0; slash = rest.lastIndexOf('/')) {
+    rest = rest.slice(0, slash);
+    if (rest || root) out.push(`${root}${rest}`);
+    else out.push('/');
+    if (!rest) break;
+  }
+  return out;
+}
+
+/** Lower-case words of a property name: `entityNames` → entity, names; `file_path` → file, path. */
+export function wordsOf(name: string): string[] {
+  return name
+    .split(/[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])/)
+    .filter(Boolean)
+    .map((word) => word.toLowerCase());
+}
+
+const kindOfWord: Record<string, IdentifierKind> = {
+  id: 'id', ids: 'id', uuid: 'id', uuids: 'id', guid: 'id', guids: 'id',
+  name: 'name', names: 'name',
+  path: 'path', paths: 'path', dir: 'path', directory: 'path', folder: 'path',
+  uri: 'uri', uris: 'uri', url: 'uri', urls: 'uri',
+};
+/** Whole property names that identify without an identifying word. */
+const kindOfName: Record<string, IdentifierKind> = {
+  key: 'id', keys: 'id',
+  source: 'path', destination: 'path', src: 'path', dest: 'path',
+  from: 'name', to: 'name',
+};
+
+/**
+ * What a property name says its value identifies, if anything: `id`, `*Id`, `*_ids`, `name`,
+ * `entityNames`, `path`, `filePath`, `uri`, `key`, `source`/`destination`, `from`/`to`.
+ * `own` marks a bare identifying name (`id`, `name`, `path`…): in a creating call it names the
+ * new thing; a qualified one (`entityName`, `parent_id`, `from`) refers to something existing.
+ */
+export function identifierKindOf(property: string): { kind: IdentifierKind; own: boolean } | undefined {
+  const whole = kindOfName[property.toLowerCase()];
+  if (whole) return { kind: whole, own: false };
+  const words = wordsOf(property);
+  const last = words[words.length - 1];
+  const kind = last === undefined ? undefined : kindOfWord[last];
+  if (!kind) return undefined;
+  return { kind, own: words.length === 1 };
+}
+
+/** Where a tool's arguments carry an identifier: property names, `*` for each array item. */
+export type IdentifierSlot = { path: string[]; kind: IdentifierKind; own: boolean };
+
+type SchemaNode = { type?: unknown; properties?: Record<string, unknown>; items?: unknown };
+
+function schemaNode(value: unknown): SchemaNode | undefined {
+  return value && typeof value === 'object' && !Array.isArray(value) ? (value as SchemaNode) : undefined;
+}
+
+/**
+ * The identifier slots of a tool, read from its `inputSchema`: identifying properties at any
+ * depth, through objects and arrays of objects (`entities[].name`, `deletions[].entityName`).
+ * A property whose schema says it holds objects is looked into, not taken as an identifier.
+ */
+export function identifierSlots(inputSchema: unknown, depth = 0, path: string[] = []): IdentifierSlot[] {
+  const node = schemaNode(inputSchema);
+  if (!node || depth > 8) return [];
+  const slots: IdentifierSlot[] = [];
+  for (const [property, child] of Object.entries(node.properties ?? {})) {
+    const childNode = schemaNode(child);
+    const items = schemaNode(childNode?.items);
+    const holdsObjects = childNode?.type === 'object' || (childNode?.type === 'array' && (items?.type === 'object' || items?.properties));
+    if (holdsObjects) {
+      const inner = childNode?.type === 'array' ? items : childNode;
+      slots.push(...identifierSlots(inner, depth + 1, [...path, property, ...(childNode?.type === 'array' ? ['*'] : [])]));
+      continue;
+    }
+    const identifies = identifierKindOf(property);
+    if (identifies) slots.push({ path: [...path, property], ...identifies });
+  }
+  return slots;
+}
+
+/**
+ * Longest text taken as an identifier: longer values are content (an observation, a file's
+ * text), whatever their property is called.
+ */
+const maxIdentifierLength = 1024;
+
+/** One identifier a call names, and the JSON pointer it stands at in the arguments. */
+export type NamedIdentifier = { kind: IdentifierKind; value: string; own: boolean; at: string };
+
+/** The identifiers at the given slots of a call's arguments (strings, numbers, arrays of them). */
+export function identifiersAt(args: unknown, slots: readonly IdentifierSlot[]): NamedIdentifier[] {
+  const found: NamedIdentifier[] = [];
+  const take = (value: unknown, slot: IdentifierSlot, at: string) => {
+    if (typeof value === 'number' && Number.isFinite(value)) found.push({ kind: slot.kind, value: String(value), own: slot.own, at });
+    else if (typeof value === 'string' && value.trim() && value.length <= maxIdentifierLength) found.push({ kind: slot.kind, value, own: slot.own, at });
+  };
+  for (const slot of slots) {
+    let level: Array<{ value: unknown; at: string }> = [{ value: args, at: '' }];
+    for (const part of slot.path) {
+      level = level.flatMap(({ value, at }) => {
+        if (part === '*') return Array.isArray(value) ? value.map((item, index) => ({ value: item, at: `${at}/${index}` })) : [];
+        if (!value || typeof value !== 'object' || Array.isArray(value) || !Object.hasOwn(value, part)) return [];
+        return [{ value: (value as Record<string, unknown>)[part], at: `${at}/${part.replace(/~/g, '~0').replace(/\//g, '~1')}` }];
+      });
+    }
+    for (const { value, at } of level) {
+      if (Array.isArray(value)) value.forEach((item, index) => take(item, slot, `${at}/${index}`));
+      else take(value, slot, at);
+    }
+  }
+  return found;
+}

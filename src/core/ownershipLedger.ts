@@ -1,37 +1,80 @@
-import { canonicalId } from './identifiers';
+import { canonicalIdentifier, containersOf, isContainerKind, type IdentifierKind } from './identifiers';
 
-/** Where an owned id came from; `id` is spelled as the upstream first sent it. */
-export type Ownership = { id: string; upstream: string; tool: string; at: number };
+/** Where an owned identifier came from; `id` is spelled as first seen. */
+export type Ownership = { id: string; kind: IdentifierKind; upstream: string; tool: string; at: number };
 
-/** What `record` did: the ids now owned, and those another session already owned (not recorded). */
+/** An identifier to record: a bare string is an opaque id (a GUID from a result). */
+export type OwnedIdentifier = string | { kind: IdentifierKind; value: string };
+
+/** What `record` did: the identifiers now owned, and those another session already owned (not recorded). */
 export type RecordOutcome = { recorded: string[]; collisions: string[] };
 
-function keyOf(upstream: string, id: string): string {
-  return `${upstream}\u0000${canonicalId(id)}`;
+function keyOf(upstream: string, kind: IdentifierKind, canonical: string): string {
+  return `${upstream}\u0000${kind}\u0000${canonical}`;
+}
+
+function asIdentifier(identifier: OwnedIdentifier): { kind: IdentifierKind; value: string } {
+  return typeof identifier === 'string' ? { kind: 'id', value: identifier } : identifier;
 }
 
 /**
- * Which ledger owns each id, hub-wide: an id has at most one owner per upstream, so a session can
- * never come to own what another session created. Only ledgers write to it.
+ * Which ledger owns each identifier, hub-wide: an identifier has at most one owner per upstream,
+ * so a session can never come to own what another session created. Paths and URIs are also
+ * indexed by where they are, so "is anything of another session's inside this folder" is a
+ * lookup per owner rather than a scan of every id. Only ledgers write to it.
  */
 export class OwnershipIndex {
   private readonly owners = new Map<string, OwnershipLedger>();
+  /** Owned paths and URIs per upstream and kind, for the look inside a folder. */
+  private readonly containers = new Map<string, Map<string, OwnershipLedger>>();
 
-  ownerOf(upstream: string, id: string): OwnershipLedger | undefined {
-    return this.owners.get(keyOf(upstream, id));
+  ownerOf(upstream: string, id: string, kind: IdentifierKind = 'id'): OwnershipLedger | undefined {
+    return this.owners.get(keyOf(upstream, kind, canonicalIdentifier(kind, id)));
+  }
+
+  /**
+   * Another ledger than `ledger` that owns this identifier, a folder it is in, or (for paths and
+   * URIs) something inside it: touching it would touch that session's things.
+   */
+  foreignOwner(upstream: string, kind: IdentifierKind, value: string, ledger: OwnershipLedger): OwnershipLedger | undefined {
+    const canonical = canonicalIdentifier(kind, value);
+    const exact = this.owners.get(keyOf(upstream, kind, canonical));
+    if (exact && exact !== ledger) return exact;
+    if (!isContainerKind(kind)) return undefined;
+    for (const container of containersOf(kind, canonical)) {
+      const owner = this.owners.get(keyOf(upstream, kind, container));
+      if (owner && owner !== ledger) return owner;
+    }
+    const prefix = canonical.endsWith('/') ? canonical : `${canonical}/`;
+    for (const [owned, owner] of this.containers.get(`${upstream}\u0000${kind}`) ?? []) {
+      if (owner !== ledger && owned.startsWith(prefix)) return owner;
+    }
+    return undefined;
   }
 
   /** @internal for OwnershipLedger */
-  claim(key: string, ledger: OwnershipLedger): boolean {
+  claim(upstream: string, kind: IdentifierKind, canonical: string, ledger: OwnershipLedger): boolean {
+    const key = keyOf(upstream, kind, canonical);
     const owner = this.owners.get(key);
     if (owner && owner !== ledger) return false;
     this.owners.set(key, ledger);
+    if (isContainerKind(kind)) {
+      const where = `${upstream}\u0000${kind}`;
+      const byPath = this.containers.get(where) ?? new Map<string, OwnershipLedger>();
+      byPath.set(canonical, ledger);
+      this.containers.set(where, byPath);
+    }
     return true;
   }
 
   /** @internal for OwnershipLedger */
-  release(key: string, ledger: OwnershipLedger): void {
-    if (this.owners.get(key) === ledger) this.owners.delete(key);
+  release(upstream: string, kind: IdentifierKind, canonical: string, ledger: OwnershipLedger): void {
+    const key = keyOf(upstream, kind, canonical);
+    if (this.owners.get(key) !== ledger) return;
+    this.owners.delete(key);
+    const byPath = this.containers.get(`${upstream}\u0000${kind}`);
+    byPath?.delete(canonical);
+    if (byPath?.size === 0) this.containers.delete(`${upstream}\u0000${kind}`);
   }
 
   get size(): number {
@@ -40,33 +83,46 @@ export class OwnershipIndex {
 }
 
 /**
- * The ids one logical session created, per upstream. Each session has its own ledger; the shared
- * index only says who owns what, so one session's ids are never usable by another. Ids are
- * compared in canonical form (see `canonicalId`), so a respelled id is the same id. Dropped with
- * the session.
+ * The identifiers one logical session created, per upstream: opaque ids, names, paths and URIs.
+ * Each session has its own ledger; the shared index only says who owns what, so one session's
+ * identifiers are never usable by another. Identifiers are compared in canonical form (see
+ * `canonicalIdentifier`), and owning a path or URI covers what is inside it. Dropped with the
+ * session.
  */
 export class OwnershipLedger {
   private readonly owned = new Map<string, Ownership>();
 
   constructor(private readonly index: OwnershipIndex = new OwnershipIndex()) {}
 
-  record(upstream: string, tool: string, ids: Iterable<string>, at = Date.now()): RecordOutcome {
+  record(upstream: string, tool: string, identifiers: Iterable<OwnedIdentifier>, at = Date.now()): RecordOutcome {
     const outcome: RecordOutcome = { recorded: [], collisions: [] };
-    for (const id of ids) {
-      const key = keyOf(upstream, id);
-      if (this.owned.has(key)) continue;
-      if (!this.index.claim(key, this)) {
-        outcome.collisions.push(id);
+    for (const identifier of identifiers) {
+      const { kind, value } = asIdentifier(identifier);
+      const canonical = canonicalIdentifier(kind, value);
+      const key = keyOf(upstream, kind, canonical);
+      // Already owned, or inside a folder this session owns: nothing new to record.
+      if (this.owned.has(key) || this.owns(upstream, value, kind)) continue;
+      if (this.index.foreignOwner(upstream, kind, value, this) || !this.index.claim(upstream, kind, canonical, this)) {
+        outcome.collisions.push(value);
         continue;
       }
-      this.owned.set(key, { id, upstream, tool, at });
-      outcome.recorded.push(id);
+      this.owned.set(key, { id: value, kind, upstream, tool, at });
+      outcome.recorded.push(value);
     }
     return outcome;
   }
 
-  owns(upstream: string, id: string): boolean {
-    return this.owned.has(keyOf(upstream, id));
+  /** Whether this session owns the identifier, or (for a path or URI) a folder it is in. */
+  owns(upstream: string, id: string, kind: IdentifierKind = 'id'): boolean {
+    const canonical = canonicalIdentifier(kind, id);
+    if (this.owned.has(keyOf(upstream, kind, canonical))) return true;
+    if (!isContainerKind(kind)) return false;
+    return containersOf(kind, canonical).some((container) => this.owned.has(keyOf(upstream, kind, container)));
+  }
+
+  /** Whether another session owns this identifier, a folder it is in, or something inside it. */
+  foreignOwner(upstream: string, kind: IdentifierKind, value: string): boolean {
+    return this.index.foreignOwner(upstream, kind, value, this) !== undefined;
   }
 
   get entries(): Ownership[] {
@@ -78,7 +134,7 @@ export class OwnershipLedger {
   }
 
   clear(): void {
-    for (const key of this.owned.keys()) this.index.release(key, this);
+    for (const { upstream, kind, id } of this.owned.values()) this.index.release(upstream, kind, canonicalIdentifier(kind, id), this);
     this.owned.clear();
   }
 }

@@ -3,6 +3,7 @@ import { DisposableStore, type Disposable } from './lifecycle';
 import type { McpLogLevel } from './logLevels';
 import { errorMessage, type Logger } from './logger';
 import { OwnershipIndex, OwnershipLedger } from './ownershipLedger';
+import { SafeModeJournal } from './safeMode';
 
 export type TransportKind = 'streamable-http' | 'sse';
 
@@ -50,8 +51,10 @@ export class LogicalSession {
   lastSeenAt: number;
   /** Everything the session holds; disposed when it ends. */
   readonly resources = new DisposableStore();
-  /** Ids this session created, for safe mode; gone with the session. */
+  /** What this session created (ids, names, paths, URIs), for safe mode; gone with the session. */
   readonly ledger: OwnershipLedger;
+  /** How safe mode answered this session's calls, newest first. */
+  readonly safeModeDecisions = new SafeModeJournal();
   /**
    * The session's identity everywhere (instances, routing, ledger, admin API). Keyed and implicit
    * sessions live in separate namespaces, so no choice of key can name another session:

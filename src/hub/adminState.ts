@@ -1,3 +1,5 @@
+import type { Ownership } from '../core/ownershipLedger';
+import type { SafeModeDecision } from '../core/safeMode';
 import type { ScopedCatalog } from '../core/catalog';
 import type { HubConfig } from '../core/config';
 import type { LogicalSession } from '../core/sessions';
@@ -84,8 +86,10 @@ export type SessionState = {
   }[];
   /** This session's own instances of per-session upstreams. */
   instances: InstanceInfo[];
-  /** Ids this session created, that safe mode lets it modify or delete. */
-  ownedIds: { id: string; upstream: string; tool: string; at: number }[];
+  /** What this session created (ids, names, paths, URIs), that safe mode lets it modify or delete. */
+  ownedIds: Ownership[];
+  /** How safe mode answered this session's calls that touched something, newest first (at most 50). */
+  safeModeDecisions: readonly SafeModeDecision[];
 };
 
 function endpointsOf(virtualServer: string | undefined): ScopeState['endpoints'] {
@@ -175,6 +179,7 @@ export function buildAdminState(input: {
       })),
       instances: [...input.pools.values()].flatMap((pool) => pool.describe(session.id) ?? []),
       ownedIds: session.ledger.entries,
+      safeModeDecisions: session.safeModeDecisions.entries,
     })),
   };
 }

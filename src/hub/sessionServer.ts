@@ -4,6 +4,7 @@ import { safeParse, type AnyObjectSchema, type SchemaOutput } from '@modelcontex
 import {
   CallToolRequestSchema,
   CompleteRequestSchema,
+  ElicitResultSchema,
   ErrorCode,
   GetPromptRequestSchema,
   ListPromptsRequestSchema,
@@ -29,12 +30,14 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import type { Route, ScopedCatalog } from '../core/catalog';
-import { checkCall, classifyTool, createdIds } from '../core/safeMode';
+import type { NamedIdentifier } from '../core/identifiers';
+import { callDigest, checkCall, createdIds, describeIdentifier, type SafeModeOutcome, type SafeModeVerdict } from '../core/safeMode';
 import { InstanceLimitError, UpstreamUnavailableError } from '../core/errors';
 import { passesLogLevel } from '../core/logLevels';
 import type { Connection, LogicalSession } from '../core/sessions';
 import { describeUpstreamError, type UpstreamConnection, type UpstreamRequestOptions } from '../upstream/upstreamConnection';
 import { hubVersion, type Hub } from './hub';
+import { missingCapability } from './messageRouter';
 import { RpcError } from './rpcError';
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
@@ -188,6 +191,49 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
     return page(scope().tools, request.params?.cursor, 'tools');
   });
 
+  /**
+   * Asks the calling client's human whether safe mode may let a call through, with an MCP
+   * elicitation on the call's own stream. Undefined when the client did not declare form
+   * elicitation: the call is refused with how to allow it instead.
+   */
+  const askApproval = async (
+    call: { upstream: string; tool: string; args: Record<string, unknown> | undefined; digest: string },
+    verdict: Extract<SafeModeVerdict, { outcome: 'ask' }>,
+    extra: CallContext,
+  ): Promise<SafeModeOutcome | undefined> => {
+    if (missingCapability({ method: 'elicitation/create', params: { mode: 'form' } }, server.getClientCapabilities())) return undefined;
+    const shownArgs = JSON.stringify(call.args ?? {});
+    const options = [
+      { const: 'once', title: 'Allow once' },
+      // Only identifiers can be added to the session's ledger; with none, each call is asked.
+      ...(verdict.identifiers.length > 0 ? [{ const: 'session', title: 'Allow for this session' }] : []),
+      { const: 'deny', title: 'Deny' },
+    ];
+    const message = [
+      `Safe mode: allow '${call.tool}' of upstream '${call.upstream}' (${verdict.kind}) on what this session did not create?`,
+      verdict.identifiers.length > 0 ? `It would touch ${verdict.identifiers.map(describeIdentifier).join(', ')}.` : 'Safe mode recognises nothing in its arguments that this session created.',
+      `Arguments: ${shownArgs.length > 600 ? `${shownArgs.slice(0, 600)}…` : shownArgs}`,
+      `Call digest: sha256:${call.digest.slice(0, 16)}`,
+    ].join('\n');
+    try {
+      const answer = await server.request(
+        { method: 'elicitation/create', params: { mode: 'form', message, requestedSchema: { type: 'object', properties: { decision: { type: 'string', title: 'Decision', oneOf: options } }, required: ['decision'] } } },
+        ElicitResultSchema,
+        { relatedRequestId: extra.requestId, signal: extra.signal, timeout: approvalTimeoutMs },
+      );
+      if (answer.action === 'decline') return 'denied';
+      if (answer.action !== 'accept') return 'unanswered';
+      const decision = answer.content?.decision;
+      if (decision === 'once') return 'approved once';
+      if (decision === 'session' && verdict.identifiers.length > 0) return 'approved for the session';
+      return 'denied';
+    } catch (error) {
+      if (extra.signal.aborted) throw error;
+      hub.logger.debug(`safe mode: no answer to the approval request for '${call.tool}': ${error instanceof Error ? error.message : String(error)}`);
+      return 'unanswered';
+    }
+  };
+
   /** `tools/call`, the one implementation: the SDK's handler and the direct path (see `DirectCall`) both run it. */
   const callTool = async (params: CallToolRequest['params'], extra: CallContext): Promise<CallToolResult> => {
     const route = scope().resolveTool(params.name);
@@ -195,20 +241,39 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
     const current = requireConnection();
     const session = callSession(current, extra);
     const { ledger } = session;
-    // Safe mode judges the upstream's own tool: its own name, its own annotations.
-    const tool = { name: route.name, annotations: route.tool.annotations };
+    // Safe mode judges the upstream's own tool: its own name, annotations and input schema.
+    const tool = { name: route.name, annotations: route.tool.annotations, inputSchema: route.tool.inputSchema };
     const rule = hub.config.upstreams.get(route.upstream)?.safeMode.tools[route.name];
-    const verdict = hub.safeModeEnabled(virtualServer, route.upstream)
-      ? checkCall({ upstream: route.upstream, tool, args: params.arguments, rule, ledger })
-      : undefined;
-    if (verdict && !verdict.allowed) {
-      hub.sessions.recordCall(current, 0, true);
-      return { isError: true, content: [{ type: 'text', text: verdict.reason }] };
+    const verdict = checkCall({ upstream: route.upstream, tool, args: params.arguments, rule, ledger });
+    const digest = () => callDigest(route.upstream, route.name, params.arguments);
+    const note = (outcome: SafeModeOutcome, identifiers: readonly NamedIdentifier[], why?: string) =>
+      session.safeModeDecisions.add({ at: Date.now(), upstream: route.upstream, tool: route.name, outcome, identifiers: identifiers.map(describeIdentifier), digest: digest(), ...(why ? { why } : {}) });
+    if (hub.safeModeEnabled(virtualServer, route.upstream)) {
+      if (verdict.outcome === 'refuse') {
+        note('refused', verdict.identifiers, verdict.reason);
+        hub.sessions.recordCall(current, 0, true);
+        return { isError: true, content: [{ type: 'text', text: verdict.reason }] };
+      }
+      if (verdict.outcome === 'ask') {
+        const outcome = await askApproval({ upstream: route.upstream, tool: route.name, args: params.arguments, digest: digest() }, verdict, extra);
+        note(outcome ?? 'refused', verdict.identifiers, verdict.reason);
+        if (outcome !== 'approved once' && outcome !== 'approved for the session') {
+          hub.sessions.recordCall(current, 0, true);
+          const text =
+            outcome === undefined
+              ? `${verdict.reason}. ${howToAllow(route.upstream, route.name)}`
+              : `${verdict.reason}, and the approval request was ${outcome === 'denied' ? 'denied' : 'not answered'}`;
+          return { isError: true, content: [{ type: 'text', text }] };
+        }
+        if (outcome === 'approved for the session') ledger.record(route.upstream, `approved ${route.name}`, verdict.identifiers);
+      } else if (verdict.touched.length > 0) {
+        note('allowed', verdict.touched);
+      }
     }
     const result = (await forward(route, { method: 'tools/call', params: { ...params, name: route.name } }, extra, session)) as CallToolResult;
     // Recorded even while safe mode is off, so switching it on later protects what exists.
-    if ((verdict?.kind ?? classifyTool(tool, rule)) === 'create') {
-      const { collisions } = ledger.record(route.upstream, route.name, createdIds(result, rule, params.arguments));
+    if (verdict.kind === 'create') {
+      const { collisions } = ledger.record(route.upstream, route.name, createdIds(result, rule, params.arguments, verdict.outcome === 'allow' ? verdict.creates : []));
       if (collisions.length > 0) {
         hub.logger.warn(
           `safe mode: '${route.name}' of upstream '${route.upstream}' named ${collisions.join(', ')} in its result for session ${session.id}, already owned by another session; not recorded`,
@@ -294,6 +359,18 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
   };
 
   return { server, callTool };
+}
+
+/** How long a human has to answer safe mode's approval request. */
+const approvalTimeoutMs = 10 * 60_000;
+
+/** What a refused call's client can do about it. */
+function howToAllow(upstream: string, tool: string): string {
+  return (
+    `To allow it: call from a client that answers the hub's approval request (MCP form elicitation; VS Code does), ` +
+    `or turn safe mode off for upstream '${upstream}' (the tree's Toggle Safe Mode, or "safeMode": false on servers.${upstream} in the hub config), ` +
+    `or give the tool a rule at servers.${upstream}.safeMode.tools.${tool}`
+  );
 }
 
 /** zod's issues as one line: where and what. */

@@ -117,7 +117,26 @@ function sessionNode(session: HubState['sessions'][number], now: number, chats: 
             description: String(session.ownedIds.length),
             contextValue: 'group',
             icon: 'shield',
-            children: session.ownedIds.map((o) => leaf(`session:${session.id}/owned/${o.upstream}/${o.id}`, o.id, 'ownedId', 'key', { description: `${o.upstream} · ${o.tool}` })),
+            children: session.ownedIds.map((o) =>
+              leaf(`session:${session.id}/owned/${o.upstream}/${o.kind}/${o.id}`, o.id, 'ownedId', identifierIcons[o.kind], { description: `${o.kind} · ${o.upstream} · ${o.tool}` }),
+            ),
+          },
+        ]
+      : []),
+    ...(session.safeModeDecisions.length
+      ? [
+          {
+            id: `session:${session.id}/decisions`,
+            label: 'Safe-mode decisions',
+            description: String(session.safeModeDecisions.length),
+            contextValue: 'group',
+            icon: 'law',
+            children: session.safeModeDecisions.map((d, index) =>
+              leaf(`session:${session.id}/decision/${d.at}/${index}`, `${d.outcome} · ${d.tool}`, 'decision', decisionIcons[d.outcome], {
+                description: `${d.identifiers.join(', ') || 'nothing recognised'} · ${formatAge(now - d.at)} ago`,
+                tooltip: `${d.upstream}/${d.tool}, call digest sha256:${d.digest.slice(0, 16)}${d.why ? `\n${d.why}` : ''}`,
+              }),
+            ),
           },
         ]
       : []),
@@ -134,6 +153,16 @@ function sessionNode(session: HubState['sessions'][number], now: number, chats: 
     children,
   };
 }
+
+const identifierIcons = { id: 'key', name: 'tag', path: 'folder', uri: 'link' } as const;
+const decisionIcons = {
+  allowed: 'pass',
+  refused: 'circle-slash',
+  'approved once': 'check',
+  'approved for the session': 'check-all',
+  denied: 'error',
+  unanswered: 'question',
+} as const;
 
 /** A chat session: its instances and owned ids, with Kill like any session. */
 function chatNode(chat: HubState['sessions'][number], now: number): TreeNode {
