@@ -128,12 +128,17 @@ export function installVsix(install: CodeServerInstall, runDir: string, vsix: st
  * A VS Code profile for the in-host suite: a workspace, and user settings that point the
  * extension at a free port and at a hub config with the demo and a per-session upstream.
  */
-export async function prepareProfile(runDir: string): Promise<{ workspace: string; userDataDir: string }> {
+export async function prepareProfile(runDir: string): Promise<{ workspace: string; userDataDir: string; files: string }> {
   const repo = findRepoRoot();
   const workspace = join(runDir, 'workspace');
   const userDataDir = join(runDir, 'user-data');
   mkdirSync(workspace, { recursive: true });
   mkdirSync(join(userDataDir, 'User'), { recursive: true });
+  // A folder served by the real filesystem server, with a file nobody in the hub created: safe
+  // mode asks before a chat may write it.
+  const files = join(runDir, 'files');
+  mkdirSync(files, { recursive: true });
+  writeFileSync(join(files, 'shared.txt'), 'written before the hub\n');
   const configPath = join(runDir, 'hub.jsonc');
   writeFileSync(
     configPath,
@@ -141,10 +146,12 @@ export async function prepareProfile(runDir: string): Promise<{ workspace: strin
       servers: {
         demo: { command: process.execPath, args: [join(repo, 'dist', 'demo-server.js')] },
         browser: { command: process.execPath, args: [join(repo, 'out', 'test', 'fixtures', 'passthroughFixture.js'), '--stdio'], perSession: true, warm: 0 },
+        files: { command: process.execPath, args: [require.resolve('@modelcontextprotocol/server-filesystem/dist/index.js'), files] },
       },
       virtualServers: {
         editor: { title: 'Editor', upstreams: ['demo'], tools: ['demo/*_item', 'demo/list_items'], naming: 'bare' },
         browser: { title: 'Browser', upstreams: ['browser'], tools: ['browser/recall', 'browser/remember'], naming: 'bare' },
+        files: { title: 'Files', upstreams: ['files'], tools: ['files/write_file', 'files/read_text_file'], naming: 'bare' },
       },
     }),
   );
@@ -161,5 +168,5 @@ export async function prepareProfile(runDir: string): Promise<{ workspace: strin
       'mcpSessionHub.configPath': configPath,
     }),
   );
-  return { workspace, userDataDir };
+  return { workspace, userDataDir, files };
 }

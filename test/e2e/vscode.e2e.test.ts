@@ -42,6 +42,9 @@ describe('VS Code end to end (code-server + Chromium)', function () {
   let exitCode: unknown;
   let summary = '';
   let handoffDone: string | undefined;
+  let handoffPath: string | undefined;
+  /** The folder the real filesystem server serves, with a file nobody in the hub created. */
+  let files: string;
   const runDir = mkdtempSync(join(tmpdir(), 'hub-e2e-'));
 
   const adminState = async (): Promise<HubState> =>
@@ -98,7 +101,9 @@ describe('VS Code end to end (code-server + Chromium)', function () {
     execFileSync(process.execPath, [join(repo, 'node_modules', '@vscode', 'vsce', 'vsce'), 'package', '--no-dependencies', '--allow-missing-repository', '--skip-license', '-o', probeVsix], { cwd: probeDir, stdio: 'ignore' });
     installVsix(install, runDir, probeVsix);
 
-    const { workspace } = await prepareProfile(runDir);
+    const profile = await prepareProfile(runDir);
+    const { workspace } = profile;
+    files = profile.files;
     const handoff = join(runDir, 'handoff.json');
     codeServer = await startCodeServer(install, {
       runDir,
@@ -136,6 +141,7 @@ describe('VS Code end to end (code-server + Chromium)', function () {
     if (!existsSync(handoff)) await shot('in-host-failure');
     assert.ok(existsSync(handoff), `the in-host suite ended before handing over (${summary})`);
     hub = JSON.parse(readFileSync(handoff, 'utf8')) as typeof hub;
+    handoffPath = handoff;
     handoffDone = `${handoff}.done`;
   });
 
@@ -189,6 +195,28 @@ describe('VS Code end to end (code-server + Chromium)', function () {
     // VS Code's client may reconnect at once as a new session: what must go is this session's rows.
     const instanceRow = page.locator('.monaco-list-row', { hasText: `pid ${instancePid}` });
     await until(async () => ((await instanceRow.count()) === 0 ? true : undefined), 'the session and its instance gone from the tree', 15_000);
+  });
+
+  it("shows safe mode's approval request in the chat, and Allow once lets that call write the file", async function () {
+    assert.ok(handoffPath);
+    const target = join(files, 'shared.txt');
+    const content = 'approved in VS Code';
+    writeFileSync(`${handoffPath}.chat`, `mcp_files_write_file ${JSON.stringify({ path: target, content })}`);
+    const chat = page.locator('.interactive-session').first();
+    await chat.getByText('Safe mode', { exact: false }).first().waitFor({ timeout: 60_000 });
+    await chat.getByText('Allow once').first().waitFor({ timeout: 15_000 });
+    await shot('elicitation');
+    assert.equal(readFileSync(target, 'utf8'), 'written before the hub\n', 'nothing written before the answer');
+    // A single choice is submitted by picking it.
+    await chat.getByText('Allow once').first().click();
+    await until(() => (readFileSync(target, 'utf8') === content ? true : undefined), 'the approved call to write the file', 30_000);
+    await chat.getByText(/Successfully wrote to/).first().waitFor({ timeout: 30_000 });
+    await shot('elicitation-allowed');
+    // The decision is on the chat session's record, bound to the call's digest.
+    const chats = (await adminState()).sessions.filter((s) => s.chat);
+    const decision = chats.flatMap((s) => s.safeModeDecisions).find((d) => d.tool === 'write_file');
+    assert.equal(decision?.outcome, 'approved once');
+    assert.match(decision?.identifiers[0] ?? '', /shared\.txt/);
   });
 
   it('renders sessions in the dashboard, and its kill button ends one', async function () {

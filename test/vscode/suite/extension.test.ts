@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import * as vscode from 'vscode';
 import type { HubExtensionApi } from '../../../src/vscode/extension';
 import type { ChatProbeApi } from '../chatProbe/extension';
@@ -128,6 +128,15 @@ describe('MCP Session Hub in VS Code', function () {
     const tokens = api.controller.tokens;
     assert.ok(tokens);
     writeFileSync(handoff, JSON.stringify({ url: state.url, token: tokens.token, adminToken: tokens.adminToken }));
-    await until(() => existsSync(`${handoff}.done`) || undefined, 'the driver to finish', 590_000);
+    // The driver may ask for a chat prompt to be sent (one whose approval it answers in the UI).
+    const chatRequest = `${handoff}.chat`;
+    await until(() => {
+      if (existsSync(chatRequest)) {
+        const prompt = readFileSync(chatRequest, 'utf8');
+        unlinkSync(chatRequest);
+        void vscode.commands.executeCommand('workbench.action.chat.open', { query: `@hubprobe ${prompt}`, isPartialQuery: false, modelSelector: { vendor: 'hub-probe' } });
+      }
+      return existsSync(`${handoff}.done`) || undefined;
+    }, 'the driver to finish', 590_000);
   });
 });
