@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { HubConfig } from '../core/config';
+import type { ConfigContext, HubConfig } from '../core/config';
 import { loadConfigFile, watchConfigFile } from '../core/configFile';
 import { defaultConfig } from '../core/defaultConfig';
 import type { Disposable } from '../core/lifecycle';
@@ -14,6 +14,11 @@ export type RunHubOptions = {
   configPath?: string;
   /** A config given directly (tests, embedders); wins over configPath. */
   config?: HubConfig;
+  /**
+   * What the file's variables resolve against (workspace folder, input values); read again on
+   * every reload, so a host can give a value it learnt since.
+   */
+  configContext?: () => ConfigContext;
   /** The client token, for MCP endpoints. */
   token: string;
   /** The admin token, for `/admin/*` only; must differ from `token`. */
@@ -46,7 +51,8 @@ export async function runHub(options: RunHubOptions): Promise<RunningHub> {
   const { logger } = options;
   assertDistinctTokens(options.token, options.adminToken); // before any upstream starts
   const source = options.config ? 'given config' : (options.configPath ?? 'embedded default config');
-  const config = options.config ?? (options.configPath ? loadConfigFile(options.configPath) : defaultConfig(demoServerPath()));
+  const load = (path: string) => loadConfigFile(path, options.configContext?.());
+  const config = options.config ?? (options.configPath ? load(options.configPath) : defaultConfig(demoServerPath()));
   const hub = new Hub({ config, configSource: source, logger, upstreamBackoffMs: options.upstreamBackoffMs });
   hub.start();
   // Ready means ready: no client is told the hub is up before every upstream has had its first try.
@@ -74,7 +80,7 @@ export async function runHub(options: RunHubOptions): Promise<RunningHub> {
     watcher = watchConfigFile(configPath, () => {
       let next: HubConfig;
       try {
-        next = loadConfigFile(configPath);
+        next = load(configPath);
       } catch (error) {
         hub.recordConfigError(error);
         return;

@@ -182,6 +182,8 @@ export class UpstreamConnection implements Disposable {
   /** Where `postRequest` goes, with keep-alive sockets kept across reconnects and closed with the connection. */
   private postTarget?: PostTarget;
   private directSequence = 0;
+  /** A `url`-only upstream whose Streamable HTTP initialize was refused: it is spoken to over legacy SSE. */
+  private fellBackToSse = false;
 
   private readonly statusEmitter = new Emitter<UpstreamStatus>();
   readonly onDidChangeStatus = this.statusEmitter.event;
@@ -531,6 +533,12 @@ export class UpstreamConnection implements Disposable {
 
   private async connectOnce(): Promise<void> {
     if (this.disposed) return;
+    if (this.config.cannotStart) {
+      // Nothing to retry until the config changes (a reload makes a new connection).
+      this.options.logger.warn(`not started: ${this.config.cannotStart}`);
+      this.setStatus({ state: 'failed', lastError: `not started: ${this.config.cannotStart}`, nextAttemptAt: undefined });
+      return;
+    }
     // What the child printed before this attempt says nothing about how this one goes.
     this.stderrTail.length = 0;
     this.setStatus({ state: 'starting', lastError: this.current.lastError, nextAttemptAt: undefined });
@@ -578,6 +586,11 @@ export class UpstreamConnection implements Disposable {
       if (this.client === client) this.client = undefined;
       await client.close().catch(() => undefined);
       if (this.disposed) return;
+      if (this.shouldFallBackToSse(error)) {
+        this.options.logger.info(`Streamable HTTP refused (${describeUpstreamError(error)}); trying legacy SSE`);
+        this.fellBackToSse = true;
+        return this.connectOnce();
+      }
       const message = this.withStderr(describeUpstreamError(error));
       this.options.logger.warn(`failed to connect: ${message}`);
       this.fail(message);
@@ -633,10 +646,19 @@ export class UpstreamConnection implements Disposable {
       return transport;
     }
     const requestInit = { headers: config.headers };
-    if (config.type === 'http') {
+    if (config.type === 'http' && !this.fellBackToSse) {
       return new StreamableHTTPClientTransport(new URL(config.url), { requestInit, fetch: createOwnSignalFetch() });
     }
     return new SSEClientTransport(new URL(config.url), { requestInit, fetch: createOwnSignalFetch() });
+  }
+
+  /**
+   * The SDK's backwards-compatibility rule, for an entry with only a `url`: a 400, 404 or 405 to
+   * the Streamable HTTP initialize means an old server, so try SSE. A 401 or 403 is kept as it is.
+   */
+  private shouldFallBackToSse(error: unknown): boolean {
+    if (this.config.type !== 'http' || !this.config.sseFallback || this.fellBackToSse) return false;
+    return error instanceof StreamableHTTPError && [400, 404, 405].includes(error.code ?? 0);
   }
 
   /**
