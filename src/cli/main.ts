@@ -33,6 +33,10 @@ Options:
   --admin-token-file F where the generated admin token is kept (default ${adminTokenFileName} in the
                        token file's folder: ${join(dirname(defaultTokenFile), adminTokenFileName)})
   --allow-origin O     a browser Origin to accept besides loopback ones (repeatable)
+  --input ID=VALUE     the value of the config's \${input:ID} (repeatable; else
+                       $MCP_SESSION_HUB_INPUT_<ID>, else the input's default; without one,
+                       the upstreams that use it do not start)
+  --workspace DIR      what \${workspaceFolder} is (default: the current directory)
   --json               print one JSON line when ready, for scripts
   --log-level L        debug | info | warn | error (default info)
   -h, --help           this text
@@ -66,6 +70,8 @@ async function serve(argv: string[]): Promise<number> {
       'admin-token': { type: 'string' },
       'admin-token-file': { type: 'string' },
       'allow-origin': { type: 'string', multiple: true },
+      input: { type: 'string', multiple: true },
+      workspace: { type: 'string' },
       json: { type: 'boolean' },
       'log-level': { type: 'string' },
     },
@@ -89,7 +95,8 @@ async function serve(argv: string[]): Promise<number> {
   const { token: adminToken, tokenFile: adminTokenFile } = resolveToken(values['admin-token'], adminTokenEnvVar, adminTokenFilePath);
   if (adminToken === token) throw new UsageError(`the admin token must differ from the client token (--admin-token, $${adminTokenEnvVar} or the admin token file)`);
   const configPath = values.config === undefined ? undefined : resolve(values.config);
-  const running = await runHub({ configPath, token, adminToken, logger, host, port, allowedOrigins: values['allow-origin'] });
+  const configContext = { inputs: parseInputFlags(values.input), workspaceFolder: resolve(values.workspace ?? process.cwd()) };
+  const running = await runHub({ configPath, configContext: () => configContext, token, adminToken, logger, host, port, allowedOrigins: values['allow-origin'] });
   const { url } = running.gateway;
   const endpoints = Object.fromEntries([
     ['global', `${url}/mcp`],
@@ -146,6 +153,17 @@ function keepServingOnUncaughtErrors(logger: Logger): void {
 }
 
 class UsageError extends Error {}
+
+/** `--input id=value` flags as input values; the value may itself contain `=`. */
+function parseInputFlags(flags: string[] | undefined): Record<string, string> {
+  const inputs: Record<string, string> = {};
+  for (const flag of flags ?? []) {
+    const at = flag.indexOf('=');
+    if (at <= 0) throw new UsageError(`--input must be ID=VALUE (got '${flag}')`);
+    inputs[flag.slice(0, at)] = flag.slice(at + 1);
+  }
+  return inputs;
+}
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
