@@ -96,10 +96,21 @@ export class VariableResolver {
       case 'pathSeparator':
       case '/':
         return sep;
-      default:
+      default: {
         if (instanceVariables.has(name)) return whole;
-        this.issues.push({ path, message: `${whole}: unsupported variable (supported: \${input:ID}, \${env:NAME}, \${userHome}, \${workspaceFolder}, \${workspaceFolderBasename}, \${pathSeparator}, \${/}; per-session: \${sessionId}, \${instanceDir})` });
+        // Claude Code's own syntax in .mcp.json: `${NAME}` and `${NAME:-default}` read the environment.
+        const claude = /^([A-Z_][A-Z0-9_]*)(?::-(.*))?$/s.exec(name);
+        if (claude) {
+          const value = sources.env[claude[1]] ?? claude[2];
+          if (value === undefined) this.missing.push(`${whole} at ${path}: the environment variable ${claude[1]} is not set`);
+          return value;
+        }
+        this.issues.push({
+          path,
+          message: `${whole}: unsupported variable (supported: \${input:ID}, \${env:NAME}, \${userHome}, \${workspaceFolder}, \${workspaceFolderBasename}, \${pathSeparator}, \${/}, Claude Code's \${NAME} and \${NAME:-default}; per-session: \${sessionId}, \${instanceDir})`,
+        });
         return undefined;
+      }
     }
   }
 }

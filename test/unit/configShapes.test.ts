@@ -54,7 +54,7 @@ const claudeCodeJson = `{
   "mcpServers": {
     "sentry": { "type": "http", "url": "https://mcp.sentry.dev/mcp" },
     "linear": { "type": "sse", "url": "https://mcp.linear.app/sse" },
-    "db": { "type": "stdio", "command": "npx", "args": ["-y", "db-mcp"], "env": { "DB_URL": "\${env:DB_URL}" } }
+    "db": { "type": "stdio", "command": "npx", "args": ["-y", "db-mcp"], "env": { "DB_URL": "\${DB_URL}", "LEVEL": "\${LOG_LEVEL:-warn}" } }
   }
 }`;
 
@@ -194,12 +194,12 @@ describe('config files as VS Code, Claude and Cursor write them', function () {
     assert.equal(config.upstreams.get('remote-server')?.cannotStart, '${env:CURSOR_KEY} at mcpServers.remote-server.headers.API_KEY: the environment variable CURSOR_KEY is not set');
   });
 
-  it("reads Claude Code's ~/.claude.json: its user servers, with the rest of the file left alone", function () {
+  it("reads Claude Code's ~/.claude.json: its user servers, with the rest of the file left alone, and its \${NAME:-default} syntax", function () {
     const config = load('.claude.json', claudeCodeJson, { env: { ...env, DB_URL: 'postgres://x' } });
     assert.deepEqual([...config.upstreams.keys()], ['sentry', 'linear', 'db']);
     assert.equal(config.upstreams.get('linear')?.type, 'sse');
     const db = config.upstreams.get('db');
-    assert.deepEqual(db?.type === 'stdio' && db.env, { DB_URL: 'postgres://x' });
+    assert.deepEqual(db?.type === 'stdio' && db.env, { DB_URL: 'postgres://x', LEVEL: 'warn' });
   });
 
   it('accepts every spelling of Streamable HTTP, and refuses unknown types by path', function () {
