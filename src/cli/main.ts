@@ -8,6 +8,7 @@ import { createLogger, errorMessage, type Logger, type LogLevel } from '../core/
 import { hubVersion } from '../hub/hub';
 import { isLoopbackHost } from '../http/security';
 import { runHub } from '../http/runHub';
+import { importOptions, importUsage, ImportUsageError, runImport } from './importCommand';
 
 export const defaultPort = 7337;
 export const tokenEnvVar = 'MCP_SESSION_HUB_TOKEN';
@@ -20,6 +21,7 @@ const usage = `mcp-session-hub ${hubVersion}: a local multi-session MCP gateway
 
 Usage:
   mcp-session-hub serve [options]
+${importUsage}
 
 Options:
   --config FILE        hub config (mcp.json "servers"/"mcpServers" + "virtualServers");
@@ -40,7 +42,9 @@ Options:
   --json               print one JSON line when ready, for scripts
   --log-level L        debug | info | warn | error (default info)
   -h, --help           this text
-  -v, --version        the version`;
+  -v, --version        the version
+
+${importOptions}`;
 
 /** A token: given, from the environment, or kept in a file only the user can read (created on first run). */
 function resolveToken(flag: string | undefined, envVar: string, tokenFile: string): { token: string; tokenFile?: string } {
@@ -177,13 +181,14 @@ export async function main(argv: string[]): Promise<number> {
   }
   try {
     if (command === 'serve' || command === undefined) return await serve(rest);
+    if (command === 'import') return runImport(rest, (text) => process.stdout.write(text), (text) => process.stderr.write(text));
     throw new UsageError(`unknown command '${command}'`);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
       return 2;
     }
-    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (error instanceof UsageError || error instanceof ImportUsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`mcp-session-hub: ${errorMessage(error)}\n\n${usage}\n`);
       return 2;
     }
