@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { hubConfigJsonSchema } from '../core/configSchema';
 import { ConfigError } from '../core/errors';
 import { createLogger, errorMessage, type Logger, type LogLevel } from '../core/logger';
 import { hubVersion } from '../hub/hub';
@@ -22,6 +23,7 @@ const usage = `mcp-session-hub ${hubVersion}: a local multi-session MCP gateway
 Usage:
   mcp-session-hub serve [options]
 ${importUsage}
+  mcp-session-hub schema                    print the JSON schema of the hub config
 
 Options:
   --config FILE        hub config (mcp.json "servers"/"mcpServers" + "virtualServers");
@@ -181,6 +183,10 @@ export async function main(argv: string[]): Promise<number> {
   }
   try {
     if (command === 'serve' || command === undefined) return await serve(rest);
+    if (command === 'schema') {
+      process.stdout.write(`${JSON.stringify(hubConfigJsonSchema(), null, 2)}\n`);
+      return 0;
+    }
     if (command === 'import') return runImport(rest, (text) => process.stdout.write(text), (text) => process.stderr.write(text));
     throw new UsageError(`unknown command '${command}'`);
   } catch (error) {

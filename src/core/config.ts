@@ -216,6 +216,17 @@ const fileSchema = z
   })
   .passthrough(); // Unknown top-level keys (Claude Code's `projects`, say) are left alone.
 
+/**
+ * The file's shape for editors: the JSON schema VS Code checks the file with is generated from
+ * this (see configSchema.ts). The same schemas as the loader's, with an upstream written as the
+ * union of its variants, since the loader picks the variant in code.
+ */
+export const configFileShape = fileSchema.extend({
+  $schema: z.string().optional(),
+  servers: z.record(z.string(), z.union([stdioUpstream, remoteUpstream])).optional().describe('MCP servers, as in VS Code\'s mcp.json'),
+  mcpServers: z.record(z.string(), z.union([stdioUpstream, remoteUpstream])).optional().describe('MCP servers, as Claude and Cursor write them'),
+});
+
 export type Selection = { include: string[]; exclude: string[] };
 
 export type StdioUpstreamConfig = {
