@@ -217,6 +217,19 @@ const fileSchema = z
   .passthrough(); // Unknown top-level keys (Claude Code's `projects`, say) are left alone.
 
 /**
+ * The `inputs` a config text declares, read on their own: a host fetches their stored values
+ * before the whole file is loaded with them. Malformed entries are left to the loader to report.
+ */
+export function readDeclaredInputs(text: string): InputDeclaration[] {
+  const raw = parseJsonc(text, [], { allowTrailingComma: true }) as { inputs?: unknown } | undefined;
+  const inputs = Array.isArray(raw?.inputs) ? (raw.inputs as unknown[]) : [];
+  return inputs.flatMap((input) => {
+    const parsed = inputSchema.safeParse(input);
+    return parsed.success ? [parsed.data] : [];
+  });
+}
+
+/**
  * The file's shape for editors: the JSON schema VS Code checks the file with is generated from
  * this (see configSchema.ts). The same schemas as the loader's, with an upstream written as the
  * union of its variants, since the loader picks the variant in code.

@@ -33,6 +33,8 @@ export type RunHubOptions = {
 export type RunningHub = {
   hub: Hub;
   gateway: RunningGateway;
+  /** Reads the config file again now (as a change would), with the context as it is now: a host learnt an input's value. */
+  reload(): Promise<void>;
   close(): Promise<void>;
 };
 
@@ -76,22 +78,23 @@ export async function runHub(options: RunHubOptions): Promise<RunningHub> {
 
   let watcher: Disposable | undefined;
   const { configPath } = options;
-  if (configPath && !options.config) {
-    watcher = watchConfigFile(configPath, () => {
-      let next: HubConfig;
-      try {
-        next = load(configPath);
-      } catch (error) {
-        hub.recordConfigError(error);
-        return;
-      }
-      hub.applyConfig(next, configPath).catch(() => undefined); // refusals are recorded by the hub
-    });
-  }
+  const reload = async (): Promise<void> => {
+    if (!configPath || options.config) return;
+    let next: HubConfig;
+    try {
+      next = load(configPath);
+    } catch (error) {
+      hub.recordConfigError(error);
+      return;
+    }
+    await hub.applyConfig(next, configPath).catch(() => undefined); // refusals are recorded by the hub
+  };
+  if (configPath && !options.config) watcher = watchConfigFile(configPath, () => void reload());
 
   return {
     hub,
     gateway,
+    reload,
     async close() {
       watcher?.dispose();
       await hub.close();
