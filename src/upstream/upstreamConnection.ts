@@ -41,6 +41,9 @@ import { postRequest, targetOf, type PostTarget } from './directPost';
 import { createOwnSignalFetch } from './ownSignalFetch';
 import { passthroughResult, type PassthroughResult } from './passthrough';
 
+/** A stderr line that says why: `Error: ENOENT: …`, `fatal: …`, `cannot open …`. */
+const reasonLine = /\b(error|exception|fatal|cannot|can't|denied|not found|no such)\b/i;
+
 export type UpstreamState = 'starting' | 'ready' | 'failed' | 'stopped';
 
 export type UpstreamStatus = {
@@ -167,6 +170,8 @@ export class UpstreamConnection implements Disposable {
   private disposed = false;
   private readonly readyWaiters = new Set<() => void>();
   private readonly stderrTail: string[] = [];
+  /** The first line of this attempt's stderr that reads as the reason (a crash's stack ends far below it). */
+  private stderrReason?: string;
   /** Forgives past failures once the upstream has stayed up for `stablePeriodMs`. */
   private stableTimer?: NodeJS.Timeout;
   private readonly progressRoutes = new Map<string, (progress: Progress) => void>();
@@ -541,6 +546,7 @@ export class UpstreamConnection implements Disposable {
     }
     // What the child printed before this attempt says nothing about how this one goes.
     this.stderrTail.length = 0;
+    this.stderrReason = undefined;
     this.setStatus({ state: 'starting', lastError: this.current.lastError, nextAttemptAt: undefined });
     const capabilities = this.options.handlers ? announcedCapabilities(this.config) : {};
     const client = new Client({ ...clientInfo, name: this.options.clientName ?? clientInfo.name }, { capabilities });
@@ -679,7 +685,9 @@ export class UpstreamConnection implements Disposable {
 
   /** A failure message with the child's last stderr lines, which usually say why. */
   private withStderr(message: string): string {
-    return this.stderrTail.length ? `${message} (stderr: ${this.stderrTail.slice(-3).join(' | ')})` : message;
+    const tail = this.stderrTail.slice(-3);
+    const lines = this.stderrReason && !tail.includes(this.stderrReason) ? [this.stderrReason, '…', ...tail] : tail;
+    return lines.length ? `${message} (stderr: ${lines.join(' | ')})` : message;
   }
 
   private recordStderr(text: string): void {
@@ -687,6 +695,7 @@ export class UpstreamConnection implements Disposable {
       const trimmed = line.trim();
       if (!trimmed) continue;
       this.options.logger.debug(`stderr: ${trimmed}`);
+      if (this.stderrReason === undefined && reasonLine.test(trimmed)) this.stderrReason = trimmed.slice(0, 300);
       this.stderrTail.push(trimmed.slice(0, 300));
       if (this.stderrTail.length > 10) this.stderrTail.shift();
     }
