@@ -37,6 +37,13 @@ const instanceVariables = new Set(['sessionId', 'instanceDir']);
 
 const variablePattern = /\$\{([^}]*)\}/g;
 
+/**
+ * A string whose every `${…}` is one `VariableResolver` knows: the JSON schema checks strings
+ * with it as the user types (the resolver stays the judge when the file is loaded).
+ */
+export const knownVariablesPattern =
+  '^(?:[^$]|\\$(?!\\{)|\\$\\{(?:input:[^}]+|env:[A-Za-z_][A-Za-z0-9_]*|userHome|workspaceFolder|workspaceFolderBasename|pathSeparator|/|sessionId|instanceDir|[A-Z_][A-Z0-9_]*(?::-[^}]*)?)\\})*$';
+
 /** The environment variable a headless hub reads an input from: `MCP_SESSION_HUB_INPUT_GITHUB_TOKEN` for `github-token`. */
 export function inputEnvVarName(id: string): string {
   return `MCP_SESSION_HUB_INPUT_${id.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
@@ -55,7 +62,10 @@ export class VariableResolver {
   constructor(private readonly sources: VariableSources) {}
 
   resolve(text: string, path: string): string {
-    return text.replace(variablePattern, (whole, name: string) => this.valueOf(name, whole, path) ?? whole);
+    const resolved = text.replace(variablePattern, (whole, name: string) => this.valueOf(name, whole, path) ?? whole);
+    // `${` with no `}` after it would otherwise go on as text.
+    if (/\$\{[^}]*$/.test(text)) this.issues.push({ path, message: `unterminated variable in ${JSON.stringify(text)} (a "\${" with no "}")` });
+    return resolved;
   }
 
   resolveRecord(record: Record<string, string> | undefined, path: string): Record<string, string> {

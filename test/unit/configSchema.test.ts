@@ -41,6 +41,9 @@ describe('the hub config JSON schema', function () {
       ['a setting of the wrong type', { hub: { maxBodyBytes: 'big' } }],
       ['a stdio upstream without a command', { servers: { a: { type: 'stdio' } } }],
       ['a command input', { inputs: [{ type: 'command', id: 'c' }] }],
+      ['a variable VS Code has but the hub cannot resolve', { servers: { a: { command: 'x', args: ['${config:editor.tabSize}'] } } }],
+      ['an unknown variable in a header', { servers: { a: { url: 'http://h/mcp', headers: { k: '${file}' } } } }],
+      ['an unterminated variable', { servers: { a: { command: 'x', env: { K: '${input:k' } } } }],
     ] as const) {
       assert.throws(() => validateConfig(bad, name), ConfigError, `${name}: the loader accepted it`);
       assert.equal(validate(bad), false, `${name}: the schema accepted it`);
