@@ -1,5 +1,6 @@
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { applyEdits, modify, parse as parseJsonc, printParseErrorCode, type FormattingOptions, type ParseError } from 'jsonc-parser';
+import { validateConfig } from './config';
 import { ConfigError } from './errors';
 import { stableStringify } from './stableJson';
 
@@ -128,6 +129,19 @@ export function readCandidates(source: ImportSource, text: string): ImportCandid
   return candidates;
 }
 
+/** Why the loader would refuse this entry (an unsupported variable, say), or undefined: one bad entry does not sink an import. */
+function refusal(candidate: ImportCandidate, knownInputs: readonly JsonObject[]): string | undefined {
+  const ids = new Set(candidate.inputs.map((input) => input.id));
+  const inputs = [...candidate.inputs, ...knownInputs.filter((input) => !ids.has(input.id))];
+  try {
+    validateConfig({ inputs, servers: { [candidate.id]: candidate.entry } }, candidate.source.path);
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    return error.issues.map((issue) => `${issue.path}: ${issue.message}`).join('; ');
+  }
+}
+
 /** What a server is, whatever it is called: its launch (command and args) or its URL. */
 function identityOf(entry: unknown): string {
   if (!isObject(entry)) return '';
@@ -175,7 +189,9 @@ export function mergeImport(hubText: string, hubPath: string, candidates: readon
       existing.set(identityOf(entry), id);
     }
   }
-  const inputIds = new Set(Array.isArray(hub.inputs) ? hub.inputs.flatMap((input) => (isObject(input) && typeof input.id === 'string' ? [input.id] : [])) : []);
+  /** The hub's input declarations, and those the imports bring: an entry may use any of them. */
+  const knownInputs = Array.isArray(hub.inputs) ? hub.inputs.filter((input): input is JsonObject => isObject(input) && typeof input.id === 'string') : [];
+  const inputIds = new Set(knownInputs.map((input) => input.id as string));
   const virtualServers = isObject(hub.virtualServers) ? hub.virtualServers : {};
   const virtualIds = new Set(Object.keys(virtualServers));
   let hasInputs = Array.isArray(hub.inputs);
@@ -189,6 +205,11 @@ export function mergeImport(hubText: string, hubPath: string, candidates: readon
       result.skipped.push({ id: candidate.id, from, why: `already in the hub config as '${same}'` });
       continue;
     }
+    const refused = refusal(candidate, knownInputs);
+    if (refused) {
+      result.skipped.push({ id: candidate.id, from, why: refused });
+      continue;
+    }
     let id = candidate.id;
     for (let n = 2; ids.has(id); n++) id = `${candidate.id}-${n}`;
     ids.add(id);
@@ -198,6 +219,7 @@ export function mergeImport(hubText: string, hubPath: string, candidates: readon
       const inputId = input.id as string;
       if (inputIds.has(inputId)) continue;
       inputIds.add(inputId);
+      knownInputs.push(input);
       text = hasInputs ? edit(text, ['inputs', -1], input, true) : edit(text, ['inputs'], [input]);
       hasInputs = true;
     }

@@ -48,8 +48,11 @@ describe('mcp-session-hub import', function () {
       join(home, '.claude.json'),
       JSON.stringify({ numStartups: 3, mcpServers: { 'claude-code': { type: 'stdio', ...echo('claude-code'), env: {} } }, projects: { [workspace]: { mcpServers: { 'claude-project': echo('claude-project') } } } }),
     );
-    // The same server as VS Code's under another id, and a Cursor-only remote.
-    write(join(home, '.cursor', 'mcp.json'), JSON.stringify({ mcpServers: { 'same-as-vscode': echo('--token=${input:tok}'), remote: { url: 'http://127.0.0.1:9/mcp' } } }));
+    // The same server as VS Code's under another id, a Cursor-only remote, and one the hub cannot take.
+    write(
+      join(home, '.cursor', 'mcp.json'),
+      JSON.stringify({ mcpServers: { 'same-as-vscode': echo('--token=${input:tok}'), remote: { url: 'http://127.0.0.1:9/mcp' }, odd: echo('${config:editor.tabSize}') } }),
+    );
   });
 
   after(function () {
@@ -71,6 +74,7 @@ describe('mcp-session-hub import', function () {
     const project = config.upstreams.get('project');
     assert.deepEqual(project?.type === 'stdio' && project.args, [launchEchoFixture, workspace], "a project file's ${workspaceFolder} is its folder");
     assert.match(run.stderr, /skipped 'same-as-vscode' from Cursor \(user\): already in the hub config as 'echo\.vscode'/);
+    assert.match(run.stderr, /skipped 'odd' from Cursor \(user\): servers\.odd\.args\[1\]: \$\{config:editor\.tabSize\}: unsupported variable/);
     assert.match(run.stderr, /input 'tok': give it to serve with --input tok=VALUE or MCP_SESSION_HUB_INPUT_TOK/);
   });
 
