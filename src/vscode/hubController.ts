@@ -55,6 +55,9 @@ export class HubController implements vscode.Disposable {
   private readonly secretsSubscription: vscode.Disposable;
   /** The values of the config's `${input:…}`; only the hosting window uses them. */
   readonly inputs: InputValues;
+  private askingInputs?: Promise<void>;
+  /** Asks for inputs when a reload (a saved config) brings an upstream that lacks one. */
+  private inputWatch?: { dispose(): void };
 
   constructor(
     private readonly context: vscode.ExtensionContext,
@@ -138,13 +141,19 @@ export class HubController implements vscode.Disposable {
     await this.askForMissingInputs();
   }
 
-  /** Asks once for each input that keeps an upstream from starting, then reloads with the answers. */
-  async askForMissingInputs(): Promise<void> {
-    const config = this.running?.hub.config;
-    if (!config) return;
-    let answered = false;
-    for (const input of this.inputs.missing(config)) answered = (await this.inputs.ask(input)) || answered;
-    if (answered) await this.running?.reload();
+  /**
+   * Asks once for each input that keeps an upstream from starting, then reloads with the answers.
+   * One round at a time: the hub's state changes (a saved config among them) call this often.
+   */
+  askForMissingInputs(): Promise<void> {
+    this.askingInputs ??= (async () => {
+      const config = this.running?.hub.config;
+      if (!config) return;
+      let answered = false;
+      for (const input of this.inputs.missing(config)) answered = (await this.inputs.ask(input)) || answered;
+      if (answered) await this.running?.reload();
+    })().finally(() => (this.askingInputs = undefined));
+    return this.askingInputs;
   }
 
   /** Both tokens: read from SecretStorage once, each created there on first use. */
@@ -179,6 +188,8 @@ export class HubController implements vscode.Disposable {
       this.logger.info(`hosting the hub on ${this.url} (config ${configPath})`);
       this.follow(tokens, 'hosting');
       // Not awaited: the hub serves what it can while the user answers.
+      this.inputWatch?.dispose();
+      this.inputWatch = this.running.hub.onDidChangeState(() => void this.askForMissingInputs());
       void this.askForMissingInputs();
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
@@ -270,6 +281,8 @@ export class HubController implements vscode.Disposable {
     this.takeover = undefined;
     this.watching?.dispose();
     this.watching = undefined;
+    this.inputWatch?.dispose();
+    this.inputWatch = undefined;
     const running = this.running;
     this.running = undefined;
     await running?.close();
