@@ -498,7 +498,9 @@ function toRootUri(root: string): string {
  * unreadable file is why the upstream cannot start, not a config error: it may appear later.
  */
 function readEnvFile(envFile: string, path: string, resolver: VariableResolver, source: string): Record<string, string> {
+  const missingBefore = resolver.missing.length;
   const file = resolvePath(isAbsolute(source) ? dirname(source) : process.cwd(), resolver.resolve(envFile, path));
+  if (resolver.missing.length > missingBefore) return {};
   try {
     return parseEnv(readFileSync(file, 'utf8')) as Record<string, string>;
   } catch (error) {
@@ -511,8 +513,10 @@ function toUpstreamConfig(id: string, entry: UpstreamEntry, path: string, resolv
   const perSession = (entry.perSession ?? entry.perSessionClient) === true;
   const roots = (entry.roots ?? []).map((root, index) => {
     const at = `${path}.roots[${index}]`;
+    const missingBefore = resolver.missing.length;
     const resolved = resolver.resolve(root, at);
-    if (!resolved.startsWith('file://') && !isAbsolute(resolved)) {
+    // A root still waiting for a variable's value is that upstream's problem, not the file's.
+    if (resolver.missing.length === missingBefore && !resolved.startsWith('file://') && !isAbsolute(resolved)) {
       resolver.issues.push({ path: at, message: `must be an absolute path or a file:// URI (got ${JSON.stringify(root)})` });
     }
     return resolved;

@@ -167,6 +167,18 @@ describe('config files as VS Code, Claude and Cursor write them', function () {
       assert.match(issues[2].message, /^\$\{file\}: unsupported variable/);
     });
 
+    it('holds back, rather than refuses, an upstream whose roots or envFile wait for a value', function () {
+      const config = parseConfig(
+        JSON.stringify({ servers: { s: { command: 'node', envFile: '\${env:CONF_DIR}/.env', roots: ['\${workspaceFolder}/src'] } } }),
+        '/etc/mcp.json',
+        { env },
+      );
+      const problem = config.upstreams.get('s')?.cannotStart ?? '';
+      assert.match(problem, /\$\{env:CONF_DIR\} at servers\.s\.envFile: the environment variable CONF_DIR is not set/);
+      assert.match(problem, /\$\{workspaceFolder\} at servers\.s\.roots\[0\]: no workspace folder is open/);
+      assert.doesNotMatch(problem, /cannot be read/);
+    });
+
     it('refuses command inputs, which need VS Code to run', function () {
       const issues = issuesOf(() => parseConfig('{"inputs": [{"type": "command", "id": "c", "command": "x"}], "servers": {}}', 'mcp.json'));
       assert.equal(issues[0].path, 'inputs[0].type');
