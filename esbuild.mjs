@@ -1,6 +1,8 @@
 // Bundles the CLI, the demo upstream and the VS Code extension into dist/, and the dashboard
 // page script into media/.
 // Type checking is separate (`npm run check`): esbuild only strips types.
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import * as esbuild from 'esbuild';
 
 const watch = process.argv.includes('--watch');
@@ -49,4 +51,6 @@ if (watch) {
 } else {
   await Promise.all(contexts.map((ctx) => ctx.rebuild()));
   await Promise.all(contexts.map((ctx) => ctx.dispose()));
+  // The hub config's JSON schema (package.json jsonValidation), generated from the loader's zod schema.
+  writeFileSync('dist/hub-config.schema.json', execFileSync(process.execPath, ['dist/cli.js', 'schema']));
 }

@@ -3,11 +3,13 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { hubConfigJsonSchema } from '../core/configSchema';
 import { ConfigError } from '../core/errors';
 import { createLogger, errorMessage, type Logger, type LogLevel } from '../core/logger';
 import { hubVersion } from '../hub/hub';
 import { isLoopbackHost } from '../http/security';
 import { runHub } from '../http/runHub';
+import { importOptions, importUsage, ImportUsageError, runImport } from './importCommand';
 
 export const defaultPort = 7337;
 export const tokenEnvVar = 'MCP_SESSION_HUB_TOKEN';
@@ -20,6 +22,8 @@ const usage = `mcp-session-hub ${hubVersion}: a local multi-session MCP gateway
 
 Usage:
   mcp-session-hub serve [options]
+${importUsage}
+  mcp-session-hub schema                    print the JSON schema of the hub config
 
 Options:
   --config FILE        hub config (mcp.json "servers"/"mcpServers" + "virtualServers");
@@ -33,10 +37,16 @@ Options:
   --admin-token-file F where the generated admin token is kept (default ${adminTokenFileName} in the
                        token file's folder: ${join(dirname(defaultTokenFile), adminTokenFileName)})
   --allow-origin O     a browser Origin to accept besides loopback ones (repeatable)
+  --input ID=VALUE     the value of the config's \${input:ID} (repeatable; else
+                       $MCP_SESSION_HUB_INPUT_<ID>, else the input's default; without one,
+                       the upstreams that use it do not start)
+  --workspace DIR      what \${workspaceFolder} is (default: the current directory)
   --json               print one JSON line when ready, for scripts
   --log-level L        debug | info | warn | error (default info)
   -h, --help           this text
-  -v, --version        the version`;
+  -v, --version        the version
+
+${importOptions}`;
 
 /** A token: given, from the environment, or kept in a file only the user can read (created on first run). */
 function resolveToken(flag: string | undefined, envVar: string, tokenFile: string): { token: string; tokenFile?: string } {
@@ -66,6 +76,8 @@ async function serve(argv: string[]): Promise<number> {
       'admin-token': { type: 'string' },
       'admin-token-file': { type: 'string' },
       'allow-origin': { type: 'string', multiple: true },
+      input: { type: 'string', multiple: true },
+      workspace: { type: 'string' },
       json: { type: 'boolean' },
       'log-level': { type: 'string' },
     },
@@ -89,7 +101,8 @@ async function serve(argv: string[]): Promise<number> {
   const { token: adminToken, tokenFile: adminTokenFile } = resolveToken(values['admin-token'], adminTokenEnvVar, adminTokenFilePath);
   if (adminToken === token) throw new UsageError(`the admin token must differ from the client token (--admin-token, $${adminTokenEnvVar} or the admin token file)`);
   const configPath = values.config === undefined ? undefined : resolve(values.config);
-  const running = await runHub({ configPath, token, adminToken, logger, host, port, allowedOrigins: values['allow-origin'] });
+  const configContext = { inputs: parseInputFlags(values.input), workspaceFolder: resolve(values.workspace ?? process.cwd()) };
+  const running = await runHub({ configPath, configContext: () => configContext, token, adminToken, logger, host, port, allowedOrigins: values['allow-origin'] });
   const { url } = running.gateway;
   const endpoints = Object.fromEntries([
     ['global', `${url}/mcp`],
@@ -147,6 +160,17 @@ function keepServingOnUncaughtErrors(logger: Logger): void {
 
 class UsageError extends Error {}
 
+/** `--input id=value` flags as input values; the value may itself contain `=`. */
+function parseInputFlags(flags: string[] | undefined): Record<string, string> {
+  const inputs: Record<string, string> = {};
+  for (const flag of flags ?? []) {
+    const at = flag.indexOf('=');
+    if (at <= 0) throw new UsageError(`--input must be ID=VALUE (got '${flag}')`);
+    inputs[flag.slice(0, at)] = flag.slice(at + 1);
+  }
+  return inputs;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === '-h' || command === '--help' || command === 'help') {
@@ -159,13 +183,18 @@ export async function main(argv: string[]): Promise<number> {
   }
   try {
     if (command === 'serve' || command === undefined) return await serve(rest);
+    if (command === 'schema') {
+      process.stdout.write(`${JSON.stringify(hubConfigJsonSchema(), null, 2)}\n`);
+      return 0;
+    }
+    if (command === 'import') return runImport(rest, (text) => process.stdout.write(text), (text) => process.stderr.write(text));
     throw new UsageError(`unknown command '${command}'`);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
       return 2;
     }
-    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (error instanceof UsageError || error instanceof ImportUsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`mcp-session-hub: ${errorMessage(error)}\n\n${usage}\n`);
       return 2;
     }

@@ -1,8 +1,13 @@
-import { isAbsolute } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { parseEnv } from 'node:util';
 import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { z } from 'zod';
+import { inputEnvVarName, VariableResolver, type InputDeclaration } from './configVariables';
 import { ConfigError, type ConfigIssue } from './errors';
+import { upstreamNamePrefix } from './naming';
 import type { SafeModePolicy } from './safeMode';
 import { stableStringify } from './stableJson';
 
@@ -14,6 +19,9 @@ import { stableStringify } from './stableJson';
 
 const idPattern = /^[A-Za-z0-9_-]{1,32}$/;
 const idMessage = 'must be 1-32 characters of A-Z, a-z, 0-9, _ or -';
+/** Upstream ids as VS Code, Claude and Cursor allow them (`io.github.owner/server` included); names use `upstreamNamePrefix`. */
+const upstreamIdPattern = /^[A-Za-z0-9_.@/-]{1,100}$/;
+const upstreamIdMessage = 'must be 1-100 characters of A-Z, a-z, 0-9, _, -, ., @ or /';
 
 const timeoutMs = z.number().int().min(100).max(3_600_000);
 
@@ -84,15 +92,24 @@ const stdioUpstream = z
     command: z.string().min(1, 'must not be empty'),
     args: z.array(z.string()).optional(),
     env: z.record(z.string(), z.string()).optional(),
+    /** A dotenv file, relative to this config file; `env` wins over it. */
+    envFile: z.string().min(1).optional(),
     cwd: z.string().optional(),
     ...upstreamCommon,
   })
   .passthrough();
 
+/** Every spelling of a remote type people copy; `http` and its aliases are Streamable HTTP. */
+const remoteTypes = ['http', 'sse', 'streamable-http', 'streamableHttp'] as const;
+type RemoteType = (typeof remoteTypes)[number];
+const isRemoteType = (type: unknown): type is RemoteType => remoteTypes.includes(type as RemoteType);
+
 const remoteUpstream = z
   .object({
-    type: z.enum(['http', 'sse']),
-    url: z.string().url('must be an absolute URL'),
+    /** Absent with a `url` (Cursor's and Claude's shape): Streamable HTTP, falling back to SSE. */
+    type: z.enum(remoteTypes).optional(),
+    // A URL with variables is checked again once they are resolved.
+    url: z.string().refine((url) => url.includes('${') || isHttpUrl(url), 'must be an absolute http(s) URL'),
     headers: z.record(z.string(), z.string()).optional(),
     ...upstreamCommon,
   })
@@ -106,9 +123,14 @@ const upstreamSchema = z.unknown().superRefine((value, ctx) => {
     return;
   }
   const type = record.type;
-  const schema = type === 'http' || type === 'sse' ? remoteUpstream : type === undefined || type === 'stdio' ? stdioUpstream : undefined;
+  const urlOnly = type === undefined && record.command === undefined && record.url !== undefined;
+  const schema = isRemoteType(type) || urlOnly ? remoteUpstream : type === undefined || type === 'stdio' ? stdioUpstream : undefined;
   if (!schema) {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['type'], message: `must be "stdio", "http" or "sse" (got ${JSON.stringify(type)})` });
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      path: ['type'],
+      message: `must be "stdio", "http", "sse", "streamable-http" or "streamableHttp" (got ${JSON.stringify(type)})`,
+    });
     return;
   }
   const result = schema.safeParse(value);
@@ -170,14 +192,53 @@ const hubSettingsSchema = z
   })
   .strict();
 
+/** VS Code's `inputs`: values asked of the user and referenced as `${input:id}`. */
+const inputSchema = z
+  .object({
+    type: z.enum(['promptString', 'pickString'], {
+      errorMap: () => ({ message: 'must be "promptString" or "pickString" (command inputs cannot run outside VS Code)' }),
+    }),
+    id: z.string().min(1),
+    description: z.string().optional(),
+    password: z.boolean().optional(),
+    default: z.string().optional(),
+    options: z.array(z.union([z.string(), z.object({ label: z.string().optional(), value: z.string() })])).optional(),
+  })
+  .passthrough();
+
 const fileSchema = z
   .object({
+    inputs: z.array(inputSchema).optional(),
     servers: z.record(z.string(), upstreamSchema).optional(),
     mcpServers: z.record(z.string(), upstreamSchema).optional(),
     virtualServers: z.record(z.string(), virtualServerSchema).optional(),
     hub: hubSettingsSchema.optional(),
   })
-  .passthrough(); // VS Code's mcp.json also has `inputs`; unknown top-level keys are left alone.
+  .passthrough(); // Unknown top-level keys (Claude Code's `projects`, say) are left alone.
+
+/**
+ * The `inputs` a config text declares, read on their own: a host fetches their stored values
+ * before the whole file is loaded with them. Malformed entries are left to the loader to report.
+ */
+export function readDeclaredInputs(text: string): InputDeclaration[] {
+  const raw = parseJsonc(text, [], { allowTrailingComma: true }) as { inputs?: unknown } | undefined;
+  const inputs = Array.isArray(raw?.inputs) ? (raw.inputs as unknown[]) : [];
+  return inputs.flatMap((input) => {
+    const parsed = inputSchema.safeParse(input);
+    return parsed.success ? [parsed.data] : [];
+  });
+}
+
+/**
+ * The file's shape for editors: the JSON schema VS Code checks the file with is generated from
+ * this (see configSchema.ts). The same schemas as the loader's, with an upstream written as the
+ * union of its variants, since the loader picks the variant in code.
+ */
+export const configFileShape = fileSchema.extend({
+  $schema: z.string().optional(),
+  servers: z.record(z.string(), z.union([stdioUpstream, remoteUpstream])).optional().describe('MCP servers, as in VS Code\'s mcp.json'),
+  mcpServers: z.record(z.string(), z.union([stdioUpstream, remoteUpstream])).optional().describe('MCP servers, as Claude and Cursor write them'),
+});
 
 export type Selection = { include: string[]; exclude: string[] };
 
@@ -188,7 +249,13 @@ export type StdioUpstreamConfig = {
   env: Record<string, string>;
   cwd?: string;
 };
-export type RemoteUpstreamConfig = { type: 'http' | 'sse'; url: string; headers: Record<string, string> };
+export type RemoteUpstreamConfig = {
+  type: 'http' | 'sse';
+  url: string;
+  headers: Record<string, string>;
+  /** An entry with only a `url`: if the Streamable HTTP initialize is refused, try legacy SSE (as VS Code does). */
+  sseFallback?: boolean;
+};
 
 /** How a per-session upstream's instances are kept. */
 export type PerSessionPolicy = { warm: number; maxInstances: number; idleTimeoutMs: number };
@@ -203,6 +270,13 @@ export type UpstreamConfig = (StdioUpstreamConfig | RemoteUpstreamConfig) & {
   attribution: 'strict' | 'single-flight';
   /** `file://` URIs answered to an unattributed `roots/list` (empty: an empty list). */
   roots: string[];
+  /**
+   * Why the upstream cannot start now (an input without a value, an unset environment variable,
+   * an unreadable envFile): it is not started, and this is its error.
+   */
+  cannotStart?: string;
+  /** The `${input:…}` ids its entry uses. */
+  inputs: string[];
 };
 
 export type NamingMode = 'prefixed' | 'bare';
@@ -241,6 +315,20 @@ export type HubConfig = {
   upstreams: Map<string, UpstreamConfig>;
   virtualServers: Map<string, VirtualServerConfig>;
   settings: HubSettings;
+  /** The file's `inputs`, by id. */
+  inputs: Map<string, InputDeclaration>;
+};
+
+/** What a config's variables resolve against; every field is optional. */
+export type ConfigContext = {
+  /** `${env:NAME}`, `MCP_SESSION_HUB_INPUT_<ID>`, and `HOME` for `${userHome}`. */
+  env?: NodeJS.ProcessEnv;
+  /** Input values given by the host (`--input id=value`, VS Code's SecretStorage); win over the environment. */
+  inputs?: Readonly<Record<string, string>>;
+  /** `${workspaceFolder}`; unset, the variable has no value and an upstream using it does not start. */
+  workspaceFolder?: string;
+  /** What to tell the user about an input without a value; the default names the CLI's ways. */
+  howToGiveInput?: (id: string) => string;
 };
 
 export const defaultUpstreamTimeoutMs = 60_000;
@@ -277,9 +365,10 @@ function lineAndColumn(text: string, offset: number): string {
 
 /**
  * Parses and validates config text. Throws a `ConfigError` listing every problem with its
- * JSON path (or line and column for syntax errors), never just the first.
+ * JSON path (or line and column for syntax errors), never just the first. `source` is the file's
+ * path: an `envFile` is relative to it.
  */
-export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv = {}): HubConfig {
+export function parseConfig(text: string, source: string, context: ConfigContext = {}): HubConfig {
   const syntaxErrors: ParseError[] = [];
   const raw: unknown = parseJsonc(text, syntaxErrors, { allowTrailingComma: true, disallowComments: false });
   if (syntaxErrors.length > 0) {
@@ -288,10 +377,12 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
       syntaxErrors.map((e) => ({ path: lineAndColumn(text, e.offset), message: `JSON syntax: ${printParseErrorCode(e.error)}` })),
     );
   }
-  return validateConfig(raw ?? {}, source, env);
+  return validateConfig(raw ?? {}, source, context);
 }
 
-export function validateConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv = {}): HubConfig {
+type UpstreamEntry = z.infer<typeof stdioUpstream> | z.infer<typeof remoteUpstream>;
+
+export function validateConfig(raw: unknown, source: string, context: ConfigContext = {}): HubConfig {
   const result = fileSchema.safeParse(raw);
   if (!result.success) {
     throw new ConfigError(
@@ -301,22 +392,39 @@ export function validateConfig(raw: unknown, source: string, env: NodeJS.Process
   }
   const file = result.data;
   const issues: ConfigIssue[] = [];
+  const env = context.env ?? {};
+  const inputs = new Map<string, InputDeclaration>();
+  (file.inputs ?? []).forEach((input, index) => {
+    if (inputs.has(input.id)) issues.push({ path: `inputs[${index}].id`, message: `input '${input.id}' is declared twice` });
+    inputs.set(input.id, input);
+  });
+  const sources = {
+    env,
+    userHome: env.HOME ?? env.USERPROFILE ?? homedir(),
+    workspaceFolder: context.workspaceFolder,
+    inputs,
+    inputValue: (id: string) => context.inputs?.[id] ?? env[inputEnvVarName(id)] ?? inputs.get(id)?.default,
+    howToGiveInput: context.howToGiveInput ?? ((id: string) => `set ${inputEnvVarName(id)} or pass --input ${id}=VALUE`),
+  };
   const upstreams = new Map<string, UpstreamConfig>();
+  const prefixes = new Map<string, string>();
 
   for (const [section, entries] of [['servers', file.servers], ['mcpServers', file.mcpServers]] as const) {
     for (const [id, value] of Object.entries(entries ?? {})) {
       const path = formatJsonPath([section, id]);
-      if (!idPattern.test(id)) issues.push({ path, message: `upstream id ${idMessage}` });
+      if (!upstreamIdPattern.test(id)) issues.push({ path, message: `upstream id ${upstreamIdMessage}` });
       if (upstreams.has(id)) issues.push({ path, message: `upstream '${id}' is defined in both servers and mcpServers` });
-      const entry = value as z.infer<typeof stdioUpstream> | z.infer<typeof remoteUpstream>;
+      const entry = value as UpstreamEntry;
       if (entry.disabled) continue;
-      (entry.roots ?? []).forEach((root, index) => {
-        const expanded = expand(root, env);
-        if (!expanded.startsWith('file://') && !isAbsolute(expanded)) {
-          issues.push({ path: `${path}.roots[${index}]`, message: `must be an absolute path or a file:// URI (got ${JSON.stringify(root)})` });
-        }
-      });
-      upstreams.set(id, toUpstreamConfig(id, entry, env));
+      const prefix = upstreamNamePrefix(id);
+      const sharing = prefixes.get(prefix);
+      if (sharing !== undefined && sharing !== id) issues.push({ path, message: `upstream '${id}' and '${sharing}' both name their tools '${prefix}__…'; rename one` });
+      prefixes.set(prefix, id);
+      const resolver = new VariableResolver(sources);
+      const upstream = toUpstreamConfig(id, entry, path, resolver, source);
+      issues.push(...resolver.issues);
+      if (resolver.missing.length > 0) upstream.cannotStart = resolver.missing.join('; ');
+      upstreams.set(id, upstream);
     }
   }
 
@@ -349,6 +457,7 @@ export function validateConfig(raw: unknown, source: string, env: NodeJS.Process
   return {
     upstreams,
     virtualServers,
+    inputs,
     settings: {
       sessionIdleTimeoutMs: (file.hub?.sessionIdleTimeout ?? defaultSettings.sessionIdleTimeoutMs / 1000) * 1000,
       sessionKeys: file.hub?.sessionKeys?.map((key) => key.slice('meta:'.length)) ?? defaultSettings.sessionKeys,
@@ -379,60 +488,89 @@ function toSafeModePolicy(value: z.infer<typeof stdioUpstream>['safeMode'], perS
   return { enabled: value.enabled ?? true, tools: value.tools ?? {} };
 }
 
-/**
- * `${env:NAME}`, `${userHome}` and `${workspaceFolder}` (the hub's working directory headless)
- * are expanded, as in VS Code's mcp.json. `${sessionId}` and `${instanceDir}` stay: each
- * per-session instance fills them in when it starts.
- */
-function expand(text: string, env: NodeJS.ProcessEnv): string {
-  return text.replace(/\$\{(env:([A-Za-z_][A-Za-z0-9_]*)|userHome|workspaceFolder)\}/g, (_match, whole: string, name: string | undefined) => {
-    if (name) return env[name] ?? '';
-    if (whole === 'workspaceFolder') return env.PWD ?? process.cwd();
-    return env.HOME ?? env.USERPROFILE ?? '';
-  });
-}
-
 /** A configured root as a `file://` URI: absolute paths are turned into one, URIs kept. */
 function toRootUri(root: string): string {
   return root.startsWith('file://') ? root : pathToFileURL(root).href;
 }
 
-function expandRecord(record: Record<string, string> | undefined, env: NodeJS.ProcessEnv): Record<string, string> {
-  return Object.fromEntries(Object.entries(record ?? {}).map(([k, v]) => [k, expand(v, env)]));
+/**
+ * The variables of a dotenv file, relative to the config file (as VS Code reads `envFile`). An
+ * unreadable file is why the upstream cannot start, not a config error: it may appear later.
+ */
+function readEnvFile(envFile: string, path: string, resolver: VariableResolver, source: string): Record<string, string> {
+  const missingBefore = resolver.missing.length;
+  const file = resolvePath(isAbsolute(source) ? dirname(source) : process.cwd(), resolver.resolve(envFile, path));
+  if (resolver.missing.length > missingBefore) return {};
+  try {
+    return parseEnv(readFileSync(file, 'utf8')) as Record<string, string>;
+  } catch (error) {
+    resolver.missing.push(`envFile ${file} at ${path} cannot be read: ${(error as Error).message}`);
+    return {};
+  }
 }
 
-function toUpstreamConfig(
-  id: string,
-  entry: z.infer<typeof stdioUpstream> | z.infer<typeof remoteUpstream>,
-  env: NodeJS.ProcessEnv,
-): UpstreamConfig {
+function toUpstreamConfig(id: string, entry: UpstreamEntry, path: string, resolver: VariableResolver, source: string): UpstreamConfig {
+  const perSession = (entry.perSession ?? entry.perSessionClient) === true;
+  const roots = (entry.roots ?? []).map((root, index) => {
+    const at = `${path}.roots[${index}]`;
+    const missingBefore = resolver.missing.length;
+    const resolved = resolver.resolve(root, at);
+    // A root still waiting for a variable's value is that upstream's problem, not the file's.
+    if (resolver.missing.length === missingBefore && !resolved.startsWith('file://') && !isAbsolute(resolved)) {
+      resolver.issues.push({ path: at, message: `must be an absolute path or a file:// URI (got ${JSON.stringify(root)})` });
+    }
+    return resolved;
+  });
   const common = {
     id,
     timeoutMs: entry.timeout ?? defaultUpstreamTimeoutMs,
-    perSession:
-      (entry.perSession ?? entry.perSessionClient)
-        ? {
-            warm: entry.warm ?? defaultPerSession.warm,
-            maxInstances: entry.maxInstances ?? defaultPerSession.maxInstances,
-            idleTimeoutMs: (entry.idleTimeout ?? defaultPerSession.idleTimeoutMs / 1000) * 1000,
-          }
-        : undefined,
-    safeMode: toSafeModePolicy(entry.safeMode, (entry.perSession ?? entry.perSessionClient) === true),
+    perSession: perSession
+      ? {
+          warm: entry.warm ?? defaultPerSession.warm,
+          maxInstances: entry.maxInstances ?? defaultPerSession.maxInstances,
+          idleTimeoutMs: (entry.idleTimeout ?? defaultPerSession.idleTimeoutMs / 1000) * 1000,
+        }
+      : undefined,
+    safeMode: toSafeModePolicy(entry.safeMode, perSession),
     attribution: entry.attribution ?? 'strict',
-    roots: (entry.roots ?? []).map((root) => toRootUri(expand(root, env))),
+    roots: resolver.missing.length > 0 ? [] : roots.filter((root) => root.startsWith('file://') || isAbsolute(root)).map(toRootUri),
+    inputs: [] as string[],
   };
-  if ('url' in entry && (entry.type === 'http' || entry.type === 'sse')) {
-    return { ...common, type: entry.type, url: expand(entry.url, env), headers: expandRecord(entry.headers, env) };
+  let upstream: UpstreamConfig;
+  if ((entry.type !== undefined && entry.type !== 'stdio') || !('command' in entry)) {
+    const remote = entry as z.infer<typeof remoteUpstream>;
+    const url = resolver.resolve(remote.url, `${path}.url`);
+    if (!url.includes('${') && !isHttpUrl(url)) resolver.issues.push({ path: `${path}.url`, message: `must be an absolute http(s) URL (got ${JSON.stringify(url)})` });
+    upstream = {
+      ...common,
+      type: remote.type === 'sse' ? 'sse' : 'http',
+      url,
+      headers: resolver.resolveRecord(remote.headers, `${path}.headers`),
+      ...(remote.type === undefined ? { sseFallback: true } : {}),
+    };
+  } else {
+    const stdio = entry as z.infer<typeof stdioUpstream>;
+    const fromFile = stdio.envFile === undefined ? {} : readEnvFile(stdio.envFile, `${path}.envFile`, resolver, source);
+    upstream = {
+      ...common,
+      type: 'stdio',
+      command: resolver.resolve(stdio.command, `${path}.command`),
+      args: (stdio.args ?? []).map((arg, index) => resolver.resolve(arg, `${path}.args[${index}]`)),
+      env: { ...fromFile, ...resolver.resolveRecord(stdio.env, `${path}.env`) },
+      cwd: stdio.cwd === undefined ? undefined : resolver.resolve(stdio.cwd, `${path}.cwd`),
+    };
   }
-  const stdio = entry as z.infer<typeof stdioUpstream>;
-  return {
-    ...common,
-    type: 'stdio',
-    command: expand(stdio.command, env),
-    args: (stdio.args ?? []).map((arg) => expand(arg, env)),
-    env: expandRecord(stdio.env, env),
-    cwd: stdio.cwd === undefined ? undefined : expand(stdio.cwd, env),
-  };
+  upstream.inputs = [...resolver.usedInputs];
+  return upstream;
+}
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
 }
 
 /** A stable fingerprint of one upstream's config: equal fingerprints need no restart on reload. */

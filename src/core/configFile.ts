@@ -1,19 +1,22 @@
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { parseConfig, type HubConfig } from './config';
+import { parseConfig, type ConfigContext, type HubConfig } from './config';
 import { ConfigError } from './errors';
 import type { Disposable } from './lifecycle';
 import { errorMessage } from './logger';
 
-/** Reads and validates a config file; a missing or unreadable file is a `ConfigError` naming it. */
-export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): HubConfig {
+/**
+ * Reads and validates a config file; a missing or unreadable file is a `ConfigError` naming it.
+ * Variables resolve against the process's environment unless the context says otherwise.
+ */
+export function loadConfigFile(path: string, context: ConfigContext = {}): HubConfig {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
     throw new ConfigError(path, [{ path: '', message: `cannot read the file: ${errorMessage(error)}` }]);
   }
-  return parseConfig(text, path, env);
+  return parseConfig(text, path, { env: process.env, ...context });
 }
 
 /**

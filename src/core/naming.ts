@@ -16,8 +16,17 @@ import type { NamingMode } from './config';
 export const namespaceSeparator = '__';
 export const maxNameLength = 64;
 
+/**
+ * The part of prefixed names that stands for an upstream: its id with every character outside
+ * `[A-Za-z0-9_-]` made `_`, so ids as VS Code allows them (`io.github.owner/server`) give names
+ * every model accepts. The config refuses two ids with one prefix.
+ */
+export function upstreamNamePrefix(upstream: string): string {
+  return upstream.replace(/[^A-Za-z0-9_-]/g, '_');
+}
+
 export function exposedName(upstream: string, name: string, mode: NamingMode): string {
-  const full = mode === 'prefixed' ? `${upstream}${namespaceSeparator}${name}` : name;
+  const full = mode === 'prefixed' ? `${upstreamNamePrefix(upstream)}${namespaceSeparator}${name}` : name;
   const safe = full.replace(/[^A-Za-z0-9_.-]/g, '_');
   if (safe.length <= maxNameLength && safe.length > 0) return safe;
   const hash = createHash('sha256').update(full).digest('hex').slice(0, 8);

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { HubConfig } from '../core/config';
+import type { ConfigContext, HubConfig } from '../core/config';
 import { loadConfigFile, watchConfigFile } from '../core/configFile';
 import { defaultConfig } from '../core/defaultConfig';
 import type { Disposable } from '../core/lifecycle';
@@ -14,6 +14,11 @@ export type RunHubOptions = {
   configPath?: string;
   /** A config given directly (tests, embedders); wins over configPath. */
   config?: HubConfig;
+  /**
+   * What the file's variables resolve against (workspace folder, input values); read again on
+   * every reload, so a host can give a value it learnt since.
+   */
+  configContext?: () => ConfigContext;
   /** The client token, for MCP endpoints. */
   token: string;
   /** The admin token, for `/admin/*` only; must differ from `token`. */
@@ -28,6 +33,8 @@ export type RunHubOptions = {
 export type RunningHub = {
   hub: Hub;
   gateway: RunningGateway;
+  /** Reads the config file again now (as a change would), with the context as it is now: a host learnt an input's value. */
+  reload(): Promise<void>;
   close(): Promise<void>;
 };
 
@@ -46,7 +53,8 @@ export async function runHub(options: RunHubOptions): Promise<RunningHub> {
   const { logger } = options;
   assertDistinctTokens(options.token, options.adminToken); // before any upstream starts
   const source = options.config ? 'given config' : (options.configPath ?? 'embedded default config');
-  const config = options.config ?? (options.configPath ? loadConfigFile(options.configPath) : defaultConfig(demoServerPath()));
+  const load = (path: string) => loadConfigFile(path, options.configContext?.());
+  const config = options.config ?? (options.configPath ? load(options.configPath) : defaultConfig(demoServerPath()));
   const hub = new Hub({ config, configSource: source, logger, upstreamBackoffMs: options.upstreamBackoffMs });
   hub.start();
   // Ready means ready: no client is told the hub is up before every upstream has had its first try.
@@ -70,22 +78,23 @@ export async function runHub(options: RunHubOptions): Promise<RunningHub> {
 
   let watcher: Disposable | undefined;
   const { configPath } = options;
-  if (configPath && !options.config) {
-    watcher = watchConfigFile(configPath, () => {
-      let next: HubConfig;
-      try {
-        next = loadConfigFile(configPath);
-      } catch (error) {
-        hub.recordConfigError(error);
-        return;
-      }
-      hub.applyConfig(next, configPath).catch(() => undefined); // refusals are recorded by the hub
-    });
-  }
+  const reload = async (): Promise<void> => {
+    if (!configPath || options.config) return;
+    let next: HubConfig;
+    try {
+      next = load(configPath);
+    } catch (error) {
+      hub.recordConfigError(error);
+      return;
+    }
+    await hub.applyConfig(next, configPath).catch(() => undefined); // refusals are recorded by the hub
+  };
+  if (configPath && !options.config) watcher = watchConfigFile(configPath, () => void reload());
 
   return {
     hub,
     gateway,
+    reload,
     async close() {
       watcher?.dispose();
       await hub.close();

@@ -27,9 +27,22 @@ export type AdminState = {
     description?: string;
     upstreams: string[];
     naming: string;
+    /**
+     * Every tool its upstreams offer, whether this virtual server exposes it or not: what the
+     * tree shows as checkboxes (a config edit turns one on or off).
+     */
+    toolChoices: ToolChoice[];
   })[];
   sessions: SessionState[];
 };
+
+export type ToolChoice = { upstream: string; name: string; selected: boolean };
+
+/** The tools of a virtual server's upstreams, each marked with whether its scope routes it. */
+function toolChoices(upstreams: readonly string[], scope: ScopedCatalog | undefined, catalogOf: (upstream: string) => { tools: { name: string }[] } | undefined): ToolChoice[] {
+  const routed = new Set((scope?.tools ?? []).map((tool) => scope?.resolveTool(tool.name)).map((route) => (route ? `${route.upstream}/${route.name}` : '')));
+  return upstreams.flatMap((upstream) => (catalogOf(upstream)?.tools ?? []).map((tool) => ({ upstream, name: tool.name, selected: routed.has(`${upstream}/${tool.name}`) })));
+}
 
 type UpstreamSummary = {
   id: string;
@@ -157,6 +170,7 @@ export function buildAdminState(input: {
       upstreams: vs.upstreams,
       naming: vs.naming,
       ...scopeState(input.scope(vs.id), vs.id),
+      toolChoices: toolChoices(vs.upstreams, input.scope(vs.id), (id) => input.upstreams.find((upstream) => upstream.id === id)?.catalog),
     })),
     sessions: input.sessions.map((session) => ({
       id: session.id,

@@ -16,7 +16,14 @@ export type TreeNode = {
   children?: TreeNode[];
   /** What a command on this node acts on: a session, connection, upstream or virtual server id. */
   target?: string;
+  /** Set on a virtual server's tools: whether it exposes the tool (the tree shows a checkbox). */
+  checked?: boolean;
+  /** The tool a checkbox stands for, in its upstream's own name. */
+  tool?: { upstream: string; name: string };
 };
+
+/** Copilot sends a model at most this many tools per request; a virtual server past it loses some. */
+export const maxToolsPerRequest = 128;
 
 export function formatAge(ms: number): string {
   const seconds = Math.max(0, Math.round(ms / 1000));
@@ -39,7 +46,7 @@ export function buildTree(state: HubState, now = Date.now()): TreeNode[] {
     description: String(state.virtualServers.length + 1),
     children: [
       scopeNode('global', 'Global endpoint', 'every upstream, prefixed names', state.global, undefined),
-      ...state.virtualServers.map((vs) => scopeNode(`vs:${vs.id}`, vs.title || vs.id, vs.upstreams.join(', '), vs, vs.id)),
+      ...state.virtualServers.map((vs) => virtualServerNode(vs)),
     ],
   };
   const sessions: TreeNode = {
@@ -88,6 +95,38 @@ function scopeNode(id: string, label: string, description: string, scope: HubSta
     icon: scope.problems.length ? 'warning' : 'server',
     target: virtualServer ?? '',
     children: [group('Tools', scope.tools, 'tools'), group('Resources', scope.resources, 'file'), group('Resource Templates', scope.resourceTemplates, 'file-code'), group('Prompts', scope.prompts, 'comment')],
+  };
+}
+
+/**
+ * A virtual server: its tool count in the label (a warning past what Copilot takes), and every
+ * tool of its upstreams as a checkbox, checked when it is exposed.
+ */
+function virtualServerNode(vs: HubState['virtualServers'][number]): TreeNode {
+  const id = `vs:${vs.id}`;
+  const node = scopeNode(id, `${vs.title || vs.id} (${vs.tools.length} tool${vs.tools.length === 1 ? '' : 's'})`, vs.upstreams.join(', '), vs, vs.id);
+  const tooMany = vs.tools.length > maxToolsPerRequest;
+  const choices = vs.toolChoices ?? [];
+  const tools: TreeNode = {
+    id: `${id}/Tools`,
+    label: 'Tools',
+    description: `${vs.tools.length} of ${choices.length}`,
+    contextValue: 'group',
+    icon: 'tools',
+    children: choices.map((choice) =>
+      leaf(`${id}/Tools/${choice.upstream}/${choice.name}`, choice.name, 'toolChoice', 'tools', {
+        description: choice.upstream,
+        checked: choice.selected,
+        tool: { upstream: choice.upstream, name: choice.name },
+        target: vs.id,
+      }),
+    ),
+  };
+  return {
+    ...node,
+    icon: tooMany ? 'warning' : node.icon,
+    tooltip: tooMany ? `${vs.tools.length} tools: Copilot sends at most ${maxToolsPerRequest} per request, so some would be dropped; uncheck the ones this server does not need.\n${node.tooltip}` : node.tooltip,
+    children: [tools, ...(node.children ?? []).filter((child) => child.label !== 'Tools')],
   };
 }
 

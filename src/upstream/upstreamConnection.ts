@@ -41,6 +41,9 @@ import { postRequest, targetOf, type PostTarget } from './directPost';
 import { createOwnSignalFetch } from './ownSignalFetch';
 import { passthroughResult, type PassthroughResult } from './passthrough';
 
+/** A stderr line that says why: `Error: ENOENT: …`, `fatal: …`, `cannot open …`. */
+const reasonLine = /\b(error|exception|fatal|cannot|can't|denied|not found|no such)\b/i;
+
 export type UpstreamState = 'starting' | 'ready' | 'failed' | 'stopped';
 
 export type UpstreamStatus = {
@@ -167,6 +170,8 @@ export class UpstreamConnection implements Disposable {
   private disposed = false;
   private readonly readyWaiters = new Set<() => void>();
   private readonly stderrTail: string[] = [];
+  /** The first line of this attempt's stderr that reads as the reason (a crash's stack ends far below it). */
+  private stderrReason?: string;
   /** Forgives past failures once the upstream has stayed up for `stablePeriodMs`. */
   private stableTimer?: NodeJS.Timeout;
   private readonly progressRoutes = new Map<string, (progress: Progress) => void>();
@@ -182,6 +187,8 @@ export class UpstreamConnection implements Disposable {
   /** Where `postRequest` goes, with keep-alive sockets kept across reconnects and closed with the connection. */
   private postTarget?: PostTarget;
   private directSequence = 0;
+  /** A `url`-only upstream whose Streamable HTTP initialize was refused: it is spoken to over legacy SSE. */
+  private fellBackToSse = false;
 
   private readonly statusEmitter = new Emitter<UpstreamStatus>();
   readonly onDidChangeStatus = this.statusEmitter.event;
@@ -531,8 +538,15 @@ export class UpstreamConnection implements Disposable {
 
   private async connectOnce(): Promise<void> {
     if (this.disposed) return;
+    if (this.config.cannotStart) {
+      // Nothing to retry until the config changes (a reload makes a new connection).
+      this.options.logger.warn(`not started: ${this.config.cannotStart}`);
+      this.setStatus({ state: 'failed', lastError: `not started: ${this.config.cannotStart}`, nextAttemptAt: undefined });
+      return;
+    }
     // What the child printed before this attempt says nothing about how this one goes.
     this.stderrTail.length = 0;
+    this.stderrReason = undefined;
     this.setStatus({ state: 'starting', lastError: this.current.lastError, nextAttemptAt: undefined });
     const capabilities = this.options.handlers ? announcedCapabilities(this.config) : {};
     const client = new Client({ ...clientInfo, name: this.options.clientName ?? clientInfo.name }, { capabilities });
@@ -578,6 +592,11 @@ export class UpstreamConnection implements Disposable {
       if (this.client === client) this.client = undefined;
       await client.close().catch(() => undefined);
       if (this.disposed) return;
+      if (this.shouldFallBackToSse(error)) {
+        this.options.logger.info(`Streamable HTTP refused (${describeUpstreamError(error)}); trying legacy SSE`);
+        this.fellBackToSse = true;
+        return this.connectOnce();
+      }
       const message = this.withStderr(describeUpstreamError(error));
       this.options.logger.warn(`failed to connect: ${message}`);
       this.fail(message);
@@ -633,10 +652,19 @@ export class UpstreamConnection implements Disposable {
       return transport;
     }
     const requestInit = { headers: config.headers };
-    if (config.type === 'http') {
+    if (config.type === 'http' && !this.fellBackToSse) {
       return new StreamableHTTPClientTransport(new URL(config.url), { requestInit, fetch: createOwnSignalFetch() });
     }
     return new SSEClientTransport(new URL(config.url), { requestInit, fetch: createOwnSignalFetch() });
+  }
+
+  /**
+   * The SDK's backwards-compatibility rule, for an entry with only a `url`: a 400, 404 or 405 to
+   * the Streamable HTTP initialize means an old server, so try SSE. A 401 or 403 is kept as it is.
+   */
+  private shouldFallBackToSse(error: unknown): boolean {
+    if (this.config.type !== 'http' || !this.config.sseFallback || this.fellBackToSse) return false;
+    return error instanceof StreamableHTTPError && [400, 404, 405].includes(error.code ?? 0);
   }
 
   /**
@@ -657,7 +685,9 @@ export class UpstreamConnection implements Disposable {
 
   /** A failure message with the child's last stderr lines, which usually say why. */
   private withStderr(message: string): string {
-    return this.stderrTail.length ? `${message} (stderr: ${this.stderrTail.slice(-3).join(' | ')})` : message;
+    const tail = this.stderrTail.slice(-3);
+    const lines = this.stderrReason && !tail.includes(this.stderrReason) ? [this.stderrReason, '…', ...tail] : tail;
+    return lines.length ? `${message} (stderr: ${lines.join(' | ')})` : message;
   }
 
   private recordStderr(text: string): void {
@@ -665,6 +695,7 @@ export class UpstreamConnection implements Disposable {
       const trimmed = line.trim();
       if (!trimmed) continue;
       this.options.logger.debug(`stderr: ${trimmed}`);
+      if (this.stderrReason === undefined && reasonLine.test(trimmed)) this.stderrReason = trimmed.slice(0, 300);
       this.stderrTail.push(trimmed.slice(0, 300));
       if (this.stderrTail.length > 10) this.stderrTail.shift();
     }

@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import { createLogger } from '../core/logger';
 import { registerCommands } from './commands';
+import { applyToolCheckboxes, registerConfigCommands } from './configCommands';
 import { HubController } from './hubController';
 import { HubTreeProvider } from './hubTreeView';
 import { registerMcpProvider } from './mcpProvider';
@@ -14,8 +15,11 @@ export type HubExtensionApi = { controller: HubController };
 export async function activate(context: vscode.ExtensionContext): Promise<HubExtensionApi> {
   const output = vscode.window.createOutputChannel('MCP Session Hub', { log: true });
   const logger = createLogger((level, line) => output[level === 'warn' ? 'warn' : level](line), 'debug');
-  controller = new HubController(context, logger);
+  const hub = new HubController(context, logger);
+  controller = hub;
   const tree = new HubTreeProvider(controller);
+  // Checkboxes are the virtual servers' tools; a group's box must not check all of them at once.
+  const treeView = vscode.window.createTreeView('mcpSessionHub.tree', { treeDataProvider: tree, showCollapseAll: true, manageCheckboxStateManually: true });
   const status = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 50);
   status.command = 'mcpSessionHub.openDashboard';
   const updateStatus = () => {
@@ -33,9 +37,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<HubExt
     controller,
     tree,
     status,
-    vscode.window.createTreeView('mcpSessionHub.tree', { treeDataProvider: tree, showCollapseAll: true }),
+    treeView,
+    treeView.onDidChangeCheckboxState((event) => void applyToolCheckboxes(hub, logger, event.items)),
     registerMcpProvider(controller),
     registerCommands(context, controller, output, logger),
+    registerConfigCommands(context, controller, logger),
     controller.onDidChangeState(updateStatus),
     controller.onDidChangeMode(updateStatus),
   );

@@ -1,12 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import * as vscode from 'vscode';
 import { AdminClient, AdminHttpError, type HubState } from '../client/adminClient';
+import { readDeclaredInputs, type ConfigContext, type HubConfig } from '../core/config';
+import { inputEnvVarName } from '../core/configVariables';
 import { defaultConfigJson } from '../core/defaultConfig';
 import { errorMessage, type Logger } from '../core/logger';
 import { runHub, type RunningHub } from '../http/runHub';
+import { InputValues } from './inputValues';
 
 export type HubMode = 'starting' | 'hosting' | 'attached' | 'unavailable';
 
@@ -50,11 +53,17 @@ export class HubController implements vscode.Disposable {
   readonly onDidChangeMode = this.modeEmitter.event;
 
   private readonly secretsSubscription: vscode.Disposable;
+  /** The values of the config's `${input:…}`; only the hosting window uses them. */
+  readonly inputs: InputValues;
+  private askingInputs?: Promise<void>;
+  /** Asks for inputs when a reload (a saved config) brings an upstream that lacks one. */
+  private inputWatch?: { dispose(): void };
 
   constructor(
     private readonly context: vscode.ExtensionContext,
     private readonly logger: Logger,
   ) {
+    this.inputs = new InputValues(context.secrets);
     // Another window may store new tokens: read them again next time.
     this.secretsSubscription = context.secrets.onDidChange((event) => {
       if (event.key === tokenSecret || event.key === adminTokenSecret) this.stored = undefined;
@@ -102,6 +111,51 @@ export class HubController implements vscode.Disposable {
     return path;
   }
 
+  /**
+   * The file to edit for this hub: the hosting hub's own config file (a CLI hub's may differ from
+   * this window's setting), else this window's.
+   */
+  editableConfigPath(): string {
+    const source = this.lastState?.hub.configSource;
+    return source && isAbsolute(source) && existsSync(source) ? source : this.configPath();
+  }
+
+  /** What the config's variables resolve against in this window. */
+  private configContext(): ConfigContext {
+    return {
+      env: process.env,
+      workspaceFolder: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath,
+      inputs: this.inputs.current,
+      howToGiveInput: (id) => `run "MCP Session Hub: Enter Input Values" (or set ${inputEnvVarName(id)} before VS Code starts)`,
+    };
+  }
+
+  /** The config the hosted hub runs; undefined in an attached window. */
+  get hostedConfig(): HubConfig | undefined {
+    return this.running?.hub.config;
+  }
+
+  /** Reads the config file again now and asks for the inputs it newly lacks (hosting window only). */
+  async reloadConfig(): Promise<void> {
+    await this.running?.reload();
+    await this.askForMissingInputs();
+  }
+
+  /**
+   * Asks once for each input that keeps an upstream from starting, then reloads with the answers.
+   * One round at a time: the hub's state changes (a saved config among them) call this often.
+   */
+  askForMissingInputs(): Promise<void> {
+    this.askingInputs ??= (async () => {
+      const config = this.running?.hub.config;
+      if (!config) return;
+      let answered = false;
+      for (const input of this.inputs.missing(config)) answered = (await this.inputs.ask(input)) || answered;
+      if (answered) await this.running?.reload();
+    })().finally(() => (this.askingInputs = undefined));
+    return this.askingInputs;
+  }
+
   /** Both tokens: read from SecretStorage once, each created there on first use. */
   private async storedTokens(): Promise<HubTokens> {
     if (this.stored) return this.stored;
@@ -128,9 +182,15 @@ export class HubController implements vscode.Disposable {
       return;
     }
     try {
-      this.running = await runHub({ configPath: this.configPath(), token: tokens.token, adminToken: tokens.adminToken, logger: this.logger, port: this.port });
-      this.logger.info(`hosting the hub on ${this.url} (config ${this.configPath()})`);
+      const configPath = this.configPath();
+      await this.inputs.load(readDeclaredInputs(existsSync(configPath) ? readFileSync(configPath, 'utf8') : '').map((input) => input.id));
+      this.running = await runHub({ configPath, configContext: () => this.configContext(), token: tokens.token, adminToken: tokens.adminToken, logger: this.logger, port: this.port });
+      this.logger.info(`hosting the hub on ${this.url} (config ${configPath})`);
       this.follow(tokens, 'hosting');
+      // Not awaited: the hub serves what it can while the user answers.
+      this.inputWatch?.dispose();
+      this.inputWatch = this.running.hub.onDidChangeState(() => void this.askForMissingInputs());
+      void this.askForMissingInputs();
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
         // Another window bound it first: attach to it.
@@ -221,6 +281,8 @@ export class HubController implements vscode.Disposable {
     this.takeover = undefined;
     this.watching?.dispose();
     this.watching = undefined;
+    this.inputWatch?.dispose();
+    this.inputWatch = undefined;
     const running = this.running;
     this.running = undefined;
     await running?.close();
@@ -230,6 +292,7 @@ export class HubController implements vscode.Disposable {
     this.disposed = true;
     void this.stop();
     this.secretsSubscription.dispose();
+    this.inputs.dispose();
     this.stateEmitter.dispose();
     this.modeEmitter.dispose();
   }

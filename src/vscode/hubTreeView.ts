@@ -36,6 +36,12 @@ export class HubTreeProvider implements vscode.TreeDataProvider<TreeNode>, vscod
     item.tooltip = node.tooltip;
     item.contextValue = node.contextValue;
     if (node.icon) item.iconPath = new vscode.ThemeIcon(node.icon);
+    if (node.checked !== undefined) {
+      item.checkboxState = {
+        state: node.checked ? vscode.TreeItemCheckboxState.Checked : vscode.TreeItemCheckboxState.Unchecked,
+        tooltip: node.checked ? 'Exposed: uncheck to exclude it from this virtual server' : 'Not exposed: check to include it',
+      };
+    }
     return item;
   }
 

@@ -63,7 +63,7 @@ describe('reliability: the config file replaced by an invalid one', function () 
       wrongInOneField((c) => ({ ...c, virtualServers: { work: { upstreams: ['nope'] } } }), 'a virtual server of an unknown upstream'),
       wrongInOneField((c) => ({ ...c, virtualServers: { work: { upstreams: ['mine'], tols: [] } } }), 'a typo in a virtual server'),
       wrongInOneField((c) => ({ ...c, servers: { ...c.servers, mine: { ...c.servers.mine, timeout: 5 } } }), 'a timeout below the minimum'),
-      wrongInOneField((c) => ({ ...c, servers: { ...c.servers, 'bad/id': c.servers.demo } }), 'an upstream id with a slash'),
+      wrongInOneField((c) => ({ ...c, servers: { ...c.servers, 'bad id': c.servers.demo } }), 'an upstream id with a space'),
       wrongInOneField((c) => ({ ...c, mcpServers: { demo: c.servers.demo } }), 'one id in servers and mcpServers'),
       wrongInOneField((c) => ({ ...c, hub: { maxBodyBytes: 'big' } }), 'a setting of the wrong type'),
       wrongInOneField((c) => ({ ...c, virtualServers: 7 }), 'virtualServers not an object'),

@@ -5,7 +5,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
-import { validateConfig } from '../../src/core/config';
+import { validateConfig, type ConfigContext } from '../../src/core/config';
 import { createLogger, type Logger } from '../../src/core/logger';
 import { runHub, type RunningHub } from '../../src/http/runHub';
 
@@ -50,10 +50,15 @@ export type TestHub = RunningHub & { url: string; logLines: string[] };
  * Starts a real hub on a free loopback port and waits until every upstream is ready (with
  * `waitForReady: false`, only until each has had its first try, for upstreams that never stay up).
  */
-export async function startTestHub(configJson: unknown, options: { configPath?: string; upstreamBackoffMs?: number; waitForReady?: boolean } = {}): Promise<TestHub> {
+export async function startTestHub(
+  configJson: unknown,
+  options: { configPath?: string; configContext?: ConfigContext; upstreamBackoffMs?: number; waitForReady?: boolean } = {},
+): Promise<TestHub> {
   const logLines: string[] = [];
+  const { configContext } = options;
   const running = await runHub({
-    ...(options.configPath ? { configPath: options.configPath } : { config: validateConfig(configJson, 'test config') }),
+    ...(options.configPath ? { configPath: options.configPath } : { config: validateConfig(configJson, 'test config', configContext) }),
+    ...(configContext ? { configContext: () => configContext } : {}),
     token: testToken,
     adminToken: testAdminToken,
     logger: testLogger(logLines),

@@ -25,7 +25,7 @@ describe('config', function () {
         "inputs": [],
       }`,
       'mcp.json',
-      { HOME: '/home/ann', WEB_KEY: 'k1' },
+      { env: { HOME: '/home/ann', WEB_KEY: 'k1' } },
     );
     assert.deepEqual([...config.upstreams.keys()], ['fs', 'web', 'old']);
     const fs = config.upstreams.get('fs');
