@@ -101,6 +101,7 @@ describe('VS Code end to end (code-server + Chromium)', function () {
     execFileSync(process.execPath, [join(repo, 'node_modules', '@vscode', 'vsce', 'vsce'), 'package', '--no-dependencies', '--allow-missing-repository', '--skip-license', '-o', probeVsix], { cwd: probeDir, stdio: 'ignore' });
     installVsix(install, runDir, probeVsix);
 
+    mkdirSync(join(runDir, 'home'), { recursive: true });
     const profile = await prepareProfile(runDir);
     const { workspace } = profile;
     files = profile.files;
@@ -109,7 +110,8 @@ describe('VS Code end to end (code-server + Chromium)', function () {
       runDir,
       port: await freePort(),
       folder: workspace,
-      env: { MCP_HUB_E2E_HANDOFF: handoff },
+      // Its own home: Import Servers reads Claude's and Cursor's files there.
+      env: { MCP_HUB_E2E_HANDOFF: handoff, HOME: join(runDir, 'home') },
       extraArgs: ['--vscode-option', 'enable-smoke-test-driver'],
     });
     browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
@@ -217,6 +219,79 @@ describe('VS Code end to end (code-server + Chromium)', function () {
     const decision = chats.flatMap((s) => s.safeModeDecisions).find((d) => d.tool === 'write_file');
     assert.equal(decision?.outcome, 'approved once');
     assert.match(decision?.identifiers[0] ?? '', /shared\.txt/);
+  });
+
+  it("imports a server from VS Code's mcp.json, asks for its input, and the tree's checkbox takes a tool out", async function () {
+    // VS Code's own user mcp.json, written only now so that VS Code's MCP client (which reads it
+    // too) was never asked to start it earlier in this run.
+    const userMcpJson = join(runDir, 'user-data', 'User', 'mcp.json');
+    const launchEcho = join(repo, 'out', 'test', 'fixtures', 'launchEchoFixture.js');
+    writeFileSync(
+      userMcpJson,
+      JSON.stringify({
+        inputs: [{ type: 'promptString', id: 'echo-token', description: 'Token for the echo server', password: true }],
+        servers: { 'my.echo': { type: 'stdio', command: process.execPath, args: [launchEcho, '${workspaceFolder}'], env: { ECHO_TOKEN: '${input:echo-token}' } } },
+      }),
+    );
+    await palette('MCP Session Hub: Import Servers');
+    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: 'my.echo' }).first();
+    await row.waitFor({ timeout: 15_000 });
+    await shot('import');
+    await row.click(); // a row of a many-pick toggles its checkbox
+    await page.keyboard.press('Enter');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'One virtual server per server' }).first().click();
+    // The input the server needs, asked once, hidden as a password.
+    const input = page.locator('.quick-input-widget input.input');
+    await page.locator('.quick-input-widget', { hasText: 'Token for the echo server' }).waitFor({ timeout: 30_000 });
+    assert.equal(await input.getAttribute('type'), 'password');
+    await input.fill('s3cret-from-the-prompt');
+    await page.keyboard.press('Enter');
+
+    const state = await until(async () => {
+      const current = await adminState();
+      const upstream = current.upstreams.find((u) => u.id === 'my.echo');
+      return upstream?.state === 'ready' ? current : undefined;
+    }, 'the imported upstream ready', 60_000);
+    const virtualServer = state.virtualServers.find((vs) => vs.upstreams.includes('my.echo'));
+    assert.ok(virtualServer, 'a virtual server for the imported server');
+    const client = new Client({ name: 'import-probe', version: '1.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${hub.url}/servers/${virtualServer.id}/mcp`), { requestInit: { headers: { authorization: `Bearer ${hub.token}` } } }));
+    try {
+      // Its tools keep the name the import gave them (a prefix made valid from 'my.echo').
+      const launchTool = (await client.listTools()).tools.find((tool) => tool.name.endsWith('launch'));
+      assert.ok(launchTool, 'the imported server lists its tool');
+      const launch = JSON.parse(((await client.callTool({ name: launchTool.name, arguments: {} })).content as { text: string }[])[0]?.text ?? '{}') as { argv: string[]; env: Record<string, string> };
+      assert.equal(launch.env.ECHO_TOKEN, 's3cret-from-the-prompt', 'the input reached the child');
+      assert.equal(launch.argv[0], join(runDir, 'workspace'), '${workspaceFolder} is the window\'s folder');
+    } finally {
+      await client.close().catch(() => undefined);
+    }
+
+    // The virtual server's tools as checkboxes: unchecking one writes an exclude, and it leaves the endpoint.
+    const vsRow = page.locator('.monaco-list-row', { hasText: virtualServer.title || virtualServer.id }).first();
+    await vsRow.waitFor({ timeout: 15_000 });
+    // Rows move while the hub's state streams in: click until the row is open.
+    const open = (row: typeof vsRow, what: string) =>
+      until(async () => {
+        if ((await row.getAttribute('aria-expanded')) === 'true') return true;
+        await row.click();
+        return undefined;
+      }, what, 15_000);
+    await open(vsRow, 'the virtual server open in the tree');
+    // Only this virtual server is open, so its Tools group is the one Tools row shown.
+    const toolsRow = page.locator('.monaco-list-row', { hasText: /^Tools/ }).first();
+    await toolsRow.waitFor({ timeout: 15_000 });
+    await open(toolsRow, 'its tools open in the tree');
+    const toolRow = page.locator('.monaco-list-row', { hasText: 'launch' }).first();
+    await toolRow.waitFor({ timeout: 15_000 }).catch(async (error: unknown) => {
+      await shot('tree-tools-failure');
+      throw error;
+    });
+    await shot('tree-tools');
+    await toolRow.locator('.monaco-checkbox, .custom-view-tree-node-item-checkbox, input[type=checkbox]').first().click();
+    await until(async () => ((await adminState()).virtualServers.find((vs) => vs.id === virtualServer.id)?.tools.some((tool) => tool.endsWith('launch')) ? undefined : true), 'the tool gone from the virtual server', 30_000);
+    assert.match(readFileSync(join(runDir, 'hub.jsonc'), 'utf8'), /exclude/);
+    await shot('tree-tools-unchecked');
   });
 
   it('renders sessions in the dashboard, and its kill button ends one', async function () {
