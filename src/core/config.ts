@@ -64,7 +64,10 @@ const upstreamCommon = {
               z
                 .object({
                   kind: z.enum(['create', 'destructive', 'guarded', 'additive', 'read', 'other']).optional(),
-                  idArguments: z.array(z.string()).optional(),
+                  // A property name, or a JSON pointer with `*` for each array item: `/deletions/*/entityName`.
+                  idArguments: z
+                    .array(z.string().regex(/^(?:[^/]+|(?:\/[^/]+)+)$/, 'must be a property name or a JSON pointer such as "/items/*/id" (no empty segment)'))
+                    .optional(),
                   idPaths: z.array(z.string()).optional(),
                   idPattern: z.string().refine(isValidRegExp, 'must be a valid regular expression').optional(),
                 })

@@ -66,6 +66,17 @@ describe('config', function () {
     }
   });
 
+  it("names a safe-mode rule's bad argument pointer by its JSON path", function () {
+    const issues = issuesOf(() =>
+      validateConfig({ servers: { fs: { command: 'x', safeMode: { tools: { move: { idArguments: ['/ok/*/id', '/batch//id', 'a/b'] } } } } } }, 'hub.json'),
+    );
+    assert.deepEqual(
+      issues.map((i) => i.path),
+      ['servers.fs.safeMode.tools.move.idArguments[1]', 'servers.fs.safeMode.tools.move.idArguments[2]'],
+    );
+    assert.match(issues[0]?.message ?? '', /property name or a JSON pointer/);
+  });
+
   it('names unknown upstreams of a virtual server and the ones that exist', function () {
     const issues = issuesOf(() => validateConfig({ servers: { a: { command: 'x' } }, virtualServers: { v: { upstreams: ['a', 'zzz'] } } }, 'hub.json'));
     assert.deepEqual(issues, [{ path: 'virtualServers.v.upstreams[1]', message: "unknown upstream 'zzz' (defined: a)" }]);
