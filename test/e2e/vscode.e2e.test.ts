@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -267,6 +267,19 @@ describe('VS Code end to end (code-server + Chromium)', function () {
       await client.close().catch(() => undefined);
     }
 
+    // VS Code's own MCP client finds the imported tool through the hub. (VS Code reads the user
+    // mcp.json too and would start that server itself, asking for its input: the file goes first.)
+    unlinkSync(userMcpJson);
+    const vscodeTools = async (): Promise<string[]> => {
+      const out = `${handoffPath}.lmtools.out`;
+      if (existsSync(out)) unlinkSync(out);
+      writeFileSync(`${handoffPath}.lmtools`, '');
+      await until(() => (existsSync(out) ? true : undefined), "VS Code's tool list", 60_000);
+      return JSON.parse(readFileSync(out, 'utf8')) as string[];
+    };
+    const importedTool = await until(async () => (await vscodeTools()).find((name) => name.startsWith('mcp_my') && name.endsWith('launch')), 'VS Code to list the imported tool', 90_000);
+    console.log(`        VS Code lists ${importedTool}`);
+
     // The virtual server's tools as checkboxes: unchecking one writes an exclude, and it leaves the endpoint.
     const vsRow = page.locator('.monaco-list-row', { hasText: virtualServer.title || virtualServer.id }).first();
     await vsRow.waitFor({ timeout: 15_000 });
@@ -291,6 +304,7 @@ describe('VS Code end to end (code-server + Chromium)', function () {
     await toolRow.locator('.monaco-checkbox, .custom-view-tree-node-item-checkbox, input[type=checkbox]').first().click();
     await until(async () => ((await adminState()).virtualServers.find((vs) => vs.id === virtualServer.id)?.tools.some((tool) => tool.endsWith('launch')) ? undefined : true), 'the tool gone from the virtual server', 30_000);
     assert.match(readFileSync(join(runDir, 'hub.jsonc'), 'utf8'), /exclude/);
+    await until(async () => ((await vscodeTools()).includes(importedTool) ? undefined : true), `VS Code to drop ${importedTool}`, 90_000);
     await shot('tree-tools-unchecked');
   });
 

@@ -130,7 +130,14 @@ describe('MCP Session Hub in VS Code', function () {
     writeFileSync(handoff, JSON.stringify({ url: state.url, token: tokens.token, adminToken: tokens.adminToken }));
     // The driver may ask for a chat prompt to be sent (one whose approval it answers in the UI).
     const chatRequest = `${handoff}.chat`;
-    await until(() => {
+    // Or for the tools VS Code's own MCP client sees now (servers started, live tools awaited).
+    const toolsRequest = `${handoff}.lmtools`;
+    await until(async () => {
+      if (existsSync(toolsRequest)) {
+        unlinkSync(toolsRequest);
+        await vscode.commands.executeCommand('workbench.mcp.startServer', '*', { waitForLiveTools: true });
+        writeFileSync(`${toolsRequest}.out`, JSON.stringify(vscode.lm.tools.map((tool) => tool.name).filter((name) => name.startsWith('mcp_'))));
+      }
       if (existsSync(chatRequest)) {
         const prompt = readFileSync(chatRequest, 'utf8');
         unlinkSync(chatRequest);
