@@ -5,6 +5,19 @@ import { DashboardPanel } from './dashboardPanel';
 import type { HubController } from './hubController';
 
 /** Every command of the extension: from the palette they ask what to act on; from the tree they know. */
+/** A command action whose failure is logged and shown to the user, never left unhandled. */
+export function reportingErrors(logger: Logger) {
+  return (action: (node?: TreeNode) => Promise<void>) =>
+    async (node?: TreeNode): Promise<void> => {
+      try {
+        await action(node);
+      } catch (error) {
+        logger.error(errorMessage(error));
+        void vscode.window.showErrorMessage(`MCP Session Hub: ${errorMessage(error)}`);
+      }
+    };
+}
+
 export function registerCommands(context: vscode.ExtensionContext, controller: HubController, output: vscode.LogOutputChannel, logger: Logger): vscode.Disposable {
   const client = () => {
     const current = controller.client;
@@ -34,16 +47,7 @@ export function registerCommands(context: vscode.ExtensionContext, controller: H
   const pickServer = async () =>
     (await pick([{ label: '(global)', id: '' }, ...(controller.state?.virtualServers ?? []).map((vs) => ({ label: vs.id, description: vs.title, id: vs.id }))], 'Virtual server'))?.id;
 
-  const run =
-    (action: (node?: TreeNode) => Promise<void>) =>
-    async (node?: TreeNode): Promise<void> => {
-      try {
-        await action(node);
-      } catch (error) {
-        logger.error(errorMessage(error));
-        void vscode.window.showErrorMessage(`MCP Session Hub: ${errorMessage(error)}`);
-      }
-    };
+  const run = reportingErrors(logger);
 
   const commands: Record<string, (node?: TreeNode) => Promise<void>> = {
     'mcpSessionHub.killSession': async (node) => {

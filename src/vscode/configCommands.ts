@@ -7,6 +7,7 @@ import { addVirtualServer, deleteVirtualServer, renameVirtualServer, setToolSele
 import { knownSources, mergeImport, readCandidates, type ImportCandidate } from '../core/importServers';
 import { errorMessage, type Logger } from '../core/logger';
 import type { TreeNode } from '../ui/treeModel';
+import { reportingErrors } from './commands';
 import type { HubController } from './hubController';
 
 const virtualServerIdPattern = /^[A-Za-z0-9_-]{1,32}$/;
@@ -40,16 +41,7 @@ function describeEntry(entry: Record<string, unknown>): string {
  */
 export function registerConfigCommands(context: vscode.ExtensionContext, controller: HubController, logger: Logger): vscode.Disposable {
   const configPath = () => controller.editableConfigPath();
-  const run =
-    (action: (node?: TreeNode) => Promise<void>) =>
-    async (node?: TreeNode): Promise<void> => {
-      try {
-        await action(node);
-      } catch (error) {
-        logger.error(errorMessage(error));
-        void vscode.window.showErrorMessage(`MCP Session Hub: ${errorMessage(error)}`);
-      }
-    };
+  const run = reportingErrors(logger);
   const pickVirtualServer = async (node: TreeNode | undefined, placeHolder: string) => {
     if (node?.contextValue === 'virtualServer' && node.target) return node.target;
     const ids = (controller.state?.virtualServers ?? []).map((vs) => ({ label: vs.id, description: vs.title }));

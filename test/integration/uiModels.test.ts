@@ -6,17 +6,11 @@ import { AdminClient, type HubState } from '../../src/client/adminClient';
 import { buildDashboard } from '../../src/ui/dashboardModel';
 import { parseFromDashboard } from '../../src/ui/messages';
 import { buildServerDefinitions, workspaceSessionKey } from '../../src/ui/serverDefinitions';
-import { buildTree, type TreeNode } from '../../src/ui/treeModel';
+import { buildTree } from '../../src/ui/treeModel';
 import { connectClient, demoUpstream, passthroughFixture, startTestHub, testAdminToken, testToken, waitFor, type TestHub } from '../support/hubHarness';
+import { findNode } from '../support/tree';
 
-const find = (nodes: TreeNode[] | undefined, predicate: (node: TreeNode) => boolean): TreeNode | undefined => {
-  for (const node of nodes ?? []) {
-    if (predicate(node)) return node;
-    const inner = find(node.children, predicate);
-    if (inner) return inner;
-  }
-  return undefined;
-};
+const find = findNode;
 
 /** The models behind the VS Code views, fed by a real hub through its admin API. */
 describe('tree, dashboard and server definitions from a real hub', function () {

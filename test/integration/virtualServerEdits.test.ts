@@ -5,17 +5,11 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { AdminClient } from '../../src/client/adminClient';
 import { deleteVirtualServer, renameVirtualServer, setToolSelected } from '../../src/core/configEdits';
-import { buildTree, maxToolsPerRequest, type TreeNode } from '../../src/ui/treeModel';
+import { buildTree, maxToolsPerRequest } from '../../src/ui/treeModel';
 import { connectClient, demoUpstream, startTestHub, tempDir, testAdminToken, waitFor, type TestHub } from '../support/hubHarness';
+import { findNode } from '../support/tree';
 
-const find = (nodes: TreeNode[] | undefined, predicate: (node: TreeNode) => boolean): TreeNode | undefined => {
-  for (const node of nodes ?? []) {
-    if (predicate(node)) return node;
-    const inner = find(node.children, predicate);
-    if (inner) return inner;
-  }
-  return undefined;
-};
+const find = findNode;
 
 /**
  * What the tree's checkboxes and virtual server commands do, end to end without VS Code: the

@@ -1,16 +1,7 @@
 import assert from 'node:assert/strict';
 import { parseConfig, upstreamFingerprint, validateConfig } from '../../src/core/config';
-import { ConfigError } from '../../src/core/errors';
+import { issuesOf } from '../support/configIssues';
 
-function issuesOf(run: () => unknown): { path: string; message: string }[] {
-  try {
-    run();
-  } catch (error) {
-    assert.ok(error instanceof ConfigError, `expected ConfigError, got ${String(error)}`);
-    return error.issues;
-  }
-  assert.fail('expected the config to be refused');
-}
 
 describe('config', function () {
   it("reads VS Code's mcp.json with comments and trailing commas", function () {

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
 import { parseConfig, type ConfigContext, type HubConfig, type UpstreamConfig } from '../../src/core/config';
 import { loadConfigFile } from '../../src/core/configFile';
-import { ConfigError } from '../../src/core/errors';
 import { exposedName } from '../../src/core/naming';
+import { issuesOf } from '../support/configIssues';
 
 /** The files as VS Code, Claude Desktop, Cursor and Claude Code write them. */
 const vscodeMcpJson = `{
@@ -58,15 +58,6 @@ const claudeCodeJson = `{
   }
 }`;
 
-function issuesOf(run: () => unknown): { path: string; message: string }[] {
-  try {
-    run();
-  } catch (error) {
-    assert.ok(error instanceof ConfigError, `expected ConfigError, got ${String(error)}`);
-    return error.issues;
-  }
-  assert.fail('expected the config to be refused');
-}
 
 /** Every string of a config an upstream would be started with. */
 function stringsOf(upstream: UpstreamConfig): string[] {
