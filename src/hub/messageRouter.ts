@@ -6,14 +6,10 @@ import { passesLogLevel } from '../core/logLevels';
 import { errorMessage, type Logger } from '../core/logger';
 import type { Connection, SessionRegistry } from '../core/sessions';
 import { SubscriptionTable } from '../core/subscriptions';
-import {
-  maxTimerMs,
-  passthroughResult,
-  type Attribution,
-  type ClientBoundRequest,
-  type UpstreamConnection,
-  type UpstreamMessageHandlers,
-} from '../upstream/upstreamConnection';
+import type { Attribution, ClientBoundRequest, UpstreamMessageHandlers } from '../upstream/attribution';
+import { maxTimerMs } from '../upstream/forwardedRequests';
+import { passthroughResult } from '../upstream/passthrough';
+import type { UpstreamConnection } from '../upstream/upstreamConnection';
 import { RpcError } from './rpcError';
 
 

@@ -35,7 +35,9 @@ import { callDigest, checkCall, createdIds, describeIdentifier, type SafeModeOut
 import { InstanceLimitError, UpstreamUnavailableError } from '../core/errors';
 import { passesLogLevel } from '../core/logLevels';
 import type { Connection, LogicalSession } from '../core/sessions';
-import { describeUpstreamError, type UpstreamConnection, type UpstreamRequestOptions } from '../upstream/upstreamConnection';
+import type { UpstreamRequestOptions } from '../upstream/forwardedRequests';
+import { describeUpstreamError } from '../upstream/transportFactory';
+import type { UpstreamConnection } from '../upstream/upstreamConnection';
 import { hubVersion, type Hub } from './hub';
 import { missingCapability } from './messageRouter';
 import { RpcError } from './rpcError';
