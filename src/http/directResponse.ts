@@ -1,5 +1,6 @@
 import type { Response } from 'express';
-import { ErrorCode, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/sdk/types.js';
+import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
+import { RpcErrorCode } from '../core/errors';
 
 /** Why a direct call ended without its result: the session closed under it. */
 export class SessionEndedError extends Error {
@@ -50,7 +51,7 @@ export class DirectResponse {
   end(result: JSONRPCMessage | undefined): void {
     if (!this.open) return;
     const reason: unknown = this.controller.signal.reason;
-    const answer = result ?? (reason instanceof SessionEndedError ? { jsonrpc: '2.0' as const, id: this.id, error: { code: ErrorCode.ConnectionClosed, message: reason.message } } : undefined);
+    const answer = result ?? (reason instanceof SessionEndedError ? { jsonrpc: '2.0' as const, id: this.id, error: { code: RpcErrorCode.ConnectionClosed, message: reason.message } } : undefined);
     if (this.streaming) {
       if (answer) this.res.write(`event: message\ndata: ${JSON.stringify(answer)}\n\n`);
       this.res.end();

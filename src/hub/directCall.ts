@@ -1,11 +1,11 @@
 import {
   CallToolResultSchema,
-  ErrorCode,
   McpError,
   type CallToolRequest,
   type JSONRPCMessage,
   type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
+import { RpcErrorCode } from '../core/errors';
 import type { CallContext, SessionEndpoint } from './sessionServer';
 
 /**
@@ -74,7 +74,7 @@ export async function answerDirectly(call: DirectToolCall, endpoint: SessionEndp
     const result = await endpoint.callTool(call.params, context);
     if (signal.aborted) return undefined;
     const checked = CallToolResultSchema.safeParse(result);
-    if (!checked.success) throw new McpError(ErrorCode.InvalidParams, `Invalid tools/call result: ${checked.error.message}`);
+    if (!checked.success) throw new McpError(RpcErrorCode.InvalidParams, `Invalid tools/call result: ${checked.error.message}`);
     return { jsonrpc: '2.0', id: call.id, result: checked.data };
   } catch (error) {
     if (signal.aborted) return undefined;
@@ -83,7 +83,7 @@ export async function answerDirectly(call: DirectToolCall, endpoint: SessionEndp
       jsonrpc: '2.0',
       id: call.id,
       error: {
-        code: typeof code === 'number' && Number.isSafeInteger(code) ? code : ErrorCode.InternalError,
+        code: typeof code === 'number' && Number.isSafeInteger(code) ? code : RpcErrorCode.InternalError,
         message: typeof message === 'string' ? message : 'Internal error',
         ...(data !== undefined ? { data } : {}),
       },

@@ -1,5 +1,5 @@
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { ErrorCode, type ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
+import { type ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
 import { catalogCategories, globalView, ScopedCatalog, virtualServerView, type CatalogCategory, type UpstreamCatalog } from '../core/catalog';
 import { upstreamFingerprint, type HubConfig, type UpstreamConfig } from '../core/config';
 import { ConfigError } from '../core/errors';
@@ -13,7 +13,7 @@ import { UpstreamConnection, type UpstreamStatus } from '../upstream/upstreamCon
 import { buildAdminState, type AdminState } from './adminState';
 import { InstancePool } from './instancePool';
 import { MessageRouter } from './messageRouter';
-import { RpcError } from './rpcError';
+import { RpcError, RpcErrorCode } from '../core/errors';
 
 export const hubVersion = '0.1.0';
 
@@ -133,7 +133,7 @@ export class Hub implements Disposable {
   upstreamFor(upstreamId: string, session: LogicalSession): UpstreamConnection {
     const pool = this.pools.get(upstreamId);
     const upstream = pool ? pool.acquire(session) : this.upstreams.get(upstreamId);
-    if (!upstream) throw new RpcError(ErrorCode.InternalError, `upstream '${upstreamId}' is not configured`);
+    if (!upstream) throw new RpcError(RpcErrorCode.InternalError, `upstream '${upstreamId}' is not configured`);
     return upstream;
   }
 

@@ -1,10 +1,11 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ErrorCode, McpError, type ClientRequest, type JSONRPCMessage, type Progress } from '@modelcontextprotocol/sdk/types.js';
+import { McpError, type ClientRequest, type JSONRPCMessage, type Progress } from '@modelcontextprotocol/sdk/types.js';
 import type { HookedTransport } from '../core/hookedTransport';
 import type { Attributor, CallOrigin } from './attribution';
 import { postRequest, type PostTarget } from './directPost';
 import { passthroughResult, type PassthroughResult } from './passthrough';
+import { RpcErrorCode } from '../core/errors';
 
 export type UpstreamRequestOptions = {
   signal?: AbortSignal;
@@ -47,7 +48,7 @@ export class ForwardedRequests {
     // One controller for the deadline and the caller's signal (AbortSignal.any costs more per call).
     const deadline = new AbortController();
     const { signal } = deadline;
-    const expire = () => deadline.abort(new McpError(ErrorCode.RequestTimeout, `upstream '${this.upstreamId}' did not answer within ${timeoutMs} ms`));
+    const expire = () => deadline.abort(new McpError(RpcErrorCode.RequestTimeout, `upstream '${this.upstreamId}' did not answer within ${timeoutMs} ms`));
     const callerAborted = () => deadline.abort(options.signal?.reason);
     if (options.signal?.aborted) callerAborted();
     else options.signal?.addEventListener('abort', callerAborted, { once: true });
@@ -117,7 +118,7 @@ export class ForwardedRequests {
       if ('error' in answer) throw McpError.fromError(answer.error.code, answer.error.message, answer.error.data);
       const result: unknown = answer.result;
       if (typeof result !== 'object' || result === null || Array.isArray(result)) {
-        throw new McpError(ErrorCode.InvalidRequest, `upstream '${this.upstreamId}' answered ${request.method} with a result that is not an object`);
+        throw new McpError(RpcErrorCode.InvalidRequest, `upstream '${this.upstreamId}' answered ${request.method} with a result that is not an object`);
       }
       return result as PassthroughResult;
     } catch (error) {
