@@ -17,8 +17,8 @@ import { errorMessage, type Logger } from '../core/logger';
 import { keyedSessionId, sessionKeyPattern, type Connection } from '../core/sessions';
 import type { Hub } from '../hub/hub';
 import { answerDirectly, asDirectToolCall, cancelledRequestId } from '../hub/directCall';
-import { createSessionServer, type SessionEndpoint } from '../hub/sessionServer';
-import { DirectResponse, SessionEndedError } from './directResponse';
+import { createConnectionServer, type ConnectionEndpoint } from '../hub/sessionServer';
+import { ConnectionClosedError, DirectResponse } from './directResponse';
 import { sendJsonRpcError } from './security';
 import { RpcErrorCode } from '../core/errors';
 
@@ -32,7 +32,7 @@ type Live<T extends Transport> = {
   transport: T;
   /** What the connection's MCP server is connected to: `transport`, behind the hub's hooks. */
   hooked: HookedTransport<T>;
-  endpoint: SessionEndpoint;
+  endpoint: ConnectionEndpoint;
   virtualServer: string | undefined;
   connection?: Connection;
   /** Calls in flight on the direct path, by JSON-RPC id: the SDK does not know them. */
@@ -42,7 +42,7 @@ type Live<T extends Transport> = {
 /**
  * The MCP endpoints. Streamable HTTP at `/mcp` and `/servers/{id}/mcp`; legacy HTTP+SSE at
  * `/sse` + `/messages` and `/servers/{id}/sse` + `/servers/{id}/messages`. Both create their
- * per-connection server with `createSessionServer`, so they cannot disagree on scope.
+ * per-connection server with `createConnectionServer`, so they cannot disagree on scope.
  */
 export class McpRoutes {
   private readonly streamable = new Map<string, Live<StreamableHTTPServerTransport>>();
@@ -105,10 +105,10 @@ export class McpRoutes {
 
   private async handleStreamable(req: Request, res: Response, virtualServer: string | undefined): Promise<void> {
     try {
-      const sessionId = req.headers['mcp-session-id'];
-      if (typeof sessionId === 'string') {
-        const live = this.streamable.get(sessionId);
-        // A session belongs to the endpoint that created it: another endpoint never finds it.
+      const connectionId = req.headers['mcp-session-id'];
+      if (typeof connectionId === 'string') {
+        const live = this.streamable.get(connectionId);
+        // A connection belongs to the endpoint that created it: another endpoint never finds it.
         if (!live || live.virtualServer !== virtualServer) {
           sendJsonRpcError(res, 404, RpcErrorCode.ConnectionNotFound, 'Session not found: it ended or never existed; initialize a new one');
           return;
@@ -173,7 +173,7 @@ export class McpRoutes {
 
   private async initializeStreamable(req: Request, res: Response, virtualServer: string | undefined, sessionKey: string | undefined): Promise<void> {
     const live: Partial<Live<StreamableHTTPServerTransport>> = { virtualServer, directCalls: new Map() };
-    const endpoint = createSessionServer(this.hub, virtualServer, () => live.connection);
+    const endpoint = createConnectionServer(this.hub, virtualServer, () => live.connection);
     const { server } = endpoint;
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
@@ -196,7 +196,7 @@ export class McpRoutes {
     live.hooked = hooked;
     live.endpoint = endpoint;
     hooked.onclose = () => {
-      for (const call of live.directCalls?.values() ?? []) call.controller.abort(new SessionEndedError());
+      for (const call of live.directCalls?.values() ?? []) call.controller.abort(new ConnectionClosedError());
       const id = transport.sessionId;
       if (!id) return;
       this.streamable.delete(id);
@@ -243,7 +243,7 @@ export class McpRoutes {
       // No hooks: every message of a legacy SSE connection takes the SDK's path.
       const hooked = new HookedTransport(transport, {});
       const live: Partial<Live<SSEServerTransport>> = { transport, hooked, virtualServer, directCalls: new Map() };
-      const endpoint = createSessionServer(this.hub, virtualServer, () => live.connection);
+      const endpoint = createConnectionServer(this.hub, virtualServer, () => live.connection);
       const { server } = endpoint;
       live.endpoint = endpoint;
       const id = transport.sessionId;

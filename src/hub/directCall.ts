@@ -6,7 +6,7 @@ import {
   type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
 import { RpcErrorCode } from '../core/errors';
-import type { CallContext, SessionEndpoint } from './sessionServer';
+import type { CallContext, ConnectionEndpoint } from './sessionServer';
 
 /**
  * SDK internals relied on: this file mirrors how @modelcontextprotocol/sdk 1.32 validates and
@@ -60,9 +60,9 @@ export function cancelledRequestId(message: unknown): RequestId | undefined {
 /**
  * Runs the call and builds its JSON-RPC response, the way the SDK's protocol layer would:
  * the result checked against the `tools/call` result schema, a thrown error's code, message
- * and data. Nothing when `signal` aborted (the call was cancelled or its session ended).
+ * and data. Nothing when `signal` aborted (the call was cancelled or its connection closed).
  */
-export async function answerDirectly(call: DirectToolCall, endpoint: SessionEndpoint, signal: AbortSignal): Promise<JSONRPCMessage | undefined> {
+export async function answerDirectly(call: DirectToolCall, endpoint: ConnectionEndpoint, signal: AbortSignal): Promise<JSONRPCMessage | undefined> {
   const context: CallContext = {
     signal,
     requestId: call.id,

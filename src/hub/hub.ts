@@ -50,7 +50,7 @@ export class Hub implements Disposable {
   /** The instances of each per-session upstream. */
   private readonly pools = new Map<string, InstancePool>();
   private scopes = new Map<string, ScopedCatalog>();
-  private readonly sessionServers = new Map<string, Server>();
+  private readonly connectionServers = new Map<string, Server>();
   private lastConfigError?: { at: number; message: string };
   /** Safe-mode switches set at run time from the admin API: per upstream, and for all. */
   private readonly safeModeOverrides = new Map<string, boolean>();
@@ -73,11 +73,11 @@ export class Hub implements Disposable {
       chatIdleTimeoutMs: options.config.settings.chatSessionIdleTimeoutMs,
       logger: options.logger.child('sessions'),
     });
-    this.router = new MessageRouter(this.sessions, (id) => this.sessionServers.get(id), options.logger.child('router'));
+    this.router = new MessageRouter(this.sessions, (id) => this.connectionServers.get(id), options.logger.child('router'));
     this.sessions.onDidChange((event) => {
       if (event.type === 'connection-opened') this.options.logger.info(`session ${event.connection.session.id}: connection ${event.connection.id} opened (${event.connection.transport}, ${event.connection.virtualServer ?? 'global'})`);
       if (event.type === 'connection-closed') {
-        this.sessionServers.delete(event.connection.id);
+        this.connectionServers.delete(event.connection.id);
         this.router.connectionClosed(event.connection.id);
         if (event.connection.logLevel) this.applyLogLevels();
         this.options.logger.info(`connection ${event.connection.id} closed: ${event.reason}`);
@@ -228,7 +228,7 @@ export class Hub implements Disposable {
    */
   openConnection(init: Parameters<SessionRegistry['open']>[0], server: Server): Connection {
     const connection = this.sessions.open(init);
-    this.sessionServers.set(connection.id, server);
+    this.connectionServers.set(connection.id, server);
     return connection;
   }
 
@@ -395,7 +395,7 @@ export class Hub implements Disposable {
 
     for (const connection of this.sessions.allConnections) {
       const methods = changed.get(connection.virtualServer ?? globalKey);
-      const server = this.sessionServers.get(connection.id);
+      const server = this.connectionServers.get(connection.id);
       if (!methods || !server) continue;
       for (const method of methods) {
         server.notification({ method }).catch((error: unknown) => {

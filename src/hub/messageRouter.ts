@@ -59,7 +59,7 @@ export class MessageRouter {
     if (!attribution.origin) throw new RpcError(RpcErrorCode.InvalidRequest, `The hub refused ${what}: ${attribution.why}`);
     const { connectionId, requestId } = attribution.origin;
     const server = this.sessions.connection(connectionId) ? this.serverOf(connectionId) : undefined;
-    if (!server) throw new RpcError(RpcErrorCode.InvalidRequest, `The hub refused ${what}: the session it was serving has ended`);
+    if (!server) throw new RpcError(RpcErrorCode.InvalidRequest, `The hub refused ${what}: the connection it was serving has closed`);
     const missing = missingCapability(request, server.getClientCapabilities());
     if (missing) throw new RpcError(RpcErrorCode.MethodNotFound, `The hub refused ${what}: the client of this session did not declare ${missing}`);
     // On the calling request's own stream, so a client without a standalone stream gets it too. A

@@ -45,7 +45,7 @@ type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 export type CallContext = Pick<Extra, 'signal' | 'requestId' | '_meta' | 'sendNotification'>;
 
 /** One client connection's MCP server, and its `tools/call` for the direct path. */
-export type SessionEndpoint = {
+export type ConnectionEndpoint = {
   server: Server;
   callTool(params: CallToolRequest['params'], context: CallContext): Promise<CallToolResult>;
 };
@@ -59,9 +59,9 @@ export const hubPageSize = 500;
  * identical on every transport by construction.
  *
  * `connection` is read at call time: Streamable HTTP only knows the connection once the SDK
- * has assigned the session id during `initialize`.
+ * has assigned its id (the `Mcp-Session-Id`) during `initialize`.
  */
-export function createSessionServer(hub: Hub, virtualServer: string | undefined, connection: () => Connection | undefined): SessionEndpoint {
+export function createConnectionServer(hub: Hub, virtualServer: string | undefined, connection: () => Connection | undefined): ConnectionEndpoint {
   const vs = virtualServer === undefined ? undefined : hub.config.virtualServers.get(virtualServer);
   const server = new Server(
     { name: virtualServer ?? 'mcp-session-hub', title: vs?.title ?? 'MCP Session Hub', version: hubVersion },
@@ -125,7 +125,7 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
 
   const requireConnection = (): Connection => {
     const current = connection();
-    if (!current) throw new RpcError(RpcErrorCode.InvalidRequest, 'session is not initialized');
+    if (!current) throw new RpcError(RpcErrorCode.InvalidRequest, 'connection is not initialized');
     return current;
   };
 
