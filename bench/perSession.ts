@@ -20,6 +20,7 @@ import { runHub, type RunningHub } from '../src/http/runHub';
 import { waitFor } from '../test/support/hubHarness';
 import { descendantsOf } from '../test/support/processes';
 import { formatSpread, spread, type Spread } from './spread';
+import { createOwnSignalFetch } from '../src/upstream/ownSignalFetch';
 
 const quick = process.argv.includes('--quick');
 const rounds = quick ? 3 : 7;
@@ -43,7 +44,8 @@ async function startHub(upstream: Record<string, unknown>): Promise<RunningHub> 
 
 async function connect(url: string): Promise<Client> {
   const client = new Client({ name: 'bench', version: '1.0.0' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(`${url}/servers/vs/mcp`), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+  // Each POST with a signal of its own (see benchTransport): no abort listener per call left on the transport's one signal.
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${url}/servers/vs/mcp`), { requestInit: { headers: { authorization: `Bearer ${token}` } }, fetch: createOwnSignalFetch() }));
   return client;
 }
 

@@ -3,6 +3,7 @@ import { errorMessage } from '../core/logger';
 import type { Hub } from '../hub/hub';
 import { sendJsonRpcError } from './security';
 import { StateBroadcaster } from './stateBroadcaster';
+import { RpcErrorCode } from '../core/errors';
 
 /** Smallest gap between two state events on `/admin/events`: a busy hub changes state on every call. */
 const eventMinIntervalMs = 200;
@@ -50,7 +51,7 @@ export function adminRouter(hub: Hub, baseUrl: () => string): Router {
   router.delete('/sessions/:id', async (req, res) => {
     const ended = await hub.sessions.end(req.params.id, 'ended from the admin API');
     if (!ended) {
-      sendJsonRpcError(res, 404, -32001, `No session or connection '${req.params.id}'`);
+      sendJsonRpcError(res, 404, RpcErrorCode.ConnectionNotFound, `No session or connection '${req.params.id}'`);
       return;
     }
     res.status(204).end();
@@ -59,11 +60,11 @@ export function adminRouter(hub: Hub, baseUrl: () => string): Router {
   router.post('/safe-mode', (req, res) => {
     const body = (req.body ?? {}) as { enabled?: unknown; upstream?: unknown };
     if (typeof body.enabled !== 'boolean' || (body.upstream !== undefined && typeof body.upstream !== 'string')) {
-      sendJsonRpcError(res, 400, -32602, 'Body must be {"enabled": true|false, "upstream"?: "<id>"}');
+      sendJsonRpcError(res, 400, RpcErrorCode.InvalidParams, 'Body must be {"enabled": true|false, "upstream"?: "<id>"}');
       return;
     }
     if (!hub.setSafeMode(body.enabled, body.upstream)) {
-      sendJsonRpcError(res, 404, -32000, `No upstream '${String(body.upstream)}'`);
+      sendJsonRpcError(res, 404, RpcErrorCode.Refused, `No upstream '${String(body.upstream)}'`);
       return;
     }
     res.json({ enabled: body.enabled, upstream: body.upstream ?? null });
@@ -72,14 +73,14 @@ export function adminRouter(hub: Hub, baseUrl: () => string): Router {
   router.post('/upstreams/:id/restart', async (req, res) => {
     const restarted = await hub.restartUpstream(req.params.id);
     if (!restarted) {
-      sendJsonRpcError(res, 404, -32000, `No upstream '${req.params.id}'`);
+      sendJsonRpcError(res, 404, RpcErrorCode.Refused, `No upstream '${req.params.id}'`);
       return;
     }
     res.status(202).json({ restarted: req.params.id });
   });
 
   router.use((req, res) => {
-    sendJsonRpcError(res, 404, -32000, `Not found: ${req.method} ${req.baseUrl}${req.path}`);
+    sendJsonRpcError(res, 404, RpcErrorCode.Refused, `Not found: ${req.method} ${req.baseUrl}${req.path}`);
   });
 
   return router;

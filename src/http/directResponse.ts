@@ -1,10 +1,11 @@
 import type { Response } from 'express';
-import { ErrorCode, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/sdk/types.js';
+import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
+import { RpcErrorCode } from '../core/errors';
 
-/** Why a direct call ended without its result: the session closed under it. */
-export class SessionEndedError extends Error {
+/** Why a direct call ended without its result: its connection closed under it. */
+export class ConnectionClosedError extends Error {
   constructor() {
-    super('Connection closed: the session ended while the call was in flight');
+    super('Connection closed: the connection ended while the call was in flight');
   }
 }
 
@@ -13,7 +14,7 @@ export class SessionEndedError extends Error {
  * result is all there is to send, and turns into an SSE stream (as the SDK's transport always
  * does) as soon as something else must go to the client first: a log, progress, or a request
  * the upstream sends while serving the call (sampling, elicitation, roots). Its `controller`
- * aborts the call when the client goes away mid-call, cancels it, or the session ends.
+ * aborts the call when the client goes away mid-call, cancels it, or its connection closes.
  */
 export class DirectResponse {
   readonly controller = new AbortController();
@@ -21,7 +22,8 @@ export class DirectResponse {
 
   constructor(
     private readonly res: Response,
-    private readonly sessionId: string,
+    /** The connection's `Mcp-Session-Id`, sent back on the response. */
+    private readonly connectionId: string,
     private readonly id: RequestId,
   ) {
     res.once('close', () => {
@@ -38,25 +40,25 @@ export class DirectResponse {
     if (!this.open) return;
     if (!this.streaming) {
       this.streaming = true;
-      this.res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'mcp-session-id': this.sessionId });
+      this.res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'mcp-session-id': this.connectionId });
     }
     this.res.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
   }
 
   /**
-   * The answer, ending the response. Without one: an error if the session ended, else 202 and
+   * The answer, ending the response. Without one: an error if the connection closed, else 202 and
    * no body (the client cancelled and expects no answer).
    */
   end(result: JSONRPCMessage | undefined): void {
     if (!this.open) return;
     const reason: unknown = this.controller.signal.reason;
-    const answer = result ?? (reason instanceof SessionEndedError ? { jsonrpc: '2.0' as const, id: this.id, error: { code: ErrorCode.ConnectionClosed, message: reason.message } } : undefined);
+    const answer = result ?? (reason instanceof ConnectionClosedError ? { jsonrpc: '2.0' as const, id: this.id, error: { code: RpcErrorCode.ConnectionClosed, message: reason.message } } : undefined);
     if (this.streaming) {
       if (answer) this.res.write(`event: message\ndata: ${JSON.stringify(answer)}\n\n`);
       this.res.end();
     } else if (answer) {
       // writeHead + end: express's send would hash the body for an ETag nobody uses.
-      this.res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': this.sessionId }).end(JSON.stringify(answer));
+      this.res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': this.connectionId }).end(JSON.stringify(answer));
     } else {
       this.res.writeHead(202).end();
     }

@@ -7,6 +7,7 @@ import { hubVersion, type Hub } from '../hub/hub';
 import { adminRouter } from './adminRoutes';
 import { McpRoutes } from './mcpRoutes';
 import { bearerAuth, hostValidation, isLoopbackHost, originValidation, requireCredential, sendJsonRpcError } from './security';
+import { RpcErrorCode } from '../core/errors';
 
 export type GatewayOptions = {
   hub: Hub;
@@ -74,21 +75,21 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   app.use(requireCredential('client'), json);
   app.use(new McpRoutes(hub, logger.child('mcp')).router);
   app.use((req: Request, res: Response) => {
-    sendJsonRpcError(res, 404, -32000, `Not found: ${req.method} ${req.path}`);
+    sendJsonRpcError(res, 404, RpcErrorCode.Refused, `Not found: ${req.method} ${req.path}`);
   });
   // Body-parser and handler errors: a JSON-RPC error with a fitting status, never a stack trace.
   app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const status = (error as { status?: number }).status;
     const type = (error as { type?: string }).type;
-    if (type === 'entity.parse.failed') return sendJsonRpcError(res, 400, -32700, 'Parse error: the body is not a JSON object or array');
+    if (type === 'entity.parse.failed') return sendJsonRpcError(res, 400, RpcErrorCode.ParseError, 'Parse error: the body is not a JSON object or array');
     if (type === 'entity.too.large') {
       const limit = (error as { limit?: number }).limit ?? hub.config.settings.maxBodyBytes;
-      return sendJsonRpcError(res, 413, -32600, `Request body larger than ${limit} bytes (hub.maxBodyBytes)`);
+      return sendJsonRpcError(res, 413, RpcErrorCode.InvalidRequest, `Request body larger than ${limit} bytes (hub.maxBodyBytes)`);
     }
-    if (error instanceof JsonTooDeepError) return sendJsonRpcError(res, 400, -32602, `Invalid params: ${error.message}`);
-    if (status && status >= 400 && status < 500) return sendJsonRpcError(res, status, -32600, `Bad request: ${errorMessage(error)}`);
+    if (error instanceof JsonTooDeepError) return sendJsonRpcError(res, 400, RpcErrorCode.InvalidParams, `Invalid params: ${error.message}`);
+    if (status && status >= 400 && status < 500) return sendJsonRpcError(res, status, RpcErrorCode.InvalidRequest, `Bad request: ${errorMessage(error)}`);
     logger.error(`unhandled request error: ${errorMessage(error)}`);
-    sendJsonRpcError(res, 500, -32603, 'Internal error');
+    sendJsonRpcError(res, 500, RpcErrorCode.InternalError, 'Internal error');
   });
 
   const server: HttpServer = await new Promise((resolve, reject) => {

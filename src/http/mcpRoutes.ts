@@ -17,9 +17,10 @@ import { errorMessage, type Logger } from '../core/logger';
 import { keyedSessionId, sessionKeyPattern, type Connection } from '../core/sessions';
 import type { Hub } from '../hub/hub';
 import { answerDirectly, asDirectToolCall, cancelledRequestId } from '../hub/directCall';
-import { createSessionServer, type SessionEndpoint } from '../hub/sessionServer';
-import { DirectResponse, SessionEndedError } from './directResponse';
+import { createConnectionServer, type ConnectionEndpoint } from '../hub/sessionServer';
+import { ConnectionClosedError, DirectResponse } from './directResponse';
 import { sendJsonRpcError } from './security';
+import { RpcErrorCode } from '../core/errors';
 
 /** What a client at the session or connection cap is told to wait before it tries again. */
 const retryAfterSeconds = 5;
@@ -31,7 +32,7 @@ type Live<T extends Transport> = {
   transport: T;
   /** What the connection's MCP server is connected to: `transport`, behind the hub's hooks. */
   hooked: HookedTransport<T>;
-  endpoint: SessionEndpoint;
+  endpoint: ConnectionEndpoint;
   virtualServer: string | undefined;
   connection?: Connection;
   /** Calls in flight on the direct path, by JSON-RPC id: the SDK does not know them. */
@@ -41,7 +42,7 @@ type Live<T extends Transport> = {
 /**
  * The MCP endpoints. Streamable HTTP at `/mcp` and `/servers/{id}/mcp`; legacy HTTP+SSE at
  * `/sse` + `/messages` and `/servers/{id}/sse` + `/servers/{id}/messages`. Both create their
- * per-connection server with `createSessionServer`, so they cannot disagree on scope.
+ * per-connection server with `createConnectionServer`, so they cannot disagree on scope.
  */
 export class McpRoutes {
   private readonly streamable = new Map<string, Live<StreamableHTTPServerTransport>>();
@@ -64,7 +65,7 @@ export class McpRoutes {
     const id = String(req.params.id);
     if (!this.hub.hasVirtualServer(id)) {
       const known = [...this.hub.config.virtualServers.keys()].join(', ') || 'none';
-      sendJsonRpcError(res, 404, -32000, `No virtual server '${id}' (configured: ${known})`);
+      sendJsonRpcError(res, 404, RpcErrorCode.Refused, `No virtual server '${id}' (configured: ${known})`);
       return;
     }
     await handle(id);
@@ -75,7 +76,7 @@ export class McpRoutes {
     const key = req.headers[sessionKeyHeader];
     if (key === undefined) return { ok: true };
     if (typeof key !== 'string' || !sessionKeyPattern.test(key)) {
-      sendJsonRpcError(res, 400, -32600, `Bad Request: ${sessionKeyHeader} must be 1-128 characters of A-Z a-z 0-9 . _ : @ -`);
+      sendJsonRpcError(res, 400, RpcErrorCode.InvalidRequest, `Bad Request: ${sessionKeyHeader} must be 1-128 characters of A-Z a-z 0-9 . _ : @ -`);
       return { ok: false };
     }
     return { ok: true, key };
@@ -98,18 +99,18 @@ export class McpRoutes {
     if (!full) return true;
     this.logger.warn(`refused a new connection: the hub holds its maximum of ${full}`);
     res.setHeader('Retry-After', String(retryAfterSeconds));
-    sendJsonRpcError(res, 503, -32000, `Service Unavailable: the hub holds its maximum of ${full}; retry later, or end idle sessions`);
+    sendJsonRpcError(res, 503, RpcErrorCode.Refused, `Service Unavailable: the hub holds its maximum of ${full}; retry later, or end idle sessions`);
     return false;
   }
 
   private async handleStreamable(req: Request, res: Response, virtualServer: string | undefined): Promise<void> {
     try {
-      const sessionId = req.headers['mcp-session-id'];
-      if (typeof sessionId === 'string') {
-        const live = this.streamable.get(sessionId);
-        // A session belongs to the endpoint that created it: another endpoint never finds it.
+      const connectionId = req.headers['mcp-session-id'];
+      if (typeof connectionId === 'string') {
+        const live = this.streamable.get(connectionId);
+        // A connection belongs to the endpoint that created it: another endpoint never finds it.
         if (!live || live.virtualServer !== virtualServer) {
-          sendJsonRpcError(res, 404, -32001, 'Session not found: it ended or never existed; initialize a new one');
+          sendJsonRpcError(res, 404, RpcErrorCode.ConnectionNotFound, 'Session not found: it ended or never existed; initialize a new one');
           return;
         }
         if (live.connection) this.hub.sessions.touch(live.connection);
@@ -120,12 +121,12 @@ export class McpRoutes {
         return;
       }
       if (req.method === 'POST' && !isJsonContentType(req.headers['content-type'])) {
-        sendJsonRpcError(res, 415, -32000, 'Unsupported Media Type: Content-Type must be application/json');
+        sendJsonRpcError(res, 415, RpcErrorCode.Refused, 'Unsupported Media Type: Content-Type must be application/json');
         return;
       }
       if (req.method !== 'POST' || !isInitializeRequest(req.body)) {
         const message = req.method === 'POST' ? 'Bad Request: Mcp-Session-Id header is required (or send initialize)' : 'Bad Request: Mcp-Session-Id header is required';
-        sendJsonRpcError(res, 400, -32000, message);
+        sendJsonRpcError(res, 400, RpcErrorCode.Refused, message);
         return;
       }
       const key = this.sessionKey(req, res);
@@ -133,7 +134,7 @@ export class McpRoutes {
       await this.initializeStreamable(req, res, virtualServer, key.key);
     } catch (error) {
       this.logger.error(`streamable HTTP request failed: ${errorMessage(error)}`);
-      sendJsonRpcError(res, 500, -32603, 'Internal error');
+      sendJsonRpcError(res, 500, RpcErrorCode.InternalError, 'Internal error');
     }
   }
 
@@ -172,7 +173,7 @@ export class McpRoutes {
 
   private async initializeStreamable(req: Request, res: Response, virtualServer: string | undefined, sessionKey: string | undefined): Promise<void> {
     const live: Partial<Live<StreamableHTTPServerTransport>> = { virtualServer, directCalls: new Map() };
-    const endpoint = createSessionServer(this.hub, virtualServer, () => live.connection);
+    const endpoint = createConnectionServer(this.hub, virtualServer, () => live.connection);
     const { server } = endpoint;
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
@@ -195,7 +196,7 @@ export class McpRoutes {
     live.hooked = hooked;
     live.endpoint = endpoint;
     hooked.onclose = () => {
-      for (const call of live.directCalls?.values() ?? []) call.controller.abort(new SessionEndedError());
+      for (const call of live.directCalls?.values() ?? []) call.controller.abort(new ConnectionClosedError());
       const id = transport.sessionId;
       if (!id) return;
       this.streamable.delete(id);
@@ -242,7 +243,7 @@ export class McpRoutes {
       // No hooks: every message of a legacy SSE connection takes the SDK's path.
       const hooked = new HookedTransport(transport, {});
       const live: Partial<Live<SSEServerTransport>> = { transport, hooked, virtualServer, directCalls: new Map() };
-      const endpoint = createSessionServer(this.hub, virtualServer, () => live.connection);
+      const endpoint = createConnectionServer(this.hub, virtualServer, () => live.connection);
       const { server } = endpoint;
       live.endpoint = endpoint;
       const id = transport.sessionId;
@@ -256,36 +257,36 @@ export class McpRoutes {
       await server.connect(hooked);
     } catch (error) {
       this.logger.error(`SSE connection failed: ${errorMessage(error)}`);
-      sendJsonRpcError(res, 500, -32603, 'Internal error');
+      sendJsonRpcError(res, 500, RpcErrorCode.InternalError, 'Internal error');
     }
   }
 
   private async postSse(req: Request, res: Response, virtualServer: string | undefined): Promise<void> {
     const id = typeof req.query.sessionId === 'string' ? req.query.sessionId : undefined;
     if (!id) {
-      sendJsonRpcError(res, 400, -32000, 'Bad Request: sessionId query parameter is required');
+      sendJsonRpcError(res, 400, RpcErrorCode.Refused, 'Bad Request: sessionId query parameter is required');
       return;
     }
     const live = this.sse.get(id);
     if (!live || live.virtualServer !== virtualServer) {
-      sendJsonRpcError(res, 404, -32001, 'Session not found: it ended or never existed; open a new SSE stream');
+      sendJsonRpcError(res, 404, RpcErrorCode.ConnectionNotFound, 'Session not found: it ended or never existed; open a new SSE stream');
       return;
     }
     if (live.connection) this.hub.sessions.touch(live.connection);
     // The SDK's SSE transport answers these in plain text; a client expects JSON-RPC.
     if (!isJsonContentType(req.headers['content-type'])) {
-      sendJsonRpcError(res, 415, -32000, 'Unsupported Media Type: Content-Type must be application/json');
+      sendJsonRpcError(res, 415, RpcErrorCode.Refused, 'Unsupported Media Type: Content-Type must be application/json');
       return;
     }
     if (!JSONRPCMessageSchema.safeParse(req.body).success) {
-      sendJsonRpcError(res, 400, -32700, 'Parse error: Invalid JSON-RPC message');
+      sendJsonRpcError(res, 400, RpcErrorCode.ParseError, 'Parse error: Invalid JSON-RPC message');
       return;
     }
     try {
       await live.transport.handlePostMessage(req, res, req.body);
     } catch (error) {
       this.logger.error(`SSE message failed: ${errorMessage(error)}`);
-      sendJsonRpcError(res, 500, -32603, 'Internal error');
+      sendJsonRpcError(res, 500, RpcErrorCode.InternalError, 'Internal error');
     }
   }
 }

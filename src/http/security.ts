@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
+import { RpcErrorCode } from '../core/errors';
 
 const loopbackHostnames = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
 
@@ -8,8 +9,11 @@ export function isLoopbackHost(host: string): boolean {
   return loopbackHostnames.has(host.toLowerCase());
 }
 
-/** JSON-RPC-shaped error body, as MCP clients expect even for HTTP-level failures. */
-export function sendJsonRpcError(res: Response, status: number, code: number, message: string): void {
+/**
+ * The HTTP edge's one way to refuse: a JSON-RPC-shaped error body with a fitting status, as MCP
+ * clients expect even for HTTP-level failures. The code is one of the hub's (`RpcErrorCode`).
+ */
+export function sendJsonRpcError(res: Response, status: number, code: RpcErrorCode, message: string): void {
   if (res.headersSent) return;
   res.status(status).json({ jsonrpc: '2.0', error: { code, message }, id: null });
 }
@@ -31,7 +35,7 @@ export function hostValidation(extraHostnames: readonly string[] = []) {
   return (req: Request, res: Response, next: NextFunction) => {
     const hostname = req.headers.host ? hostnameOf(req.headers.host)?.toLowerCase() : undefined;
     if (!hostname || !allowed.has(hostname)) {
-      sendJsonRpcError(res, 403, -32000, `Forbidden: Host '${req.headers.host ?? ''}' is not allowed (the hub answers loopback names only)`);
+      sendJsonRpcError(res, 403, RpcErrorCode.Refused, `Forbidden: Host '${req.headers.host ?? ''}' is not allowed (the hub answers loopback names only)`);
       return;
     }
     next();
@@ -58,7 +62,7 @@ export function originValidation(extraOrigins: readonly string[] = []) {
       }
     }
     if (!ok) {
-      sendJsonRpcError(res, 403, -32000, `Forbidden: Origin '${origin}' is not allowed`);
+      sendJsonRpcError(res, 403, RpcErrorCode.Refused, `Forbidden: Origin '${origin}' is not allowed`);
       return;
     }
     next();
@@ -94,7 +98,7 @@ export function bearerAuth(clientToken: string, adminToken: string) {
     const isAdmin = timingSafeEqual(presented, expected.admin);
     if (!match || (!isClient && !isAdmin)) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="mcp-session-hub"');
-      sendJsonRpcError(res, 401, -32000, match ? 'Unauthorized: wrong bearer token' : 'Unauthorized: send Authorization: Bearer <hub token>');
+      sendJsonRpcError(res, 401, RpcErrorCode.Refused, match ? 'Unauthorized: wrong bearer token' : 'Unauthorized: send Authorization: Bearer <hub token>');
       return;
     }
     (res.locals as { credential?: Credential }).credential = isAdmin ? 'admin' : 'client';
@@ -115,7 +119,7 @@ const wrongCredential: Record<Credential, string> = {
 export function requireCredential(credential: Credential) {
   return (_req: Request, res: Response, next: NextFunction) => {
     if ((res.locals as { credential?: Credential }).credential !== credential) {
-      sendJsonRpcError(res, 403, -32000, wrongCredential[credential]);
+      sendJsonRpcError(res, 403, RpcErrorCode.Refused, wrongCredential[credential]);
       return;
     }
     next();

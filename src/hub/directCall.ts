@@ -1,12 +1,12 @@
 import {
   CallToolResultSchema,
-  ErrorCode,
   McpError,
   type CallToolRequest,
   type JSONRPCMessage,
   type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
-import type { CallContext, SessionEndpoint } from './sessionServer';
+import { RpcErrorCode } from '../core/errors';
+import type { CallContext, ConnectionEndpoint } from './sessionServer';
 
 /**
  * SDK internals relied on: this file mirrors how @modelcontextprotocol/sdk 1.32 validates and
@@ -60,9 +60,9 @@ export function cancelledRequestId(message: unknown): RequestId | undefined {
 /**
  * Runs the call and builds its JSON-RPC response, the way the SDK's protocol layer would:
  * the result checked against the `tools/call` result schema, a thrown error's code, message
- * and data. Nothing when `signal` aborted (the call was cancelled or its session ended).
+ * and data. Nothing when `signal` aborted (the call was cancelled or its connection closed).
  */
-export async function answerDirectly(call: DirectToolCall, endpoint: SessionEndpoint, signal: AbortSignal): Promise<JSONRPCMessage | undefined> {
+export async function answerDirectly(call: DirectToolCall, endpoint: ConnectionEndpoint, signal: AbortSignal): Promise<JSONRPCMessage | undefined> {
   const context: CallContext = {
     signal,
     requestId: call.id,
@@ -74,7 +74,7 @@ export async function answerDirectly(call: DirectToolCall, endpoint: SessionEndp
     const result = await endpoint.callTool(call.params, context);
     if (signal.aborted) return undefined;
     const checked = CallToolResultSchema.safeParse(result);
-    if (!checked.success) throw new McpError(ErrorCode.InvalidParams, `Invalid tools/call result: ${checked.error.message}`);
+    if (!checked.success) throw new McpError(RpcErrorCode.InvalidParams, `Invalid tools/call result: ${checked.error.message}`);
     return { jsonrpc: '2.0', id: call.id, result: checked.data };
   } catch (error) {
     if (signal.aborted) return undefined;
@@ -83,7 +83,7 @@ export async function answerDirectly(call: DirectToolCall, endpoint: SessionEndp
       jsonrpc: '2.0',
       id: call.id,
       error: {
-        code: typeof code === 'number' && Number.isSafeInteger(code) ? code : ErrorCode.InternalError,
+        code: typeof code === 'number' && Number.isSafeInteger(code) ? code : RpcErrorCode.InternalError,
         message: typeof message === 'string' ? message : 'Internal error',
         ...(data !== undefined ? { data } : {}),
       },

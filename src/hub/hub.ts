@@ -1,5 +1,5 @@
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { ErrorCode, type ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
+import { type ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
 import { catalogCategories, globalView, ScopedCatalog, virtualServerView, type CatalogCategory, type UpstreamCatalog } from '../core/catalog';
 import { upstreamFingerprint, type HubConfig, type UpstreamConfig } from '../core/config';
 import { ConfigError } from '../core/errors';
@@ -8,11 +8,12 @@ import type { Disposable } from '../core/lifecycle';
 import { mostVerbose, type McpLogLevel } from '../core/logLevels';
 import { errorMessage, type Logger } from '../core/logger';
 import { SessionRegistry, type Connection, type LogicalSession } from '../core/sessions';
-import { announcedCapabilities, UpstreamConnection, type UpstreamStatus } from '../upstream/upstreamConnection';
+import { announcedCapabilities } from '../upstream/attribution';
+import { UpstreamConnection, type UpstreamStatus } from '../upstream/upstreamConnection';
 import { buildAdminState, type AdminState } from './adminState';
 import { InstancePool } from './instancePool';
 import { MessageRouter } from './messageRouter';
-import { RpcError } from './rpcError';
+import { RpcError, RpcErrorCode } from '../core/errors';
 
 export const hubVersion = '0.1.0';
 
@@ -49,7 +50,7 @@ export class Hub implements Disposable {
   /** The instances of each per-session upstream. */
   private readonly pools = new Map<string, InstancePool>();
   private scopes = new Map<string, ScopedCatalog>();
-  private readonly sessionServers = new Map<string, Server>();
+  private readonly connectionServers = new Map<string, Server>();
   private lastConfigError?: { at: number; message: string };
   /** Safe-mode switches set at run time from the admin API: per upstream, and for all. */
   private readonly safeModeOverrides = new Map<string, boolean>();
@@ -72,11 +73,11 @@ export class Hub implements Disposable {
       chatIdleTimeoutMs: options.config.settings.chatSessionIdleTimeoutMs,
       logger: options.logger.child('sessions'),
     });
-    this.router = new MessageRouter(this.sessions, (id) => this.sessionServers.get(id), options.logger.child('router'));
+    this.router = new MessageRouter(this.sessions, (id) => this.connectionServers.get(id), options.logger.child('router'));
     this.sessions.onDidChange((event) => {
       if (event.type === 'connection-opened') this.options.logger.info(`session ${event.connection.session.id}: connection ${event.connection.id} opened (${event.connection.transport}, ${event.connection.virtualServer ?? 'global'})`);
       if (event.type === 'connection-closed') {
-        this.sessionServers.delete(event.connection.id);
+        this.connectionServers.delete(event.connection.id);
         this.router.connectionClosed(event.connection.id);
         if (event.connection.logLevel) this.applyLogLevels();
         this.options.logger.info(`connection ${event.connection.id} closed: ${event.reason}`);
@@ -132,7 +133,7 @@ export class Hub implements Disposable {
   upstreamFor(upstreamId: string, session: LogicalSession): UpstreamConnection {
     const pool = this.pools.get(upstreamId);
     const upstream = pool ? pool.acquire(session) : this.upstreams.get(upstreamId);
-    if (!upstream) throw new RpcError(ErrorCode.InternalError, `upstream '${upstreamId}' is not configured`);
+    if (!upstream) throw new RpcError(RpcErrorCode.InternalError, `upstream '${upstreamId}' is not configured`);
     return upstream;
   }
 
@@ -227,7 +228,7 @@ export class Hub implements Disposable {
    */
   openConnection(init: Parameters<SessionRegistry['open']>[0], server: Server): Connection {
     const connection = this.sessions.open(init);
-    this.sessionServers.set(connection.id, server);
+    this.connectionServers.set(connection.id, server);
     return connection;
   }
 
@@ -394,7 +395,7 @@ export class Hub implements Disposable {
 
     for (const connection of this.sessions.allConnections) {
       const methods = changed.get(connection.virtualServer ?? globalKey);
-      const server = this.sessionServers.get(connection.id);
+      const server = this.connectionServers.get(connection.id);
       if (!methods || !server) continue;
       for (const method of methods) {
         server.notification({ method }).catch((error: unknown) => {

@@ -4,7 +4,8 @@ import { usesInstanceVariable } from '../core/instanceVariables';
 import type { Disposable } from '../core/lifecycle';
 import { errorMessage, type Logger } from '../core/logger';
 import type { LogicalSession } from '../core/sessions';
-import { UpstreamConnection, type UpstreamMessageHandlers, type UpstreamState } from '../upstream/upstreamConnection';
+import type { UpstreamMessageHandlers } from '../upstream/attribution';
+import { UpstreamConnection, type UpstreamState } from '../upstream/upstreamConnection';
 
 /** One session's instance of a per-session upstream, as the admin API shows it. */
 export type InstanceInfo = {

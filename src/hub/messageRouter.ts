@@ -1,20 +1,16 @@
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { ErrorCode, type ClientCapabilities, type LoggingMessageNotification } from '@modelcontextprotocol/sdk/types.js';
+import { type ClientCapabilities, type LoggingMessageNotification } from '@modelcontextprotocol/sdk/types.js';
 import { passesLogLevel } from '../core/logLevels';
 import { errorMessage, type Logger } from '../core/logger';
 import type { Connection, SessionRegistry } from '../core/sessions';
 import { SubscriptionTable } from '../core/subscriptions';
-import {
-  maxTimerMs,
-  passthroughResult,
-  type Attribution,
-  type ClientBoundRequest,
-  type UpstreamConnection,
-  type UpstreamMessageHandlers,
-} from '../upstream/upstreamConnection';
-import { RpcError } from './rpcError';
+import type { Attribution, ClientBoundRequest, UpstreamMessageHandlers } from '../upstream/attribution';
+import { maxTimerMs } from '../upstream/forwardedRequests';
+import { passthroughResult } from '../upstream/passthrough';
+import type { UpstreamConnection } from '../upstream/upstreamConnection';
+import { RpcError, RpcErrorCode } from '../core/errors';
 
 
 /**
@@ -60,12 +56,12 @@ export class MessageRouter {
 
   private async clientRequest(upstreamId: string, request: ClientBoundRequest, attribution: Attribution, signal: AbortSignal): Promise<Record<string, unknown>> {
     const what = `${request.method} from upstream '${upstreamId}'`;
-    if (!attribution.origin) throw new RpcError(ErrorCode.InvalidRequest, `The hub refused ${what}: ${attribution.why}`);
+    if (!attribution.origin) throw new RpcError(RpcErrorCode.InvalidRequest, `The hub refused ${what}: ${attribution.why}`);
     const { connectionId, requestId } = attribution.origin;
     const server = this.sessions.connection(connectionId) ? this.serverOf(connectionId) : undefined;
-    if (!server) throw new RpcError(ErrorCode.InvalidRequest, `The hub refused ${what}: the session it was serving has ended`);
+    if (!server) throw new RpcError(RpcErrorCode.InvalidRequest, `The hub refused ${what}: the connection it was serving has closed`);
     const missing = missingCapability(request, server.getClientCapabilities());
-    if (missing) throw new RpcError(ErrorCode.MethodNotFound, `The hub refused ${what}: the client of this session did not declare ${missing}`);
+    if (missing) throw new RpcError(RpcErrorCode.MethodNotFound, `The hub refused ${what}: the client of this session did not declare ${missing}`);
     // On the calling request's own stream, so a client without a standalone stream gets it too. A
     // human may take long to answer an elicitation: the upstream's own timeout and cancellation bound it.
     return server.request(request, passthroughResult, { relatedRequestId: requestId, signal, timeout: maxTimerMs });
@@ -96,7 +92,7 @@ export class MessageRouter {
   /** Subscribes a connection; the upstream hears only the first subscription to a URI. */
   async subscribe(connectionId: string, upstream: UpstreamConnection, uri: string, signal?: AbortSignal): Promise<void> {
     if (!upstream.serverCapabilities.resources?.subscribe) {
-      throw new RpcError(ErrorCode.MethodNotFound, `upstream '${upstream.id}' does not support resource subscriptions (${uri})`);
+      throw new RpcError(RpcErrorCode.MethodNotFound, `upstream '${upstream.id}' does not support resource subscriptions (${uri})`);
     }
     if (!this.subscriptions.add(upstream, uri, connectionId)) return;
     try {

@@ -5,13 +5,11 @@ import {
   CallToolRequestSchema,
   CompleteRequestSchema,
   ElicitResultSchema,
-  ErrorCode,
   GetPromptRequestSchema,
   ListPromptsRequestSchema,
   ListResourcesRequestSchema,
   ListResourceTemplatesRequestSchema,
   ListToolsRequestSchema,
-  McpError,
   ReadResourceRequestSchema,
   RootsListChangedNotificationSchema,
   SetLevelRequestSchema,
@@ -32,13 +30,14 @@ import { z } from 'zod';
 import type { Route, ScopedCatalog } from '../core/catalog';
 import type { NamedIdentifier } from '../core/identifiers';
 import { callDigest, checkCall, createdIds, describeIdentifier, type SafeModeOutcome, type SafeModeVerdict } from '../core/safeMode';
-import { InstanceLimitError, UpstreamUnavailableError } from '../core/errors';
+import { RpcError, RpcErrorCode } from '../core/errors';
 import { passesLogLevel } from '../core/logLevels';
 import type { Connection, LogicalSession } from '../core/sessions';
-import { describeUpstreamError, type UpstreamConnection, type UpstreamRequestOptions } from '../upstream/upstreamConnection';
+import type { UpstreamRequestOptions } from '../upstream/forwardedRequests';
+import type { UpstreamConnection } from '../upstream/upstreamConnection';
 import { hubVersion, type Hub } from './hub';
 import { missingCapability } from './messageRouter';
-import { RpcError } from './rpcError';
+import { toRpcError } from './toRpcError';
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
@@ -46,7 +45,7 @@ type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 export type CallContext = Pick<Extra, 'signal' | 'requestId' | '_meta' | 'sendNotification'>;
 
 /** One client connection's MCP server, and its `tools/call` for the direct path. */
-export type SessionEndpoint = {
+export type ConnectionEndpoint = {
   server: Server;
   callTool(params: CallToolRequest['params'], context: CallContext): Promise<CallToolResult>;
 };
@@ -54,24 +53,15 @@ export type SessionEndpoint = {
 /** Largest page the hub returns from a merged list; the hub's own cursor pages through the rest. */
 export const hubPageSize = 500;
 
-/** JSON-RPC code for "resource not found" (MCP spec). */
-const resourceNotFound = -32002;
-
-/** The hub's own server error: a per-session upstream is at its `maxInstances`. */
-export const instanceLimitReached = -32005;
-
-/** The hub's own server error: the upstream that would serve the request is down or starting. */
-export const upstreamUnavailable = -32004;
-
 /**
  * Builds the MCP server for one client connection. Every transport (Streamable HTTP, legacy
  * SSE) gets its server from here, so each method has exactly one implementation: scoping is
  * identical on every transport by construction.
  *
  * `connection` is read at call time: Streamable HTTP only knows the connection once the SDK
- * has assigned the session id during `initialize`.
+ * has assigned its id (the `Mcp-Session-Id`) during `initialize`.
  */
-export function createSessionServer(hub: Hub, virtualServer: string | undefined, connection: () => Connection | undefined): SessionEndpoint {
+export function createConnectionServer(hub: Hub, virtualServer: string | undefined, connection: () => Connection | undefined): ConnectionEndpoint {
   const vs = virtualServer === undefined ? undefined : hub.config.virtualServers.get(virtualServer);
   const server = new Server(
     { name: virtualServer ?? 'mcp-session-hub', title: vs?.title ?? 'MCP Session Hub', version: hubVersion },
@@ -96,7 +86,7 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
     const method = (schema as unknown as { shape: { method: { value: string } } }).shape.method.value;
     server.setRequestHandler(z.object({ method: z.literal(method) }).passthrough(), (request, extra) => {
       const parsed = safeParse(schema, request);
-      if (!parsed.success) throw new RpcError(ErrorCode.InvalidParams, `Invalid ${method} request: ${describeIssues(parsed.error)}`);
+      if (!parsed.success) throw new RpcError(RpcErrorCode.InvalidParams, `Invalid ${method} request: ${describeIssues(parsed.error)}`);
       return handler(parsed.data as SchemaOutput<T>, extra);
     });
   };
@@ -104,7 +94,7 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
   /** The live scope: looked up per request so a config reload applies at once. */
   const scope = (): ScopedCatalog => {
     const current = hub.scope(virtualServer);
-    if (!current) throw new RpcError(ErrorCode.InvalidRequest, `virtual server '${virtualServer}' no longer exists`);
+    if (!current) throw new RpcError(RpcErrorCode.InvalidRequest, `virtual server '${virtualServer}' no longer exists`);
     return current;
   };
   const where = () => scope().view.label;
@@ -120,22 +110,22 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
       const status = hub.upstreamStatus(id);
       if (status && status.state !== 'ready') {
         const why = status.lastError ? ` (${status.lastError})` : '';
-        return new RpcError(upstreamUnavailable, `${kind} '${name}' is not available on ${where()} now: upstream '${id}' is ${status.state}${why}; its ${kind}s are listed again once it is ready`, { upstream: id, state: status.state });
+        return new RpcError(RpcErrorCode.UpstreamUnavailable, `${kind} '${name}' is not available on ${where()} now: upstream '${id}' is ${status.state}${why}; its ${kind}s are listed again once it is ready`, { upstream: id, state: status.state });
       }
     }
-    return new RpcError(ErrorCode.InvalidParams, `Unknown ${kind} '${name}': not available on ${where()}`);
+    return new RpcError(RpcErrorCode.InvalidParams, `Unknown ${kind} '${name}': not available on ${where()}`);
   };
 
   /** A resource this view may use, or the spec's "resource not found". */
   const resourceRoute = (uri: string): Route => {
     const route = scope().resolveResource(uri);
-    if (!route) throw new RpcError(resourceNotFound, `Resource '${uri}' is not available on ${where()}`, { uri });
+    if (!route) throw new RpcError(RpcErrorCode.ResourceNotFound, `Resource '${uri}' is not available on ${where()}`, { uri });
     return route;
   };
 
   const requireConnection = (): Connection => {
     const current = connection();
-    if (!current) throw new RpcError(ErrorCode.InvalidRequest, 'session is not initialized');
+    if (!current) throw new RpcError(RpcErrorCode.InvalidRequest, 'connection is not initialized');
     return current;
   };
 
@@ -338,12 +328,12 @@ export function createSessionServer(hub: Hub, virtualServer: string | undefined,
     const { ref } = request.params;
     if (ref.type === 'ref/prompt') {
       const route = scope().resolvePrompt(ref.name);
-      if (!route) throw new RpcError(ErrorCode.InvalidParams, `Unknown prompt '${ref.name}': not available on ${where()}`);
+      if (!route) throw new RpcError(RpcErrorCode.InvalidParams, `Unknown prompt '${ref.name}': not available on ${where()}`);
       const params = { ...request.params, ref: { ...ref, name: route.name } };
       return (await forward(route, { method: 'completion/complete', params }, extra)) as CompleteResult;
     }
     const route = scope().resolveResourceReference(ref.uri);
-    if (!route) throw new RpcError(ErrorCode.InvalidParams, `Unknown resource template '${ref.uri}': not available on ${where()}`);
+    if (!route) throw new RpcError(RpcErrorCode.InvalidParams, `Unknown resource template '${ref.uri}': not available on ${where()}`);
     return (await forward(route, { method: 'completion/complete', params: request.params }, extra)) as CompleteResult;
   });
 
@@ -380,20 +370,6 @@ function describeIssues(error: unknown): string {
   return issues.map((issue) => `${issue.path.length ? issue.path.map(String).join('.') : '(request)'}: ${issue.message}`).join('; ');
 }
 
-/** Translates whatever an upstream call threw into a JSON-RPC error for the client; never a stack. */
-function toRpcError(error: unknown, upstream: string, why?: string): RpcError {
-  if (error instanceof RpcError) return error;
-  if (error instanceof McpError && error.code === ErrorCode.ConnectionClosed) {
-    return new RpcError(ErrorCode.ConnectionClosed, `upstream '${upstream}' closed the connection during the call${why ? `: ${why}` : ''}`);
-  }
-  if (error instanceof McpError) return RpcError.fromMcpError(error);
-  if (error instanceof UpstreamUnavailableError) return new RpcError(upstreamUnavailable, error.message, { upstream: error.upstream });
-  if (error instanceof InstanceLimitError) {
-    return new RpcError(instanceLimitReached, error.message, { upstream: error.upstream, maxInstances: error.maxInstances });
-  }
-  return new RpcError(ErrorCode.InternalError, `upstream '${upstream}' failed: ${describeUpstreamError(error)}`);
-}
-
 type Cursor = { offset: number };
 
 /** Pages a merged list with the hub's own opaque cursor. */
@@ -405,7 +381,7 @@ function page<T, K extends string>(items: readonly T[], cursor: string | undefin
       if (!Number.isInteger(parsed.offset) || parsed.offset < 0) throw new Error('bad offset');
       offset = parsed.offset;
     } catch {
-      throw new RpcError(ErrorCode.InvalidParams, `Invalid cursor '${cursor}'`);
+      throw new RpcError(RpcErrorCode.InvalidParams, `Invalid cursor '${cursor}'`);
     }
   }
   const slice = items.slice(offset, offset + hubPageSize);

@@ -1,6 +1,14 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import type { ClientRequest } from '@modelcontextprotocol/sdk/types.js';
+import {
+  PromptListChangedNotificationSchema,
+  ResourceListChangedNotificationSchema,
+  ToolListChangedNotificationSchema,
+  type ClientRequest,
+} from '@modelcontextprotocol/sdk/types.js';
 import { catalogCategories, emptyCatalog, type CatalogCategory, type UpstreamCatalog } from '../core/catalog';
+import { Emitter } from '../core/events';
+import type { Disposable } from '../core/lifecycle';
+import { errorMessage, type Logger } from '../core/logger';
 import { passthroughResult } from './passthrough';
 
 const maxListPages = 100;
@@ -12,13 +20,25 @@ const listMethod: Record<CatalogCategory, { method: string; key: string; capabil
   prompts: { method: 'prompts/list', key: 'prompts', capability: 'prompts' },
 };
 
+/** How a catalog follows one connection's `list_changed` notifications. */
+export type FollowOptions = {
+  timeoutMs: number;
+  /** False once the connection has been replaced: its lists are shown no more. */
+  stillCurrent: () => boolean;
+  /** Whether a change is told now; before that, the first full listing (still to come) shows it. */
+  ready: () => boolean;
+  logger: Logger;
+};
+
 /**
- * One upstream's catalog, kept per category. Fetches overlap (the first full listing, and the
+ * One upstream's catalog, kept per category, and the event that tells the hub it changed. Fetches overlap (the first full listing, and the
  * refreshes that `list_changed` notifications start, sometimes right after initialize), so each
  * fetch takes a generation when it starts, and a category only ever takes a result newer than
  * the one it shows: an older fetch finishing late can never write its stale lists back.
  */
-export class CatalogStore {
+export class CatalogStore implements Disposable {
+  private readonly changed = new Emitter<UpstreamCatalog>();
+  readonly onDidChange = this.changed.event;
   private value: UpstreamCatalog = emptyCatalog;
   private generation = 0;
   private readonly shown: Record<CatalogCategory, number> = { tools: 0, resources: 0, resourceTemplates: 0, prompts: 0 };
@@ -45,6 +65,34 @@ export class CatalogStore {
       shown = true;
     });
     return shown;
+  }
+
+  /** Tells listeners the catalog as it is now. */
+  publish(): void {
+    this.changed.fire(this.value);
+  }
+
+  /** Fetches again the categories a `list_changed` notification from `client` names. */
+  follow(client: Client, options: FollowOptions): void {
+    const refresh = (categories: CatalogCategory[]) => () => {
+      void this.refresh(client, categories, options);
+    };
+    client.setNotificationHandler(ToolListChangedNotificationSchema, refresh(['tools']));
+    client.setNotificationHandler(PromptListChangedNotificationSchema, refresh(['prompts']));
+    client.setNotificationHandler(ResourceListChangedNotificationSchema, refresh(['resources', 'resourceTemplates']));
+  }
+
+  private async refresh(client: Client, categories: CatalogCategory[], { timeoutMs, stillCurrent, ready, logger }: FollowOptions): Promise<void> {
+    try {
+      // Only once ready: the first full listing is still to come, and shows these too.
+      if ((await this.fetch(client, categories, timeoutMs, stillCurrent)) && ready()) this.publish();
+    } catch (error) {
+      logger.warn(`could not refresh ${categories.join(', ')}: ${errorMessage(error)}`);
+    }
+  }
+
+  dispose(): void {
+    this.changed.dispose();
   }
 
   describe(): string {

@@ -15,7 +15,7 @@ import { createParser } from 'eventsource-parser';
 export type DirectPost = {
   /** From `targetOf`: where to POST. */
   target: PostTarget;
-  /** This request's own headers (session id, protocol version), on top of the target's. */
+  /** This request's own headers (the upstream connection's `Mcp-Session-Id`, protocol version), on top of the target's. */
   headers: Record<string, string>;
   id: RequestId;
   body: string;
@@ -67,7 +67,7 @@ function readText(res: IncomingMessage, maxBytes: number): Promise<string> {
 /**
  * Resolves with the upstream's answer to the request (a result or an error response). Rejects
  * with `StreamableHTTPError` on an HTTP error status (404 means the upstream forgot the
- * session, as with the SDK's transport), with `signal.reason` when aborted, and with a plain
+ * connection, as with the SDK's transport), with `signal.reason` when aborted, and with a plain
  * error when the upstream answers something that is not JSON-RPC.
  */
 export function postRequest(post: DirectPost): Promise<JSONRPCResponse> {

@@ -257,7 +257,7 @@ describe('reliability: bad JSON-RPC messages, on both paths and both transports'
   it('answers invalid params of known methods with -32602 Invalid params, not -32603 Internal error', async function () {
     // The SDK's Protocol.setRequestHandler parses each request with its schema and a failed parse
     // throws a ZodError, which has no numeric code, so the client gets -32603 with the zod issues
-    // as the message. createSessionServer could register its handlers through a wrapper that
+    // as the message. createConnectionServer could register its handlers through a wrapper that
     // turns that ZodError into RpcError(ErrorCode.InvalidParams, ...). The SDK's own tools/call
     // wrapper means to do so, but runs after the parse that throws.
     const schemas = {
