@@ -2,10 +2,9 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ElicitRequestSchema, type ElicitRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { HubState } from '../../src/client/adminClient';
-import { adminAuth, connectClient, firstText, startTestHub, tempDir, type TestHub } from '../support/hubHarness';
+import { adminAuth, connectClient, firstText, startTestHub, tempDir, transports, type TestHub, type TransportName } from '../support/hubHarness';
 
 /**
  * Safe mode on the real filesystem and memory servers from npm, shared by every session, with
@@ -39,10 +38,11 @@ describe('safe mode on real servers from npm, with no rules', function () {
     await hub?.close();
   });
 
-  const connect = async (virtualServer: string, name: string, answers?: string[], asked?: ElicitRequest['params'][]) => {
+  const connect = async (virtualServer: string, name: string, answers?: string[], asked?: ElicitRequest['params'][], transport: TransportName = 'streamable-http') => {
     const client = await connectClient(hub.url, {
       virtualServer,
       name,
+      transport,
       ...(answers
         ? {
             capabilities: { elicitation: { form: {} } },
@@ -63,9 +63,9 @@ describe('safe mode on real servers from npm, with no rules', function () {
     return { ok: !result.isError, text: firstText(result) };
   };
   const state = async (): Promise<HubState> => (await (await fetch(`${hub.url}/admin/state`, { headers: adminAuth })).json()) as HubState;
-  const sessionOf = async (client: Client) => {
-    const connectionId = (client.transport as StreamableHTTPClientTransport).sessionId;
-    const session = (await state()).sessions.find((s) => s.connections.some((c) => c.id === connectionId));
+  /** The logical session of the client connected under this (unique) name. */
+  const sessionOf = async (name: string) => {
+    const session = (await state()).sessions.find((s) => s.connections.some((c) => c.client?.name === name));
     assert.ok(session);
     return session;
   };
@@ -111,16 +111,16 @@ describe('safe mode on real servers from npm, with no rules', function () {
     assert.match(unowned.text, /^Safe mode refused 'write_file': path .*preexisting\.txt was not created by this session \(argument \/path\)\. To allow it: call from a client that answers the hub's approval request/);
     assert.equal(readFileSync(join(files, 'preexisting.txt'), 'utf8'), 'before');
 
-    const ledger = (await sessionOf(alice)).ownedIds;
+    const ledger = (await sessionOf('alice')).ownedIds;
     assert.deepEqual(ledger.map((o) => [o.kind, o.id]), [['path', mine]], 'one folder owned; what is inside it is covered');
-    const decisions = (await sessionOf(bob)).safeModeDecisions;
+    const decisions = (await sessionOf('bob')).safeModeDecisions;
     assert.equal(decisions[0]?.outcome, 'refused');
     assert.match(decisions[0]?.identifiers[0] ?? '', /preexisting\.txt/, 'newest first');
   });
 
   it("keeps one session's entities, relations and observations its own, and another's attempts leave the graph unchanged", async function () {
-    const alice = await connect('memory', 'alice');
-    const bob = await connect('memory', 'bob');
+    const alice = await connect('memory', 'alice-memory');
+    const bob = await connect('memory', 'bob-memory');
     const graph = () => readFileSync(memoryFile, 'utf8');
     for (const [tool, args] of [
       ['create_entities', { entities: [{ name: 'Ada', entityType: 'person', observations: ['wrote the first program'] }, { name: 'Engine', entityType: 'machine', observations: [] }] }],
@@ -156,47 +156,49 @@ describe('safe mode on real servers from npm, with no rules', function () {
     assert.equal(graph().trim(), '', 'alice removed all she made');
   });
 
-  it('asks a client with elicitation, binding each answer to that exact call', async function () {
-    const asked: ElicitRequest['params'][] = [];
-    const answers: string[] = [];
-    const carol = await connect('filesystem', 'carol', answers, asked);
-    const target = join(files, 'shared.txt');
-    writeFileSync(target, 'original');
+  for (const transport of transports) {
+    it(`asks a client with elicitation, binding each answer to that exact call (${transport})`, async function () {
+      const asked: ElicitRequest['params'][] = [];
+      const answers: string[] = [];
+      const carol = await connect('filesystem', `carol-${transport}`, answers, asked, transport);
+      const target = join(files, `shared-${transport}.txt`);
+      writeFileSync(target, 'original');
 
-    answers.push('once');
-    assert.ok((await call(carol, 'write_file', { path: target, content: 'once' })).ok);
-    assert.equal(readFileSync(target, 'utf8'), 'once');
-    assert.equal(asked.length, 1);
-    assert.match(asked[0]?.message ?? '', /write_file[\s\S]*path .*shared\.txt[\s\S]*Call digest: sha256:[0-9a-f]{16}/);
-    const schema = (asked[0] as { requestedSchema?: { properties: { decision: { oneOf: { const: string; title: string }[] } } } }).requestedSchema;
-    assert.deepEqual(schema?.properties.decision.oneOf.map((option) => option.title), ['Allow once', 'Allow for this session', 'Deny']);
+      answers.push('once');
+      assert.ok((await call(carol, 'write_file', { path: target, content: 'once' })).ok);
+      assert.equal(readFileSync(target, 'utf8'), 'once');
+      assert.equal(asked.length, 1);
+      assert.match(asked[0]?.message ?? '', /write_file[\s\S]*path .*shared-.*\.txt[\s\S]*Call digest: sha256:[0-9a-f]{16}/);
+      const schema = (asked[0] as { requestedSchema?: { properties: { decision: { oneOf: { const: string; title: string }[] } } } }).requestedSchema;
+      assert.deepEqual(schema?.properties.decision.oneOf.map((option) => option.title), ['Allow once', 'Allow for this session', 'Deny']);
 
-    // The same call again asks again; one character different asks again too.
-    answers.push('deny');
-    const denied = await call(carol, 'write_file', { path: target, content: 'once' });
-    assert.equal(denied.ok, false);
-    assert.match(denied.text, /denied/);
-    answers.push('decline');
-    assert.equal((await call(carol, 'write_file', { path: target, content: 'oncf' })).ok, false);
-    assert.equal(asked.length, 3);
-    assert.equal(readFileSync(target, 'utf8'), 'once', 'denied calls never reached the server');
+      // The same call again asks again; one character different asks again too.
+      answers.push('deny');
+      const denied = await call(carol, 'write_file', { path: target, content: 'once' });
+      assert.equal(denied.ok, false);
+      assert.match(denied.text, /denied/);
+      answers.push('decline');
+      assert.equal((await call(carol, 'write_file', { path: target, content: 'oncf' })).ok, false);
+      assert.equal(asked.length, 3);
+      assert.equal(readFileSync(target, 'utf8'), 'once', 'denied calls never reached the server');
 
-    // "For this session": the identifiers join the session's ledger; later calls are not asked.
-    answers.push('session');
-    assert.ok((await call(carol, 'write_file', { path: target, content: 'session' })).ok);
-    assert.ok((await call(carol, 'edit_file', { path: target, edits: [{ oldText: 'session', newText: 'edited' }] })).ok);
-    assert.equal(asked.length, 4);
-    assert.equal(readFileSync(target, 'utf8'), 'edited');
+      // "For this session": the identifiers join the session's ledger; later calls are not asked.
+      answers.push('session');
+      assert.ok((await call(carol, 'write_file', { path: target, content: 'session' })).ok);
+      assert.ok((await call(carol, 'edit_file', { path: target, edits: [{ oldText: 'session', newText: 'edited' }] })).ok);
+      assert.equal(asked.length, 4);
+      assert.equal(readFileSync(target, 'utf8'), 'edited');
 
-    const session = await sessionOf(carol);
-    assert.ok(session.ownedIds.some((o) => o.kind === 'path' && o.id === target && o.tool === 'approved write_file'));
-    assert.deepEqual(
-      session.safeModeDecisions.map((d) => d.outcome),
-      ['allowed', 'approved for the session', 'denied', 'denied', 'approved once'],
-    );
-    // Another session is still refused on what carol was allowed.
-    const dave = await connect('filesystem', 'dave');
-    const refused = await call(dave, 'write_file', { path: target, content: 'dave' });
-    assert.match(refused.text, /another session owns it/);
-  });
+      const session = await sessionOf(`carol-${transport}`);
+      assert.ok(session.ownedIds.some((o) => o.kind === 'path' && o.id === target && o.tool === 'approved write_file'));
+      assert.deepEqual(
+        session.safeModeDecisions.map((d) => d.outcome),
+        ['allowed', 'approved for the session', 'denied', 'denied', 'approved once'],
+      );
+      // Another session is still refused on what carol was allowed.
+      const dave = await connect('filesystem', `dave-${transport}`);
+      const refused = await call(dave, 'write_file', { path: target, content: 'dave' });
+      assert.match(refused.text, /another session owns it/);
+    });
+  }
 });
