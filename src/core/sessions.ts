@@ -1,3 +1,4 @@
+import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { Emitter } from './events';
 import { DisposableStore, type Disposable } from './lifecycle';
 import type { McpLogLevel } from './logLevels';
@@ -9,6 +10,9 @@ export type TransportKind = 'streamable-http' | 'sse';
 
 /** What the registry needs from a transport to end a connection it decides to end. */
 export type ConnectionCloser = () => Promise<void>;
+
+/** The connection's own MCP server: what the hub sends to this client goes through it. */
+export type ConnectionServer = Server;
 
 /** One client connection: a Streamable HTTP session (`Mcp-Session-Id`) or one legacy SSE stream. */
 export class Connection {
@@ -32,6 +36,8 @@ export class Connection {
     readonly virtualServer: string | undefined,
     readonly session: LogicalSession,
     readonly closeTransport: ConnectionCloser,
+    /** Owned here, so a connection and its server are found, and forgotten, together. */
+    readonly server: ConnectionServer,
     now: number,
   ) {
     this.createdAt = now;
@@ -181,13 +187,14 @@ export class SessionRegistry implements Disposable {
     virtualServer: string | undefined;
     sessionKey?: string;
     close: ConnectionCloser;
+    server: ConnectionServer;
   }): Connection {
     const now = this.now();
     const existing = init.sessionKey === undefined ? undefined : this.sessionsById.get(keyedSessionId(init.sessionKey));
     const session =
       existing ?? new LogicalSession(init.sessionKey === undefined ? { connectionId: init.id } : { key: init.sessionKey }, this.ownership, now);
     this.sessionsById.set(session.id, session);
-    const connection = new Connection(init.id, init.transport, init.virtualServer, session, init.close, now);
+    const connection = new Connection(init.id, init.transport, init.virtualServer, session, init.close, init.server, now);
     session.connections.set(connection.id, connection);
     session.lastSeenAt = now;
     this.connections.set(connection.id, connection);

@@ -178,7 +178,7 @@ export class McpRoutes {
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
-        live.connection = this.hub.openConnection({ id, transport: 'streamable-http', virtualServer, sessionKey, close: () => server.close() }, server);
+        live.connection = this.hub.openConnection({ id, transport: 'streamable-http', virtualServer, sessionKey, close: () => server.close(), server });
         this.streamable.set(id, live as Live<StreamableHTTPServerTransport>);
       },
     });
@@ -247,7 +247,7 @@ export class McpRoutes {
       const { server } = endpoint;
       live.endpoint = endpoint;
       const id = transport.sessionId;
-      live.connection = this.hub.openConnection({ id, transport: 'sse', virtualServer, sessionKey: key.key, close: () => server.close() }, server);
+      live.connection = this.hub.openConnection({ id, transport: 'sse', virtualServer, sessionKey: key.key, close: () => server.close(), server });
       live.connection.openStreams = 1; // the stream is the connection: it is not idle while open
       this.sse.set(id, live as Live<SSEServerTransport>);
       hooked.onclose = () => {

@@ -1,4 +1,3 @@
-import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { type ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
 import { catalogCategories, globalView, ScopedCatalog, virtualServerView, type CatalogCategory, type UpstreamCatalog } from '../core/catalog';
 import { upstreamFingerprint, type HubConfig, type UpstreamConfig } from '../core/config';
@@ -50,7 +49,6 @@ export class Hub implements Disposable {
   /** The instances of each per-session upstream. */
   private readonly pools = new Map<string, InstancePool>();
   private scopes = new Map<string, ScopedCatalog>();
-  private readonly connectionServers = new Map<string, Server>();
   private lastConfigError?: { at: number; message: string };
   /** Safe-mode switches set at run time from the admin API: per upstream, and for all. */
   private readonly safeModeOverrides = new Map<string, boolean>();
@@ -73,11 +71,10 @@ export class Hub implements Disposable {
       chatIdleTimeoutMs: options.config.settings.chatSessionIdleTimeoutMs,
       logger: options.logger.child('sessions'),
     });
-    this.router = new MessageRouter(this.sessions, (id) => this.connectionServers.get(id), options.logger.child('router'));
+    this.router = new MessageRouter(this.sessions, (id) => this.sessions.connection(id)?.server, options.logger.child('router'));
     this.sessions.onDidChange((event) => {
       if (event.type === 'connection-opened') this.options.logger.info(`session ${event.connection.session.id}: connection ${event.connection.id} opened (${event.connection.transport}, ${event.connection.virtualServer ?? 'global'})`);
       if (event.type === 'connection-closed') {
-        this.connectionServers.delete(event.connection.id);
         this.router.connectionClosed(event.connection.id);
         if (event.connection.logLevel) this.applyLogLevels();
         this.options.logger.info(`connection ${event.connection.id} closed: ${event.reason}`);
@@ -226,10 +223,8 @@ export class Hub implements Disposable {
    * Registers a client connection and the MCP server that serves it (so catalog changes can
    * notify it). Transports call this once the connection has its id.
    */
-  openConnection(init: Parameters<SessionRegistry['open']>[0], server: Server): Connection {
-    const connection = this.sessions.open(init);
-    this.connectionServers.set(connection.id, server);
-    return connection;
+  openConnection(init: Parameters<SessionRegistry['open']>[0]): Connection {
+    return this.sessions.open(init);
   }
 
   /**
@@ -395,10 +390,9 @@ export class Hub implements Disposable {
 
     for (const connection of this.sessions.allConnections) {
       const methods = changed.get(connection.virtualServer ?? globalKey);
-      const server = this.connectionServers.get(connection.id);
-      if (!methods || !server) continue;
+      if (!methods) continue;
       for (const method of methods) {
-        server.notification({ method }).catch((error: unknown) => {
+        connection.server.notification({ method }).catch((error: unknown) => {
           this.options.logger.debug(`could not notify ${connection.id} of ${method}: ${errorMessage(error)}`);
         });
       }
