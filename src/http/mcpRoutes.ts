@@ -2,23 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { isJsonContentType } from '@modelcontextprotocol/sdk/shared/mediaType.js';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import {
-  isInitializeRequest,
-  isJSONRPCRequest,
-  JSONRPCMessageSchema,
-  SUPPORTED_PROTOCOL_VERSIONS,
-  type JSONRPCRequest,
-  type RequestId,
-} from '@modelcontextprotocol/sdk/types.js';
+import { isInitializeRequest, isJSONRPCRequest, JSONRPCMessageSchema, SUPPORTED_PROTOCOL_VERSIONS, type JSONRPCRequest } from '@modelcontextprotocol/sdk/types.js';
 import { Router, type Request, type Response } from 'express';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { HookedTransport } from '../core/hookedTransport';
 import { errorMessage, type Logger } from '../core/logger';
-import { keyedSessionId, sessionKeyPattern, type Connection } from '../core/sessions';
+import { keyedSessionId, sessionKeyPattern, type Connection, type TransportKind } from '../core/sessions';
 import type { Hub } from '../hub/hub';
 import { answerDirectly, asDirectToolCall, cancelledRequestId } from '../hub/directCall';
-import { createConnectionServer, type ConnectionEndpoint } from '../hub/sessionServer';
-import { ConnectionClosedError, DirectResponse } from './directResponse';
+import { ClientConnection } from './clientConnection';
+import { DirectResponse } from './directResponse';
 import { sendJsonRpcError } from './security';
 import { RpcErrorCode } from '../core/errors';
 
@@ -28,16 +20,6 @@ const retryAfterSeconds = 5;
 /** Header that joins several connections into one logical session. */
 export const sessionKeyHeader = 'x-mcp-hub-session';
 
-type Live<T extends Transport> = {
-  transport: T;
-  /** What the connection's MCP server is connected to: `transport`, behind the hub's hooks. */
-  hooked: HookedTransport<T>;
-  endpoint: ConnectionEndpoint;
-  virtualServer: string | undefined;
-  connection?: Connection;
-  /** Calls in flight on the direct path, by JSON-RPC id: the SDK does not know them. */
-  directCalls: Map<RequestId, DirectResponse>;
-};
 
 /**
  * The MCP endpoints. Streamable HTTP at `/mcp` and `/servers/{id}/mcp`; legacy HTTP+SSE at
@@ -45,8 +27,8 @@ type Live<T extends Transport> = {
  * per-connection server with `createConnectionServer`, so they cannot disagree on scope.
  */
 export class McpRoutes {
-  private readonly streamable = new Map<string, Live<StreamableHTTPServerTransport>>();
-  private readonly sse = new Map<string, Live<SSEServerTransport>>();
+  /** Every open client connection, by its id (`Mcp-Session-Id`, or the SSE stream's `sessionId`). */
+  private readonly connections = new Map<string, ClientConnection>();
   readonly router = Router();
 
   constructor(
@@ -107,17 +89,17 @@ export class McpRoutes {
     try {
       const connectionId = req.headers['mcp-session-id'];
       if (typeof connectionId === 'string') {
-        const live = this.streamable.get(connectionId);
+        const client = this.connections.get(connectionId);
         // A connection belongs to the endpoint that created it: another endpoint never finds it.
-        if (!live || live.virtualServer !== virtualServer) {
+        if (!client || !isKind(client, 'streamable-http') || client.virtualServer !== virtualServer) {
           sendJsonRpcError(res, 404, RpcErrorCode.ConnectionNotFound, 'Session not found: it ended or never existed; initialize a new one');
           return;
         }
-        if (live.connection) this.hub.sessions.touch(live.connection);
-        if (await this.tryDirectPath(req, res, live)) return;
-        this.holdStreamOpen(req, res, live.connection);
-        this.cancelWhenCutOff(req, res, live.hooked);
-        await live.transport.handleRequest(req, res, req.body);
+        if (client.connection) this.hub.sessions.touch(client.connection);
+        if (await this.tryDirectPath(req, res, client)) return;
+        this.holdStreamOpen(req, res, client.connection);
+        this.cancelWhenCutOff(req, res, client.hooked);
+        await client.transport.handleRequest(req, res, req.body);
         return;
       }
       if (req.method === 'POST' && !isJsonContentType(req.headers['content-type'])) {
@@ -142,8 +124,8 @@ export class McpRoutes {
    * The direct path (see `src/hub/directCall.ts`): a plain `tools/call`, or the cancellation of
    * one, on a request the SDK's transport would accept. False when the SDK's path should take it.
    */
-  private async tryDirectPath(req: Request, res: Response, live: Live<StreamableHTTPServerTransport>): Promise<boolean> {
-    if (req.method !== 'POST' || !live.connection) return false;
+  private async tryDirectPath(req: Request, res: Response, client: ClientConnection<'streamable-http'>): Promise<boolean> {
+    if (req.method !== 'POST' || !client.connection) return false;
     // The SDK's transport answers these with 406, 415 and 400: leave them to it.
     const accept = req.headers.accept ?? '';
     if (!accept.includes('application/json') || !accept.includes('text/event-stream')) return false;
@@ -153,57 +135,41 @@ export class McpRoutes {
 
     const cancelled = cancelledRequestId(req.body);
     if (cancelled !== undefined) {
-      const call = live.directCalls.get(cancelled);
+      const call = client.directCalls.get(cancelled);
       if (!call) return false;
       call.controller.abort(new Error('cancelled by the client'));
       res.status(202).end();
       return true;
     }
     const call = asDirectToolCall(req.body);
-    if (!call || live.directCalls.has(call.id)) return false;
-    const response = new DirectResponse(res, live.transport.sessionId ?? '', call.id);
-    live.directCalls.set(call.id, response);
+    if (!call || client.directCalls.has(call.id)) return false;
+    const response = new DirectResponse(res, client.transport.sessionId ?? '', call.id);
+    client.directCalls.set(call.id, response);
     try {
-      response.end(await answerDirectly(call, live.endpoint, response.controller.signal));
+      response.end(await answerDirectly(call, client.endpoint, response.controller.signal));
       return true;
     } finally {
-      if (live.directCalls.get(call.id) === response) live.directCalls.delete(call.id);
+      if (client.directCalls.get(call.id) === response) client.directCalls.delete(call.id);
     }
   }
 
   private async initializeStreamable(req: Request, res: Response, virtualServer: string | undefined, sessionKey: string | undefined): Promise<void> {
-    const live: Partial<Live<StreamableHTTPServerTransport>> = { virtualServer, directCalls: new Map() };
-    const endpoint = createConnectionServer(this.hub, virtualServer, () => live.connection);
-    const { server } = endpoint;
-    const transport = new StreamableHTTPServerTransport({
+    const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
-        live.connection = this.hub.openConnection({ id, transport: 'streamable-http', virtualServer, sessionKey, close: () => server.close(), server });
-        this.streamable.set(id, live as Live<StreamableHTTPServerTransport>);
+        client.open(id, sessionKey);
+        this.connections.set(id, client);
       },
     });
-    // What the connection's server sends about a call on the direct path (logs, progress,
-    // requests to the client) goes on that call's response; everything else through the SDK's transport.
-    const hooked = new HookedTransport(transport, {
-      outgoing: (message, options) => {
-        const related = options?.relatedRequestId;
-        const direct = related === undefined ? undefined : live.directCalls?.get(related);
-        direct?.write(message);
-        return direct !== undefined;
-      },
-    });
-    live.transport = transport;
-    live.hooked = hooked;
-    live.endpoint = endpoint;
-    hooked.onclose = () => {
-      for (const call of live.directCalls?.values() ?? []) call.controller.abort(new ConnectionClosedError());
-      const id = transport.sessionId;
-      if (!id) return;
-      this.streamable.delete(id);
-      this.hub.sessions.connectionClosed(id, 'closed by client or hub');
-    };
-    await server.connect(hooked);
+    const client = new ClientConnection(this.hub, 'streamable-http', virtualServer, transport, () => this.forget(client));
+    await client.start();
     await transport.handleRequest(req, res, req.body);
+  }
+
+  /** Drops an ended connection from the map, unless a newer one took its id. */
+  private forget(ended: ClientConnection): void {
+    const id = ended.connection?.id;
+    if (id !== undefined && this.connections.get(id) === ended) this.connections.delete(id);
   }
 
   /**
@@ -240,21 +206,11 @@ export class McpRoutes {
     try {
       const messagesPath = virtualServer === undefined ? '/messages' : `/servers/${encodeURIComponent(virtualServer)}/messages`;
       const transport = new SSEServerTransport(messagesPath, res);
-      // No hooks: every message of a legacy SSE connection takes the SDK's path.
-      const hooked = new HookedTransport(transport, {});
-      const live: Partial<Live<SSEServerTransport>> = { transport, hooked, virtualServer, directCalls: new Map() };
-      const endpoint = createConnectionServer(this.hub, virtualServer, () => live.connection);
-      const { server } = endpoint;
-      live.endpoint = endpoint;
-      const id = transport.sessionId;
-      live.connection = this.hub.openConnection({ id, transport: 'sse', virtualServer, sessionKey: key.key, close: () => server.close(), server });
-      live.connection.openStreams = 1; // the stream is the connection: it is not idle while open
-      this.sse.set(id, live as Live<SSEServerTransport>);
-      hooked.onclose = () => {
-        this.sse.delete(id);
-        this.hub.sessions.connectionClosed(id, 'SSE stream closed');
-      };
-      await server.connect(hooked);
+      // Every message of a legacy SSE connection takes the SDK's path: no direct calls.
+      const client = new ClientConnection(this.hub, 'sse', virtualServer, transport, () => this.forget(client));
+      client.open(transport.sessionId, key.key).openStreams = 1; // the stream is the connection: it is not idle while open
+      this.connections.set(transport.sessionId, client);
+      await client.start();
     } catch (error) {
       this.logger.error(`SSE connection failed: ${errorMessage(error)}`);
       sendJsonRpcError(res, 500, RpcErrorCode.InternalError, 'Internal error');
@@ -267,12 +223,12 @@ export class McpRoutes {
       sendJsonRpcError(res, 400, RpcErrorCode.Refused, 'Bad Request: sessionId query parameter is required');
       return;
     }
-    const live = this.sse.get(id);
-    if (!live || live.virtualServer !== virtualServer) {
+    const client = this.connections.get(id);
+    if (!client || !isKind(client, 'sse') || client.virtualServer !== virtualServer) {
       sendJsonRpcError(res, 404, RpcErrorCode.ConnectionNotFound, 'Session not found: it ended or never existed; open a new SSE stream');
       return;
     }
-    if (live.connection) this.hub.sessions.touch(live.connection);
+    if (client.connection) this.hub.sessions.touch(client.connection);
     // The SDK's SSE transport answers these in plain text; a client expects JSON-RPC.
     if (!isJsonContentType(req.headers['content-type'])) {
       sendJsonRpcError(res, 415, RpcErrorCode.Refused, 'Unsupported Media Type: Content-Type must be application/json');
@@ -283,10 +239,14 @@ export class McpRoutes {
       return;
     }
     try {
-      await live.transport.handlePostMessage(req, res, req.body);
+      await client.transport.handlePostMessage(req, res, req.body);
     } catch (error) {
       this.logger.error(`SSE message failed: ${errorMessage(error)}`);
       sendJsonRpcError(res, 500, RpcErrorCode.InternalError, 'Internal error');
     }
   }
+}
+
+function isKind<K extends TransportKind>(client: ClientConnection, kind: K): client is ClientConnection<K> {
+  return client.kind === kind;
 }

@@ -1,0 +1,68 @@
+import type { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
+import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { RequestId } from '@modelcontextprotocol/sdk/types.js';
+import { HookedTransport } from '../core/hookedTransport';
+import type { Connection, TransportKind } from '../core/sessions';
+import type { Hub } from '../hub/hub';
+import { createConnectionServer, type ConnectionEndpoint } from '../hub/sessionServer';
+import { ConnectionClosedError, type DirectResponse } from './directResponse';
+
+type TransportOf<K extends TransportKind> = K extends 'streamable-http' ? StreamableHTTPServerTransport : SSEServerTransport;
+
+/**
+ * One client connection at the HTTP edge, and everything it owns: its SDK transport (behind the
+ * hub's hooks), its MCP server, the calls in flight on the direct path, and its record in the
+ * hub's registry once it is open. Made whole here; ended once, when its transport closes.
+ */
+export class ClientConnection<K extends TransportKind = TransportKind> {
+  readonly endpoint: ConnectionEndpoint;
+  /** What the connection's MCP server is connected to: `transport`, behind the hub's hooks. */
+  readonly hooked: HookedTransport<TransportOf<K>>;
+  /** Calls in flight on the direct path, by JSON-RPC id: the SDK does not know them. */
+  readonly directCalls = new Map<RequestId, DirectResponse>();
+  /** The registry's record, from `open` on (a Streamable HTTP connection opens during initialize). */
+  connection?: Connection;
+  private ended = false;
+
+  constructor(
+    private readonly hub: Hub,
+    readonly kind: K,
+    readonly virtualServer: string | undefined,
+    readonly transport: TransportOf<K>,
+    /** Called once when the transport closes, after the registry has been told. */
+    private readonly onEnd: () => void,
+  ) {
+    this.endpoint = createConnectionServer(hub, virtualServer, () => this.connection);
+    // What the server sends about a call on the direct path (logs, progress, requests to the
+    // client) goes on that call's response; everything else through the SDK's transport.
+    this.hooked = new HookedTransport(transport, {
+      outgoing: (message, options) => {
+        const related = options?.relatedRequestId;
+        const direct = related === undefined ? undefined : this.directCalls.get(related);
+        direct?.write(message);
+        return direct !== undefined;
+      },
+    });
+    this.hooked.onclose = () => this.end(kind === 'sse' ? 'SSE stream closed' : 'closed by client or hub');
+  }
+
+  /** Registers the connection with the hub under its id (joining the session its key names). */
+  open(id: string, sessionKey: string | undefined): Connection {
+    const { server } = this.endpoint;
+    this.connection = this.hub.openConnection({ id, transport: this.kind, virtualServer: this.virtualServer, sessionKey, close: () => server.close(), server });
+    return this.connection;
+  }
+
+  /** Connects the MCP server to the transport: from here on, the transport's messages are served. */
+  async start(): Promise<void> {
+    await this.endpoint.server.connect(this.hooked);
+  }
+
+  private end(reason: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    for (const call of this.directCalls.values()) call.controller.abort(new ConnectionClosedError());
+    if (this.connection) this.hub.sessions.connectionClosed(this.connection.id, reason);
+    this.onEnd();
+  }
+}
