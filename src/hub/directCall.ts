@@ -14,14 +14,15 @@ import type { CallContext, ConnectionEndpoint } from './sessionServer';
  * the error shape), so that both paths answer alike; package.json pins the SDK to ~1.32 for it,
  * and the differential and reliability suites compare the answers.
  *
- * The hot path: a plain `tools/call` on an open Streamable HTTP session, answered with one JSON
- * body instead of going through the SDK's server transport and protocol layer. Those convert
- * every POST into web streams and an SSE stream and validate it with zod twice, which was most
- * of the hub's cost per call (see docs/performance.md).
+ * The path of every well-formed `tools/call` on an open Streamable HTTP connection, progress
+ * token or not: answered with one JSON body, or an SSE stream once progress, a log or a request to
+ * the client must go first (DirectResponse), instead of going through the SDK's server transport
+ * and protocol layer. Those convert every POST into web streams and an SSE stream and validate
+ * it with zod twice, which was most of the hub's cost per call (see docs/performance.md).
  *
  * The call itself runs the same `callTool` as the SDK's handler: same scope, same safe mode,
- * same upstream request. Only requests that need nothing but a result qualify; anything else
- * (a progress token, a task, a malformed message) takes the SDK's path, which answers it.
+ * same upstream request. What the SDK must judge takes its path, which answers it: a task, a
+ * batch, a malformed message (the SDK's error is the answer a client expects), and legacy SSE.
  */
 export type DirectToolCall = { id: RequestId; params: CallToolRequest['params'] };
 
@@ -45,8 +46,13 @@ export function asDirectToolCall(message: unknown): DirectToolCall | undefined {
   // zod's record check refuses an object with its own "constructor" key: the SDK's path
   // answers those, so that both paths give the same answer.
   if (isObject(params.arguments) && Object.hasOwn(params.arguments, 'constructor')) return undefined;
-  // Progress needs a stream to report on: the SDK's path has one.
-  if (params._meta !== undefined && (!isObject(params._meta) || params._meta.progressToken !== undefined)) return undefined;
+  // Progress turns the answer into an SSE stream (see DirectResponse); a token the SDK would
+  // refuse takes its path, which answers that.
+  if (params._meta !== undefined) {
+    if (!isObject(params._meta)) return undefined;
+    const token = params._meta.progressToken;
+    if (token !== undefined && typeof token !== 'string' && !(typeof token === 'number' && Number.isSafeInteger(token))) return undefined;
+  }
   return { id, params: params as CallToolRequest['params'] };
 }
 
