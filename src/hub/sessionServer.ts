@@ -201,7 +201,9 @@ export function createConnectionServer(hub: Hub, virtualServer: string | undefin
     ];
     const message = [
       `Safe mode: allow '${call.tool}' of upstream '${call.upstream}' (${verdict.kind}) on what this session did not create?`,
-      verdict.identifiers.length > 0 ? `It would touch ${verdict.identifiers.map(describeIdentifier).join(', ')}.` : 'Safe mode recognises nothing in its arguments that this session created.',
+      verdict.identifiers.length > 0
+        ? `It would touch ${verdict.identifiers.slice(0, 10).map(describeIdentifier).join(', ')}${verdict.identifiers.length > 10 ? ` and ${verdict.identifiers.length - 10} more` : ''}.`
+        : 'Safe mode recognises nothing in its arguments that this session created.',
       `Arguments: ${shownArgs.length > 600 ? `${shownArgs.slice(0, 600)}…` : shownArgs}`,
       `Call digest: sha256:${call.digest.slice(0, 16)}`,
     ].join('\n');
