@@ -262,6 +262,7 @@ export function callDigest(upstream: string, tool: string, args: Record<string, 
 /** How safe mode answered one call. */
 export type SafeModeOutcome = 'allowed' | 'refused' | 'approved once' | 'approved for the session' | 'denied' | 'unanswered';
 
+/** One decision; `identifiers` holds at most the first 20 the call named. */
 export type SafeModeDecision = { at: number; upstream: string; tool: string; outcome: SafeModeOutcome; identifiers: string[]; digest: string; why?: string };
 
 /** A session's safe-mode decisions, newest first, at most `limit` of them. */

@@ -239,7 +239,7 @@ export function createConnectionServer(hub: Hub, virtualServer: string | undefin
     const verdict = checkCall({ upstream: route.upstream, tool, args: params.arguments, rule, ledger });
     const digest = () => callDigest(route.upstream, route.name, params.arguments);
     const note = (outcome: SafeModeOutcome, identifiers: readonly NamedIdentifier[], why?: string) =>
-      session.safeModeDecisions.add({ at: Date.now(), upstream: route.upstream, tool: route.name, outcome, identifiers: identifiers.map(describeIdentifier), digest: digest(), ...(why ? { why } : {}) });
+      session.safeModeDecisions.add({ at: Date.now(), upstream: route.upstream, tool: route.name, outcome, identifiers: identifiers.slice(0, 20).map(describeIdentifier), digest: digest(), ...(why ? { why } : {}) });
     if (hub.safeModeEnabled(virtualServer, route.upstream)) {
       if (verdict.outcome === 'refuse') {
         note('refused', verdict.identifiers, verdict.reason);
