@@ -217,6 +217,9 @@ function notCreated(identifiers: NamedIdentifier[], why = ''): string {
   return `${first.kind} ${first.value} was not created by this session${why}${details ? ` (${details})` : ''}`;
 }
 
+/** Most identifiers one call may name and still be judged. */
+export const maxJudgedIdentifiers = 1000;
+
 /** Decides whether a call may reach the upstream, given the calling session's ledger. */
 export function checkCall(input: {
   upstream: string;
@@ -236,6 +239,11 @@ export function checkCall(input: {
     (identifier) => kind !== 'create' || identifier.at !== '(anywhere)',
   );
   const name = `'${input.tool.name}'`;
+  // Each path is looked up against every folder owned on the upstream: a bound keeps a hostile
+  // call from costing the hub more than a moment.
+  if (identifiers.length > maxJudgedIdentifiers) {
+    return { outcome: 'refuse', kind, identifiers: identifiers.slice(0, 5), reason: `Safe mode refused ${name}: it names ${identifiers.length} identifiers, and safe mode judges at most ${maxJudgedIdentifiers} per call` };
+  }
   const foreign = identifiers.filter((identifier) => ledger.foreignOwner(upstream, identifier.kind, identifier.value));
   if (foreign.length > 0) {
     return { outcome: 'refuse', kind, identifiers: foreign, reason: `Safe mode refused ${name}: ${notCreated(foreign, ": another session owns it, and a session never acts on another's things")}` };

@@ -142,6 +142,8 @@ describe('safe mode policy', function () {
       assert.equal(judge(bob, deleteEntities, { entityNames: ['Ada'] }), 'refuse');
       assert.equal(judge(bob, createEntities, { entities: [{ name: 'Ada', entityType: 'p', observations: [] }] }), 'refuse', 'her name is not his to create');
       assert.equal(judge(alice, deleteEntities, { entityNames: ['ada'] }), 'ask', 'names are exact');
+      const many = Array.from({ length: 1001 }, (_, i) => `e${i}`);
+      assert.equal(judge(alice, deleteEntities, { entityNames: many }), 'refuse', 'more than safe mode judges in one call');
     });
 
     it('reads identifier slots from nested schemas and from rules given as JSON pointers', function () {
