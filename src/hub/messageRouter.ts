@@ -121,7 +121,7 @@ export class MessageRouter {
 }
 
 /** The capability a client must have declared to be sent this request, if it did not. */
-export function missingCapability(request: Pick<ClientBoundRequest, 'method' | 'params'>, capabilities: ClientCapabilities | undefined): string | undefined {
+function missingCapability(request: ClientBoundRequest, capabilities: ClientCapabilities | undefined): string | undefined {
   if (request.method === 'sampling/createMessage') return capabilities?.sampling ? undefined : 'the sampling capability';
   if (request.method === 'roots/list') return capabilities?.roots ? undefined : 'the roots capability';
   const mode = request.params?.mode === 'url' ? 'url' : 'form';

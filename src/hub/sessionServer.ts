@@ -4,7 +4,6 @@ import { safeParse, type AnyObjectSchema, type SchemaOutput } from '@modelcontex
 import {
   CallToolRequestSchema,
   CompleteRequestSchema,
-  ElicitResultSchema,
   GetPromptRequestSchema,
   ListPromptsRequestSchema,
   ListResourcesRequestSchema,
@@ -36,7 +35,6 @@ import type { Connection, LogicalSession } from '../core/sessions';
 import type { UpstreamRequestOptions } from '../upstream/forwardedRequests';
 import type { UpstreamConnection } from '../upstream/upstreamConnection';
 import { hubVersion, type Hub } from './hub';
-import { missingCapability } from './messageRouter';
 import { toRpcError } from './toRpcError';
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
@@ -191,7 +189,8 @@ export function createConnectionServer(hub: Hub, virtualServer: string | undefin
     verdict: Extract<SafeModeVerdict, { outcome: 'ask' }>,
     extra: CallContext,
   ): Promise<SafeModeOutcome | undefined> => {
-    if (missingCapability({ method: 'elicitation/create', params: { mode: 'form' } }, server.getClientCapabilities())) return undefined;
+    // The SDK reads a client's `elicitation: {}` as form mode.
+    if (!server.getClientCapabilities()?.elicitation?.form) return undefined;
     const shownArgs = JSON.stringify(call.args ?? {});
     const options = [
       { const: 'once', title: 'Allow once' },
@@ -208,9 +207,10 @@ export function createConnectionServer(hub: Hub, virtualServer: string | undefin
       `Call digest: sha256:${call.digest.slice(0, 16)}`,
     ].join('\n');
     try {
-      const answer = await server.request(
-        { method: 'elicitation/create', params: { mode: 'form', message, requestedSchema: { type: 'object', properties: { decision: { type: 'string', title: 'Decision', oneOf: options } }, required: ['decision'] } } },
-        ElicitResultSchema,
+      // The SDK checks an accepted answer against the form's schema: anything but one of the
+      // three choices throws, and counts as unanswered.
+      const answer = await server.elicitInput(
+        { mode: 'form', message, requestedSchema: { type: 'object', properties: { decision: { type: 'string', title: 'Decision', oneOf: options } }, required: ['decision'] } },
         { relatedRequestId: extra.requestId, signal: extra.signal, timeout: approvalTimeoutMs },
       );
       if (answer.action === 'decline') return 'denied';
@@ -237,7 +237,8 @@ export function createConnectionServer(hub: Hub, virtualServer: string | undefin
     const tool = { name: route.name, annotations: route.tool.annotations, inputSchema: route.tool.inputSchema };
     const rule = hub.config.upstreams.get(route.upstream)?.safeMode.tools[route.name];
     const verdict = checkCall({ upstream: route.upstream, tool, args: params.arguments, rule, ledger });
-    const digest = () => callDigest(route.upstream, route.name, params.arguments);
+    let digestOfCall: string | undefined;
+    const digest = () => (digestOfCall ??= callDigest(route.upstream, route.name, params.arguments));
     const note = (outcome: SafeModeOutcome, identifiers: readonly NamedIdentifier[], why?: string) =>
       session.safeModeDecisions.add({ at: Date.now(), upstream: route.upstream, tool: route.name, outcome, identifiers: identifiers.slice(0, 20).map(describeIdentifier), digest: digest(), ...(why ? { why } : {}) });
     if (hub.safeModeEnabled(virtualServer, route.upstream)) {

@@ -179,21 +179,26 @@ describe('safe mode on real servers from npm, with no rules', function () {
       assert.match(denied.text, /denied/);
       answers.push('decline');
       assert.equal((await call(carol, 'write_file', { path: target, content: 'oncf' })).ok, false);
-      assert.equal(asked.length, 3);
+      // A hostile answer, outside the form's three choices, allows nothing.
+      answers.push('everything');
+      const bogus = await call(carol, 'write_file', { path: target, content: 'bogus' });
+      assert.equal(bogus.ok, false);
+      assert.match(bogus.text, /not answered/);
+      assert.equal(asked.length, 4);
       assert.equal(readFileSync(target, 'utf8'), 'once', 'denied calls never reached the server');
 
       // "For this session": the identifiers join the session's ledger; later calls are not asked.
       answers.push('session');
       assert.ok((await call(carol, 'write_file', { path: target, content: 'session' })).ok);
       assert.ok((await call(carol, 'edit_file', { path: target, edits: [{ oldText: 'session', newText: 'edited' }] })).ok);
-      assert.equal(asked.length, 4);
+      assert.equal(asked.length, 5);
       assert.equal(readFileSync(target, 'utf8'), 'edited');
 
       const session = await sessionOf(`carol-${transport}`);
       assert.ok(session.ownedIds.some((o) => o.kind === 'path' && o.id === target && o.tool === 'approved write_file'));
       assert.deepEqual(
         session.safeModeDecisions.map((d) => d.outcome),
-        ['allowed', 'approved for the session', 'denied', 'denied', 'approved once'],
+        ['allowed', 'approved for the session', 'unanswered', 'denied', 'denied', 'approved once'],
       );
       // Another session is still refused on what carol was allowed.
       const dave = await connect('filesystem', `dave-${transport}`);
