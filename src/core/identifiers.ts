@@ -1,3 +1,5 @@
+import { posix } from 'node:path';
+
 /**
  * Identifier-shaped values in JSON, for safe mode. A GUID is found however it is spelled (case,
  * hyphens, whitespace between its groups, inside a longer string or as an object key), since an
@@ -65,15 +67,8 @@ export function isContainerKind(kind: IdentifierKind): kind is 'path' | 'uri' {
  * at the disk. Lower-cased where file systems ignore case, so another spelling is the same file.
  */
 function canonicalPath(path: string): string {
-  const slashed = path.trim().replace(/\\/g, '/');
-  const absolute = slashed.startsWith('/');
-  const parts: string[] = [];
-  for (const part of slashed.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part === '..' && parts.length > 0 && parts[parts.length - 1] !== '..') parts.pop();
-    else if (part !== '..' || !absolute) parts.push(part);
-  }
-  const joined = `${absolute ? '/' : ''}${parts.join('/')}` || '.';
+  const normal = posix.normalize(path.trim().replace(/\\/g, '/'));
+  const joined = normal.length > 1 && normal.endsWith('/') ? normal.slice(0, -1) : normal;
   return caseInsensitiveFiles ? joined.toLowerCase() : joined;
 }
 
@@ -165,7 +160,17 @@ function schemaNode(value: unknown): SchemaNode | undefined {
  * depth, through objects and arrays of objects (`entities[].name`, `deletions[].entityName`).
  * A property whose schema says it holds objects is looked into, not taken as an identifier.
  */
-export function identifierSlots(inputSchema: unknown, depth = 0, path: string[] = []): IdentifierSlot[] {
+export function identifierSlots(inputSchema: unknown): IdentifierSlot[] {
+  // Read once per schema object: a catalog's tools keep theirs until the upstream lists again.
+  if (!inputSchema || typeof inputSchema !== 'object') return [];
+  let slots = slotsBySchema.get(inputSchema);
+  if (!slots) slotsBySchema.set(inputSchema, (slots = slotsIn(inputSchema, 0, [])));
+  return slots;
+}
+
+const slotsBySchema = new WeakMap<object, IdentifierSlot[]>();
+
+function slotsIn(inputSchema: unknown, depth: number, path: string[]): IdentifierSlot[] {
   const node = schemaNode(inputSchema);
   if (!node || depth > 8) return [];
   const slots: IdentifierSlot[] = [];
@@ -175,7 +180,7 @@ export function identifierSlots(inputSchema: unknown, depth = 0, path: string[] 
     const holdsObjects = childNode?.type === 'object' || (childNode?.type === 'array' && (items?.type === 'object' || items?.properties));
     if (holdsObjects) {
       const inner = childNode?.type === 'array' ? items : childNode;
-      slots.push(...identifierSlots(inner, depth + 1, [...path, property, ...(childNode?.type === 'array' ? ['*'] : [])]));
+      slots.push(...slotsIn(inner, depth + 1, [...path, property, ...(childNode?.type === 'array' ? ['*'] : [])]));
       continue;
     }
     const identifies = identifierKindOf(property);

@@ -109,9 +109,8 @@ export function identifiersOfCall(tool: SafeModeTool, args: Record<string, unkno
     found.set(key, seen ? { ...seen, own: seen.own && identifier.own } : identifier);
   }
   for (const id of guidsAnywhere(args)) {
-    if (![...found.values()].some((named) => named.kind === 'id' && canonicalId(named.value) === canonicalId(id))) {
-      found.set(`id\u0000${canonicalId(id)}`, { kind: 'id', value: id, own: false, at: '(anywhere)' });
-    }
+    const key = `id\u0000${canonicalId(id)}`;
+    if (!found.has(key)) found.set(key, { kind: 'id', value: id, own: false, at: '(anywhere)' });
   }
   return [...found.values()];
 }
@@ -178,9 +177,11 @@ export function createdIds(result: CallToolResult, rule: SafeModeToolRule | unde
   }
   const given = new Set([...guidsAnywhere(args), ...scalarsIn(args)].map(canonicalId));
   const fromResult: OwnedIdentifier[] = [...ids].filter(([canonical]) => !given.has(canonical)).map(([, id]) => id);
+  const listedByProperty = new Map<string, Set<string>>();
   const named = created.filter((identifier) => {
     const property = identifier.at.split('/').filter((part) => !/^\d+$/.test(part)).pop() ?? '';
-    const listed = new Set(parsed.flatMap((value) => [...valuesNamed(value, property)]));
+    let listed = listedByProperty.get(property);
+    if (!listed) listedByProperty.set(property, (listed = new Set(parsed.flatMap((value) => [...valuesNamed(value, property)]))));
     return listed.size === 0 || listed.has(identifier.value);
   });
   return [...named.map(({ kind, value }) => ({ kind, value })), ...fromResult];
