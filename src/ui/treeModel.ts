@@ -148,37 +148,15 @@ function sessionNode(session: HubState['sessions'][number], now: number, chats: 
         target: i.upstream,
       }),
     ),
-    ...(session.ownedIds.length
-      ? [
-          {
-            id: `session:${session.id}/owned`,
-            label: 'Owned ids (safe mode)',
-            description: String(session.ownedIds.length),
-            contextValue: 'group',
-            icon: 'shield',
-            children: session.ownedIds.map((o) =>
-              leaf(`session:${session.id}/owned/${o.upstream}/${o.kind}/${o.id}`, o.id, 'ownedId', identifierIcons[o.kind], { description: `${o.kind} · ${o.upstream} · ${o.tool}` }),
-            ),
-          },
-        ]
-      : []),
-    ...(session.safeModeDecisions.length
-      ? [
-          {
-            id: `session:${session.id}/decisions`,
-            label: 'Safe-mode decisions',
-            description: String(session.safeModeDecisions.length),
-            contextValue: 'group',
-            icon: 'law',
-            children: session.safeModeDecisions.map((d, index) =>
-              leaf(`session:${session.id}/decision/${d.at}/${index}`, `${d.outcome} · ${d.tool}`, 'decision', decisionIcons[d.outcome], {
-                description: `${d.identifiers.join(', ') || 'nothing recognised'} · ${formatAge(now - d.at)} ago`,
-                tooltip: `${d.upstream}/${d.tool}, call digest sha256:${d.digest.slice(0, 16)}${d.why ? `\n${d.why}` : ''}`,
-              }),
-            ),
-          },
-        ]
-      : []),
+    ...listGroup(`session:${session.id}/owned`, 'Owned ids (safe mode)', 'shield', session.ownedIds, (o) =>
+      leaf(`session:${session.id}/owned/${o.upstream}/${o.kind}/${o.id}`, o.id, 'ownedId', identifierIcons[o.kind], { description: `${o.kind} · ${o.upstream} · ${o.tool}` }),
+    ),
+    ...listGroup(`session:${session.id}/decisions`, 'Safe-mode decisions', 'law', session.safeModeDecisions, (d, index) =>
+      leaf(`session:${session.id}/decision/${d.at}/${index}`, `${d.outcome} · ${d.tool}`, 'decision', decisionIcons[d.outcome], {
+        description: `${d.identifiers.join(', ') || 'nothing recognised'} · ${formatAge(now - d.at)} ago`,
+        tooltip: `${d.upstream}/${d.tool}, call digest sha256:${d.digest.slice(0, 16)}${d.why ? `\n${d.why}` : ''}`,
+      }),
+    ),
   ];
   children.push(...chats.map((chat) => chatNode(chat, now)));
   return {
@@ -191,6 +169,12 @@ function sessionNode(session: HubState['sessions'][number], now: number, chats: 
     target: session.id,
     children,
   };
+}
+
+/** A group node counting its items, or nothing when there are none. */
+function listGroup<T>(id: string, label: string, icon: string, items: readonly T[], toNode: (item: T, index: number) => TreeNode): TreeNode[] {
+  if (items.length === 0) return [];
+  return [{ id, label, description: String(items.length), contextValue: 'group', icon, children: items.map(toNode) }];
 }
 
 const identifierIcons = { id: 'key', name: 'tag', path: 'folder', uri: 'link' } as const;
