@@ -189,7 +189,14 @@ export class HubController implements vscode.Disposable {
       this.follow(tokens, 'hosting');
       // Not awaited: the hub serves what it can while the user answers.
       this.inputWatch?.dispose();
-      this.inputWatch = this.running.hub.onDidChangeState(() => void this.askForMissingInputs());
+      // State changes on every call; only a newly applied config can lack a new input.
+      let configAsked = this.running.hub.config;
+      this.inputWatch = this.running.hub.onDidChangeState(() => {
+        const config = this.running?.hub.config;
+        if (!config || config === configAsked) return;
+        configAsked = config;
+        void this.askForMissingInputs();
+      });
       void this.askForMissingInputs();
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
