@@ -41,9 +41,16 @@ async function directLists(script: string, args: string[], capabilities: ClientC
   client.setRequestHandler(ListRootsRequestSchema, () => ({ roots: [] }));
   await client.connect(new StdioClientTransport({ command: process.execPath, args: [script, ...args], env: { ...process.env, ...env } as Record<string, string>, stderr: 'ignore' }));
   try {
-    // Servers that change their lists right after initialize (server-everything does) settle first.
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    return await listsOf(client);
+    // Servers that change their lists right after initialize (server-everything does) settle
+    // first: read until two reads a second apart agree, however slow the machine is.
+    let lists = await listsOf(client);
+    for (let read = 0; read < 30; read++) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const again = await listsOf(client);
+      if (JSON.stringify(again) === JSON.stringify(lists)) return again;
+      lists = again;
+    }
+    throw new Error(`${script} kept changing its lists for 30 s`);
   } finally {
     await client.close();
   }
