@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import {
   CreateMessageRequestSchema,
@@ -53,9 +52,6 @@ export function announcedCapabilities(config: UpstreamConfig): ClientCapabilitie
   return attributable ? { sampling: {}, elicitation: { form: {}, url: {} }, ...roots } : roots;
 }
 
-/** The request being served, as seen by code that runs while its response stream is read. */
-const servingRequest = new AsyncLocalStorage<{ attributor: Attributor; origin: CallOrigin }>();
-
 /**
  * Who an upstream's messages are for. Owns the origins of the requests in flight on one upstream
  * and the attribution of each client-bound request it has sent, fixed when the request arrived.
@@ -65,6 +61,8 @@ export class Attributor {
   private readonly inFlight = new Set<CallOrigin>();
   /** Attribution of each client-bound request, fixed when it arrives on the wire. */
   private readonly clientRequests = new Map<string | number, Attribution>();
+  /** Whose request stream the message being handed over now came on (see `deliverFor`). */
+  private delivering?: CallOrigin;
 
   constructor(private readonly config: UpstreamConfig) {}
 
@@ -73,25 +71,31 @@ export class Attributor {
     return this.inFlight.size > 0;
   }
 
-  /**
-   * Runs `send` as the request of `origin`: in flight until it settles, and code that reads its
-   * response stream runs inside its context, which is how what the upstream sends on that
-   * stream is attributed to the origin.
-   */
+  /** Runs `send` as the request of `origin`: in flight until it settles. */
   async serve<T>(origin: CallOrigin | undefined, send: () => Promise<T>): Promise<T> {
     if (!origin) return send();
     this.inFlight.add(origin);
     try {
-      return await servingRequest.run({ attributor: this, origin }, send);
+      return await send();
     } finally {
       this.inFlight.delete(origin);
     }
   }
 
-  /** `handle`, bound to the request being served now: for a response stream read outside its context. */
-  bindToServing<A>(handle: (value: A) => void): (value: A) => void {
-    const serving = servingRequest.getStore();
-    return serving ? (value) => servingRequest.run(serving, handle, value) : handle;
+  /**
+   * Hands over a message that came on the response stream of `origin`'s request: whatever
+   * `deliver` attributes while it runs (synchronously, as the transport's incoming hook does) is
+   * attributed to that origin. An explicit hand-over rather than an AsyncLocalStorage, which on
+   * Node 20 would put a hook on every promise the hub makes.
+   */
+  deliverFor(origin: CallOrigin | undefined, deliver: () => void): void {
+    const outer = this.delivering;
+    this.delivering = origin;
+    try {
+      deliver();
+    } finally {
+      this.delivering = outer;
+    }
   }
 
   /**
@@ -103,8 +107,7 @@ export class Attributor {
    */
   attribute(): Attribution {
     const { id, type } = this.config;
-    const serving = servingRequest.getStore();
-    if (serving?.attributor === this) return { origin: serving.origin, via: 'request stream' };
+    if (this.delivering) return { origin: this.delivering, via: 'request stream' };
     const sessions = new Set([...this.inFlight].map((origin) => origin.sessionId));
     if (sessions.size === 0) return { why: `upstream '${id}' sent it while serving no session's request` };
     if (this.config.attribution !== 'single-flight') {

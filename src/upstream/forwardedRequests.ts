@@ -70,7 +70,7 @@ export class ForwardedRequests {
     }
     try {
       return await this.attributor.serve(options.origin, () =>
-        http ? this.post(client, http, outgoing, signal) : client.request(outgoing, passthroughResult, { signal, timeout: maxTimerMs }),
+        http ? this.post(client, http, outgoing, signal, options.origin) : client.request(outgoing, passthroughResult, { signal, timeout: maxTimerMs }),
       );
     } finally {
       clearTimeout(timer);
@@ -95,9 +95,10 @@ export class ForwardedRequests {
   /**
    * A forwarded request to a Streamable HTTP upstream, sent with `postRequest` rather than the
    * SDK's client (see there why). Whatever else comes on its stream goes through the SDK's
-   * transport handler, as if the SDK had read it; aborting sends `notifications/cancelled`.
+   * transport handler, as if the SDK had read it, attributed to `origin` (the stream says whose
+   * it is); aborting sends `notifications/cancelled`.
    */
-  private async post(client: Client, { transport, target }: HttpChannel, request: ClientRequest, signal: AbortSignal): Promise<PassthroughResult> {
+  private async post(client: Client, { transport, target }: HttpChannel, request: ClientRequest, signal: AbortSignal, origin: CallOrigin | undefined): Promise<PassthroughResult> {
     const id = `hub-${++this.directSequence}`;
     const headers: Record<string, string> = {};
     if (transport.inner.sessionId) headers['mcp-session-id'] = transport.inner.sessionId;
@@ -113,7 +114,7 @@ export class ForwardedRequests {
         body: JSON.stringify({ jsonrpc: '2.0', id, method: request.method, params: request.params }),
         maxMessageBytes: this.maxMessageBytes(),
         signal,
-        onMessage: this.attributor.bindToServing((message: JSONRPCMessage) => transport.receive(message)),
+        onMessage: (message: JSONRPCMessage) => this.attributor.deliverFor(origin, () => transport.receive(message)),
       });
       if ('error' in answer) throw McpError.fromError(answer.error.code, answer.error.message, answer.error.data);
       const result: unknown = answer.result;
