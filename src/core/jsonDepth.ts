@@ -20,12 +20,3 @@ export function jsonDepthExceeds(text: Uint8Array | string, limit: number): bool
   }
   return false;
 }
-
-/** Error a body parser's `verify` throws for a body nested deeper than the limit. */
-export class JsonTooDeepError extends Error {
-  readonly type = 'entity.too.deep';
-  readonly status = 400;
-  constructor(readonly limit: number) {
-    super(`JSON nested deeper than ${limit} levels (hub.maxJsonDepth)`);
-  }
-}

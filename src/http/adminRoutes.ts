@@ -1,7 +1,6 @@
-import { Router } from 'express';
 import { errorMessage } from '../core/logger';
 import type { Hub } from '../hub/hub';
-import { sendJsonRpcError } from './security';
+import { sendJson, sendJsonRpcError, type RouteTable } from './edge';
 import { StateBroadcaster } from './stateBroadcaster';
 import { RpcErrorCode } from '../core/errors';
 
@@ -12,19 +11,16 @@ const eventCostFactor = 10;
 const keepAliveMs = 15_000;
 
 /**
- * The admin API the VS Code views and scripts use, mounted at `/admin` behind the admin token:
+ * The admin API the VS Code views and scripts use, on routes that take the admin token only:
  * `GET /admin/state`, `GET /admin/events` (SSE, event `state` with the whole state, coalesced),
  * `DELETE /admin/sessions/{id}`, `DELETE /admin/sessions`, `POST /admin/upstreams/{id}/restart`,
- * `POST /admin/safe-mode`. Anything else under `/admin` is a 404 here, so no admin request
- * falls through to the MCP routes (which take the client token).
+ * `POST /admin/safe-mode`. Anything else under `/admin` is the edge's 404, after the same
+ * admin-token check, so no admin request reaches the MCP routes (which take the client token).
  */
-export function adminRouter(hub: Hub, baseUrl: () => string): Router {
-  const router = Router();
+export function adminRoutes(routes: RouteTable, hub: Hub, baseUrl: () => string): void {
   const state = () => ({ ...hub.state(), url: baseUrl() });
 
-  router.get('/state', (_req, res) => {
-    res.json(state());
-  });
+  routes.on('GET', '/admin/state', ({ res }) => sendJson(res, 200, state()));
 
   // One broadcaster for every subscriber: each state is built and serialised once, whatever
   // their number (see StateBroadcaster for why whole coalesced snapshots and not deltas).
@@ -37,51 +33,46 @@ export function adminRouter(hub: Hub, baseUrl: () => string): Router {
     onError: (error) => hub.logger.error(`admin events: building the state failed: ${errorMessage(error)}`),
   });
 
-  router.get('/events', (_req, res) => {
+  routes.on('GET', '/admin/events', ({ res }) => {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
     const subscription = events.subscribe(res);
     res.on('close', () => subscription.dispose());
   });
 
-  router.delete('/sessions', async (_req, res) => {
+  routes.on('DELETE', '/admin/sessions', async ({ res }) => {
     const ended = await hub.sessions.endAll('ended from the admin API');
-    res.json({ ended });
+    sendJson(res, 200, { ended });
   });
 
-  router.delete('/sessions/:id', async (req, res) => {
-    const ended = await hub.sessions.end(req.params.id, 'ended from the admin API');
+  routes.on('DELETE', '/admin/sessions/:id', async ({ res, params }) => {
+    const id = params.id ?? '';
+    const ended = await hub.sessions.end(id, 'ended from the admin API');
     if (!ended) {
-      sendJsonRpcError(res, 404, RpcErrorCode.ConnectionNotFound, `No session or connection '${req.params.id}'`);
+      sendJsonRpcError(res, 404, RpcErrorCode.ConnectionNotFound, `No session or connection '${id}'`);
       return;
     }
-    res.status(204).end();
+    res.writeHead(204).end();
   });
 
-  router.post('/safe-mode', (req, res) => {
-    const body = (req.body ?? {}) as { enabled?: unknown; upstream?: unknown };
-    if (typeof body.enabled !== 'boolean' || (body.upstream !== undefined && typeof body.upstream !== 'string')) {
+  routes.on('POST', '/admin/safe-mode', ({ res, body }) => {
+    const { enabled, upstream } = (body ?? {}) as { enabled?: unknown; upstream?: unknown };
+    if (typeof enabled !== 'boolean' || (upstream !== undefined && typeof upstream !== 'string')) {
       sendJsonRpcError(res, 400, RpcErrorCode.InvalidParams, 'Body must be {"enabled": true|false, "upstream"?: "<id>"}');
       return;
     }
-    if (!hub.setSafeMode(body.enabled, body.upstream)) {
-      sendJsonRpcError(res, 404, RpcErrorCode.Refused, `No upstream '${String(body.upstream)}'`);
+    if (!hub.setSafeMode(enabled, upstream)) {
+      sendJsonRpcError(res, 404, RpcErrorCode.Refused, `No upstream '${String(upstream)}'`);
       return;
     }
-    res.json({ enabled: body.enabled, upstream: body.upstream ?? null });
+    sendJson(res, 200, { enabled, upstream: upstream ?? null });
   });
 
-  router.post('/upstreams/:id/restart', async (req, res) => {
-    const restarted = await hub.restartUpstream(req.params.id);
-    if (!restarted) {
-      sendJsonRpcError(res, 404, RpcErrorCode.Refused, `No upstream '${req.params.id}'`);
+  routes.on('POST', '/admin/upstreams/:id/restart', async ({ res, params }) => {
+    const id = params.id ?? '';
+    if (!(await hub.restartUpstream(id))) {
+      sendJsonRpcError(res, 404, RpcErrorCode.Refused, `No upstream '${id}'`);
       return;
     }
-    res.status(202).json({ restarted: req.params.id });
+    sendJson(res, 202, { restarted: id });
   });
-
-  router.use((req, res) => {
-    sendJsonRpcError(res, 404, RpcErrorCode.Refused, `Not found: ${req.method} ${req.baseUrl}${req.path}`);
-  });
-
-  return router;
 }

@@ -1,4 +1,4 @@
-import type { Response } from 'express';
+import type { ServerResponse } from 'node:http';
 import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
 import { RpcErrorCode } from '../core/errors';
 
@@ -21,7 +21,7 @@ export class DirectResponse {
   private streaming = false;
 
   constructor(
-    private readonly res: Response,
+    private readonly res: ServerResponse,
     /** The connection's `Mcp-Session-Id`, sent back on the response. */
     private readonly connectionId: string,
     private readonly id: RequestId,
@@ -57,7 +57,6 @@ export class DirectResponse {
       if (answer) this.res.write(`event: message\ndata: ${JSON.stringify(answer)}\n\n`);
       this.res.end();
     } else if (answer) {
-      // writeHead + end: express's send would hash the body for an ETag nobody uses.
       this.res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': this.connectionId }).end(JSON.stringify(answer));
     } else {
       this.res.writeHead(202).end();

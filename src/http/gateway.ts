@@ -1,13 +1,14 @@
-import type { Server as HttpServer } from 'node:http';
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { JsonTooDeepError, jsonDepthExceeds } from '../core/jsonDepth';
+import createRouter, { type HTTPMethod } from 'find-my-way';
+import { RpcErrorCode } from '../core/errors';
 import { errorMessage, type Logger } from '../core/logger';
 import { hubVersion, type Hub } from '../hub/hub';
-import { adminRouter } from './adminRoutes';
+import { adminRoutes } from './adminRoutes';
+import { EdgeRefusal, sendJson, sendJsonRpcError, type RouteHandler, type RouteTable } from './edge';
+import { readJsonBody } from './jsonBody';
 import { McpRoutes } from './mcpRoutes';
-import { bearerAuth, hostValidation, isLoopbackHost, originValidation, requireCredential, sendJsonRpcError } from './security';
-import { RpcErrorCode } from '../core/errors';
+import { EdgeGuard, isLoopbackHost, type Credential } from './security';
 
 export type GatewayOptions = {
   hub: Hub;
@@ -31,70 +32,85 @@ export type RunningGateway = {
   close(): Promise<void>;
 };
 
+/** What a route holds: its handler, and the token it takes (`none` for `/healthz`). */
+type Route = { handle: RouteHandler; credential: Credential | 'none' };
+
 /**
- * The JSON body parser, with the limits of the config in force: rebuilt when a reload changes
- * them. Depth is checked on the raw bytes, before the parser builds anything.
+ * Which token a path with no route would take, to answer it 401 or 403 before 404 as a known
+ * one would be. A route's own credential decides for the routes: the router decodes paths, so
+ * `/%61dmin/state` finds an admin route that this pattern does not see.
  */
-function bodyParser(hub: Hub): RequestHandler {
-  let current: { maxBodyBytes: number; maxJsonDepth: number; parse: RequestHandler } | undefined;
-  return (req, res, next) => {
-    const { maxBodyBytes, maxJsonDepth } = hub.config.settings;
-    if (current?.maxBodyBytes !== maxBodyBytes || current.maxJsonDepth !== maxJsonDepth) {
-      const parse = express.json({
-        limit: maxBodyBytes,
-        type: ['application/json', 'application/*+json'],
-        verify: (_req, _res, body) => {
-          if (jsonDepthExceeds(body, maxJsonDepth)) throw new JsonTooDeepError(maxJsonDepth);
-        },
-      });
-      current = { maxBodyBytes, maxJsonDepth, parse };
+const adminPath = /^\/admin(?:[/?]|$)/i;
+
+/**
+ * The HTTP edge: `node:http` and one route table, no framework. Every request takes the same
+ * steps in the same order: who is calling (Host, Origin), which token it carries and whether
+ * that is the token its path needs, its route, its JSON body within the limits, and then the
+ * MCP endpoints (`McpRoutes`) or the admin API (`adminRoutes`). Whatever is refused on the way
+ * is answered with a JSON-RPC error and a fitting status.
+ */
+class Edge {
+  private readonly router = createRouter({ caseSensitive: false, ignoreTrailingSlash: true });
+  private readonly guard: EdgeGuard;
+
+  constructor(
+    private readonly hub: Hub,
+    options: GatewayOptions,
+    private readonly logger: Logger,
+  ) {
+    const host = options.host ?? '127.0.0.1';
+    this.guard = new EdgeGuard({ clientToken: options.token, adminToken: options.adminToken, extraHostnames: isLoopbackHost(host) ? [] : [host], allowedOrigins: options.allowedOrigins });
+  }
+
+  /** A route table whose routes take `credential`. */
+  routes(credential: Route['credential']): RouteTable {
+    // The route is the router's store; its own handler is unused, as `handle` calls `find`.
+    const unused = () => undefined;
+    return {
+      on: (methods, path, handle) => this.router.on(methods, path, unused, { handle, credential } satisfies Route),
+      all: (path, handle) => this.router.all(path, unused, { handle, credential } satisfies Route),
+    };
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      this.guard.checkCaller(req);
+      const url = req.url ?? '/';
+      const found = this.router.find(req.method as HTTPMethod, url);
+      const route = found?.store as Route | undefined;
+      const credential = route?.credential ?? (adminPath.test(url) ? 'admin' : 'client');
+      if (credential !== 'none') this.guard.checkCredential(req, credential);
+      if (!found || !route) {
+        const path = url.split('?', 1)[0];
+        throw new EdgeRefusal(404, RpcErrorCode.Refused, `Not found: ${req.method ?? ''} ${path}`);
+      }
+      const body = await readJsonBody(req, this.hub.config.settings);
+      await route.handle({ req, res, params: found.params, query: found.searchParams, body });
+    } catch (error) {
+      if (error instanceof EdgeRefusal) return error.send(res);
+      this.logger.error(`${req.method ?? ''} ${req.url ?? ''} failed: ${errorMessage(error)}`);
+      sendJsonRpcError(res, 500, RpcErrorCode.InternalError, 'Internal error');
     }
-    current.parse(req, res, next);
-  };
+  }
 }
 
 /** Starts the HTTP edge of a hub: security checks, MCP endpoints, admin API. */
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const { hub, logger } = options;
-  const authentication = bearerAuth(options.token, options.adminToken); // throws before listening when the tokens are equal
   const host = options.host ?? '127.0.0.1';
-  const app = express();
-  app.disable('x-powered-by');
+  const edge = new Edge(hub, options, logger); // throws before listening when the tokens are equal
   let url = '';
+  edge.routes('none').on('GET', '/healthz', ({ res }) => sendJson(res, 200, { name: 'mcp-session-hub', version: hubVersion }));
+  adminRoutes(edge.routes('admin'), hub, () => url);
+  new McpRoutes(hub, logger.child('mcp')).addTo(edge.routes('client'));
 
-  app.use(hostValidation(isLoopbackHost(host) ? [] : [host]));
-  app.use(originValidation(options.allowedOrigins));
-  app.get('/healthz', (_req, res) => {
-    res.json({ name: 'mcp-session-hub', version: hubVersion });
-  });
-  app.use(authentication);
-  const json = bodyParser(hub);
-  // Everything under /admin (Express matches it case-insensitively, as the routes) takes the admin
-  // token and ends in the admin router; everything else takes the client token.
-  app.use('/admin', requireCredential('admin'), json, adminRouter(hub, () => url));
-  app.use(requireCredential('client'), json);
-  app.use(new McpRoutes(hub, logger.child('mcp')).router);
-  app.use((req: Request, res: Response) => {
-    sendJsonRpcError(res, 404, RpcErrorCode.Refused, `Not found: ${req.method} ${req.path}`);
-  });
-  // Body-parser and handler errors: a JSON-RPC error with a fitting status, never a stack trace.
-  app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    const status = (error as { status?: number }).status;
-    const type = (error as { type?: string }).type;
-    if (type === 'entity.parse.failed') return sendJsonRpcError(res, 400, RpcErrorCode.ParseError, 'Parse error: the body is not a JSON object or array');
-    if (type === 'entity.too.large') {
-      const limit = (error as { limit?: number }).limit ?? hub.config.settings.maxBodyBytes;
-      return sendJsonRpcError(res, 413, RpcErrorCode.InvalidRequest, `Request body larger than ${limit} bytes (hub.maxBodyBytes)`);
-    }
-    if (error instanceof JsonTooDeepError) return sendJsonRpcError(res, 400, RpcErrorCode.InvalidParams, `Invalid params: ${error.message}`);
-    if (status && status >= 400 && status < 500) return sendJsonRpcError(res, status, RpcErrorCode.InvalidRequest, `Bad request: ${errorMessage(error)}`);
-    logger.error(`unhandled request error: ${errorMessage(error)}`);
-    sendJsonRpcError(res, 500, RpcErrorCode.InternalError, 'Internal error');
-  });
-
-  const server: HttpServer = await new Promise((resolve, reject) => {
-    const listening = app.listen(options.port ?? 0, host, () => resolve(listening));
-    listening.once('error', reject);
+  const server: HttpServer = createServer((req, res) => void edge.handle(req, res));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   const sockets = new Set<Socket>();
   server.on('connection', (socket) => {

@@ -3,7 +3,7 @@ import { isJsonContentType } from '@modelcontextprotocol/sdk/shared/mediaType.js
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest, isJSONRPCRequest, JSONRPCMessageSchema, SUPPORTED_PROTOCOL_VERSIONS, type JSONRPCRequest } from '@modelcontextprotocol/sdk/types.js';
-import { Router, type Request, type Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HookedTransport } from '../core/hookedTransport';
 import { errorMessage, type Logger } from '../core/logger';
 import { keyedSessionId, sessionKeyPattern, type Connection, type TransportKind } from '../core/sessions';
@@ -11,7 +11,7 @@ import type { Hub } from '../hub/hub';
 import { answerDirectly, asDirectToolCall, cancelledRequestId } from '../hub/directCall';
 import { ClientConnection } from './clientConnection';
 import { DirectResponse } from './directResponse';
-import { sendJsonRpcError } from './security';
+import { sendJsonRpcError, type EdgeRequest, type RouteTable } from './edge';
 import { RpcErrorCode } from '../core/errors';
 
 /** What a client at the session or connection cap is told to wait before it tries again. */
@@ -29,22 +29,23 @@ export const sessionKeyHeader = 'x-mcp-hub-session';
 export class McpRoutes {
   /** Every open client connection, by its id (`Mcp-Session-Id`, or the SSE stream's `sessionId`). */
   private readonly connections = new Map<string, ClientConnection>();
-  readonly router = Router();
 
   constructor(
     private readonly hub: Hub,
     private readonly logger: Logger,
-  ) {
-    this.router.all('/mcp', (req, res) => this.handleStreamable(req, res, undefined));
-    this.router.all('/servers/:id/mcp', (req, res) => this.withVirtualServer(req, res, (id) => this.handleStreamable(req, res, id)));
-    this.router.get('/sse', (req, res) => this.openSse(req, res, undefined));
-    this.router.get('/servers/:id/sse', (req, res) => this.withVirtualServer(req, res, (id) => this.openSse(req, res, id)));
-    this.router.post('/messages', (req, res) => this.postSse(req, res, undefined));
-    this.router.post('/servers/:id/messages', (req, res) => this.withVirtualServer(req, res, (id) => this.postSse(req, res, id)));
+  ) {}
+
+  addTo(routes: RouteTable): void {
+    routes.all('/mcp', (request) => this.handleStreamable(request, undefined));
+    routes.all('/servers/:id/mcp', (request) => this.withVirtualServer(request, (id) => this.handleStreamable(request, id)));
+    routes.on('GET', '/sse', ({ req, res }) => this.openSse(req, res, undefined));
+    routes.on('GET', '/servers/:id/sse', (request) => this.withVirtualServer(request, (id) => this.openSse(request.req, request.res, id)));
+    routes.on('POST', '/messages', (request) => this.postSse(request, undefined));
+    routes.on('POST', '/servers/:id/messages', (request) => this.withVirtualServer(request, (id) => this.postSse(request, id)));
   }
 
-  private async withVirtualServer(req: Request, res: Response, handle: (id: string) => Promise<void>): Promise<void> {
-    const id = String(req.params.id);
+  private async withVirtualServer({ res, params }: EdgeRequest, handle: (id: string) => Promise<void>): Promise<void> {
+    const id = params.id ?? '';
     if (!this.hub.hasVirtualServer(id)) {
       const known = [...this.hub.config.virtualServers.keys()].join(', ') || 'none';
       sendJsonRpcError(res, 404, RpcErrorCode.Refused, `No virtual server '${id}' (configured: ${known})`);
@@ -54,7 +55,7 @@ export class McpRoutes {
   }
 
   /** Reads and validates `X-MCP-Hub-Session`; answers 400 itself when it is malformed. */
-  private sessionKey(req: Request, res: Response): { ok: true; key?: string } | { ok: false } {
+  private sessionKey(req: IncomingMessage, res: ServerResponse): { ok: true; key?: string } | { ok: false } {
     const key = req.headers[sessionKeyHeader];
     if (key === undefined) return { ok: true };
     if (typeof key !== 'string' || !sessionKeyPattern.test(key)) {
@@ -68,7 +69,7 @@ export class McpRoutes {
    * Whether the hub may open one more connection (and, without a key of a live session, one more
    * logical session): past `hub.maxConnections` or `hub.maxSessions` it answers 503 itself.
    */
-  private roomFor(res: Response, sessionKey: string | undefined): boolean {
+  private roomFor(res: ServerResponse, sessionKey: string | undefined): boolean {
     const { maxConnections, maxSessions } = this.hub.config.settings;
     const { sessions } = this.hub;
     const joinsLive = sessionKey !== undefined && sessions.session(keyedSessionId(sessionKey)) !== undefined;
@@ -80,12 +81,12 @@ export class McpRoutes {
           : undefined;
     if (!full) return true;
     this.logger.warn(`refused a new connection: the hub holds its maximum of ${full}`);
-    res.setHeader('Retry-After', String(retryAfterSeconds));
-    sendJsonRpcError(res, 503, RpcErrorCode.Refused, `Service Unavailable: the hub holds its maximum of ${full}; retry later, or end idle sessions`);
+    sendJsonRpcError(res, 503, RpcErrorCode.Refused, `Service Unavailable: the hub holds its maximum of ${full}; retry later, or end idle sessions`, { 'retry-after': String(retryAfterSeconds) });
     return false;
   }
 
-  private async handleStreamable(req: Request, res: Response, virtualServer: string | undefined): Promise<void> {
+  private async handleStreamable(request: EdgeRequest, virtualServer: string | undefined): Promise<void> {
+    const { req, res, body } = request;
     try {
       const connectionId = req.headers['mcp-session-id'];
       if (typeof connectionId === 'string') {
@@ -96,24 +97,24 @@ export class McpRoutes {
           return;
         }
         if (client.connection) this.hub.sessions.touch(client.connection);
-        if (await this.tryDirectPath(req, res, client)) return;
+        if (await this.tryDirectPath(request, client)) return;
         this.holdStreamOpen(req, res, client.connection);
-        this.cancelWhenCutOff(req, res, client.hooked);
-        await client.transport.handleRequest(req, res, req.body);
+        this.cancelWhenCutOff(request, client.hooked);
+        await client.transport.handleRequest(req, res, body);
         return;
       }
       if (req.method === 'POST' && !isJsonContentType(req.headers['content-type'])) {
         sendJsonRpcError(res, 415, RpcErrorCode.Refused, 'Unsupported Media Type: Content-Type must be application/json');
         return;
       }
-      if (req.method !== 'POST' || !isInitializeRequest(req.body)) {
+      if (req.method !== 'POST' || !isInitializeRequest(body)) {
         const message = req.method === 'POST' ? 'Bad Request: Mcp-Session-Id header is required (or send initialize)' : 'Bad Request: Mcp-Session-Id header is required';
         sendJsonRpcError(res, 400, RpcErrorCode.Refused, message);
         return;
       }
       const key = this.sessionKey(req, res);
       if (!key.ok || !this.roomFor(res, key.key)) return;
-      await this.initializeStreamable(req, res, virtualServer, key.key);
+      await this.initializeStreamable(request, virtualServer, key.key);
     } catch (error) {
       this.logger.error(`streamable HTTP request failed: ${errorMessage(error)}`);
       sendJsonRpcError(res, 500, RpcErrorCode.InternalError, 'Internal error');
@@ -124,7 +125,7 @@ export class McpRoutes {
    * The direct path (see `src/hub/directCall.ts`): a plain `tools/call`, or the cancellation of
    * one, on a request the SDK's transport would accept. False when the SDK's path should take it.
    */
-  private async tryDirectPath(req: Request, res: Response, client: ClientConnection<'streamable-http'>): Promise<boolean> {
+  private async tryDirectPath({ req, res, body }: EdgeRequest, client: ClientConnection<'streamable-http'>): Promise<boolean> {
     if (req.method !== 'POST' || !client.connection) return false;
     // The SDK's transport answers these with 406, 415 and 400: leave them to it.
     const accept = req.headers.accept ?? '';
@@ -133,15 +134,15 @@ export class McpRoutes {
     const version = req.headers['mcp-protocol-version'];
     if (version !== undefined && (typeof version !== 'string' || !SUPPORTED_PROTOCOL_VERSIONS.includes(version))) return false;
 
-    const cancelled = cancelledRequestId(req.body);
+    const cancelled = cancelledRequestId(body);
     if (cancelled !== undefined) {
       const call = client.directCalls.get(cancelled);
       if (!call) return false;
       call.controller.abort(new Error('cancelled by the client'));
-      res.status(202).end();
+      res.writeHead(202).end();
       return true;
     }
-    const call = asDirectToolCall(req.body);
+    const call = asDirectToolCall(body);
     if (!call || client.directCalls.has(call.id)) return false;
     const response = new DirectResponse(res, client.transport.sessionId ?? '', call.id);
     client.directCalls.set(call.id, response);
@@ -153,7 +154,7 @@ export class McpRoutes {
     }
   }
 
-  private async initializeStreamable(req: Request, res: Response, virtualServer: string | undefined, sessionKey: string | undefined): Promise<void> {
+  private async initializeStreamable({ req, res, body }: EdgeRequest, virtualServer: string | undefined, sessionKey: string | undefined): Promise<void> {
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
@@ -163,7 +164,7 @@ export class McpRoutes {
     });
     const client = new ClientConnection(this.hub, 'streamable-http', virtualServer, transport, () => this.forget(client));
     await client.start();
-    await transport.handleRequest(req, res, req.body);
+    await transport.handleRequest(req, res, body);
   }
 
   /** Drops an ended connection from the map, unless a newer one took its id. */
@@ -176,9 +177,9 @@ export class McpRoutes {
    * A POST whose response is cut off before it is complete cancels the requests it carried,
    * upstream too: the SDK's transport would let them run to their end for nobody.
    */
-  private cancelWhenCutOff(req: Request, res: Response, transport: HookedTransport): void {
+  private cancelWhenCutOff({ req, res, body }: EdgeRequest, transport: HookedTransport): void {
     if (req.method !== 'POST') return;
-    const ids = (Array.isArray(req.body) ? req.body : [req.body])
+    const ids = (Array.isArray(body) ? body : [body])
       .filter((message: unknown): message is JSONRPCRequest => isJSONRPCRequest(message))
       .map((request) => request.id);
     if (ids.length === 0) return;
@@ -191,7 +192,7 @@ export class McpRoutes {
   }
 
   /** A GET stream keeps its connection from idling out while it is open. */
-  private holdStreamOpen(req: Request, res: Response, connection: Connection | undefined): void {
+  private holdStreamOpen(req: IncomingMessage, res: ServerResponse, connection: Connection | undefined): void {
     if (req.method !== 'GET' || !connection) return;
     connection.openStreams++;
     res.once('close', () => {
@@ -200,7 +201,7 @@ export class McpRoutes {
     });
   }
 
-  private async openSse(req: Request, res: Response, virtualServer: string | undefined): Promise<void> {
+  private async openSse(req: IncomingMessage, res: ServerResponse, virtualServer: string | undefined): Promise<void> {
     const key = this.sessionKey(req, res);
     if (!key.ok || !this.roomFor(res, key.key)) return;
     try {
@@ -217,8 +218,8 @@ export class McpRoutes {
     }
   }
 
-  private async postSse(req: Request, res: Response, virtualServer: string | undefined): Promise<void> {
-    const id = typeof req.query.sessionId === 'string' ? req.query.sessionId : undefined;
+  private async postSse({ req, res, query, body }: EdgeRequest, virtualServer: string | undefined): Promise<void> {
+    const id = typeof query.sessionId === 'string' ? query.sessionId : undefined;
     if (!id) {
       sendJsonRpcError(res, 400, RpcErrorCode.Refused, 'Bad Request: sessionId query parameter is required');
       return;
@@ -234,12 +235,12 @@ export class McpRoutes {
       sendJsonRpcError(res, 415, RpcErrorCode.Refused, 'Unsupported Media Type: Content-Type must be application/json');
       return;
     }
-    if (!JSONRPCMessageSchema.safeParse(req.body).success) {
+    if (!JSONRPCMessageSchema.safeParse(body).success) {
       sendJsonRpcError(res, 400, RpcErrorCode.ParseError, 'Parse error: Invalid JSON-RPC message');
       return;
     }
     try {
-      await client.transport.handlePostMessage(req, res, req.body);
+      await client.transport.handlePostMessage(req, res, body);
     } catch (error) {
       this.logger.error(`SSE message failed: ${errorMessage(error)}`);
       sendJsonRpcError(res, 500, RpcErrorCode.InternalError, 'Internal error');

@@ -1,7 +1,36 @@
 import assert from 'node:assert/strict';
+import { Agent, request } from 'node:http';
 import { join } from 'node:path';
-import { fixtureUpstream, startTestHub, tempDir, type TestHub } from '../support/hubHarness';
-import { initializeBody, rawRequest } from '../support/rawHttp';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
+import { adminAuth, fixtureUpstream, startTestHub, tempDir, testToken, type TestHub } from '../support/hubHarness';
+import { initializeBody, rawRequest, type RawResponse } from '../support/rawHttp';
+
+/** Two chunked requests on one keep-alive socket, the second sent once the first is answered. */
+async function twoOnOneSocket(url: string, first: { body: string }, second: { body: string }): Promise<[RawResponse, RawResponse]> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const sockets = new Set<unknown>();
+  const send = (body: string) =>
+    new Promise<RawResponse>((resolve, reject) => {
+      const req = request(url, { method: 'POST', agent, headers: { authorization: `Bearer ${testToken}`, accept: 'application/json, text/event-stream', 'content-type': 'application/json' } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      });
+      req.on('socket', (socket) => sockets.add(socket));
+      req.on('error', reject);
+      req.setTimeout(15_000, () => req.destroy(new Error('no answer on the kept-alive socket within 15 s')));
+      // Chunked, with no Content-Length: the hub finds the body too large only part-way through reading it.
+      req.write(body);
+      req.end();
+    });
+  try {
+    const answers: [RawResponse, RawResponse] = [await send(first.body), await send(second.body)];
+    assert.equal(sockets.size, 1, 'both requests went on one socket');
+    return answers;
+  } finally {
+    agent.destroy();
+  }
+}
 
 describe('security at the HTTP edge', function () {
   let hub: TestHub;
@@ -50,6 +79,39 @@ describe('security at the HTTP edge', function () {
     const response = await rawRequest(`${hub.url}/mcp`, { method: 'POST', body: big });
     assert.equal(response.status, 413);
     assert.equal(JSON.parse(response.body).error.code, -32600);
+  });
+
+  it('answers the next request on a kept-alive connection after refusing a body over the limit', async function () {
+    // The refused body is read off first: the next request on the socket comes after it.
+    const big = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping', params: { pad: 'x'.repeat(200_000) } });
+    const [refused, next] = await twoOnOneSocket(`${hub.url}/mcp`, { body: big }, { body: initializeBody });
+    assert.equal(refused.status, 413);
+    assert.equal(next.status, 200, next.body);
+  });
+
+  it('reads a gzip or brotli body, and refuses with 415 a charset or Content-Encoding it cannot read', async function () {
+    for (const [encoding, body] of [['gzip', gzipSync(initializeBody)], ['br', brotliCompressSync(initializeBody)]] as const) {
+      const response = await rawRequest(`${hub.url}/mcp`, { method: 'POST', body, headers: { 'content-encoding': encoding } });
+      assert.equal(response.status, 200, `${encoding}: ${response.body}`);
+    }
+    const zstd = await rawRequest(`${hub.url}/mcp`, { method: 'POST', body: initializeBody, headers: { 'content-encoding': 'zstd' } });
+    assert.equal(zstd.status, 415);
+    assert.match(JSON.parse(zstd.body).error.message, /Content-Encoding 'zstd'/);
+    const latin1 = await rawRequest(`${hub.url}/mcp`, { method: 'POST', body: initializeBody, headers: { 'content-type': 'application/json; charset=latin1' } });
+    assert.equal(latin1.status, 415);
+    assert.match(JSON.parse(latin1.body).error.message, /charset 'latin1'; send UTF-8/);
+    const notGzip = await rawRequest(`${hub.url}/mcp`, { method: 'POST', body: initializeBody, headers: { 'content-encoding': 'gzip' } });
+    assert.equal(notGzip.status, 400);
+  });
+
+  it('never lets the client token read the admin API, however the admin path is spelt', async function () {
+    for (const path of ['/admin/state', '/ADMIN/state', '/admin/state/', '/%61dmin/state', '/admin/%73tate', '/Admin/State?x=1']) {
+      const withClientToken = await rawRequest(`${hub.url}${path}`);
+      assert.ok(withClientToken.status === 403 || withClientToken.status === 404, `${path} answered ${withClientToken.status} to the client token`);
+      assert.doesNotMatch(withClientToken.body, /"sessions"/, path);
+    }
+    const withAdminToken = await rawRequest(`${hub.url}/%61dmin/state`, { auth: false, headers: adminAuth });
+    assert.equal(withAdminToken.status, 200);
   });
 
   it('keeps serving after bad requests', async function () {
