@@ -89,7 +89,10 @@ export function postRequest(post: DirectPost): Promise<JSONRPCResponse> {
       if (isAnswerTo(message, id)) settle(() => resolve(message));
       else if (!settled && typeof message === 'object' && message !== null) post.onMessage(message as JSONRPCMessage);
     };
-    const unanswered = () => fail(new Error(`upstream ended its response to request ${JSON.stringify(id)} without answering it`));
+    // Checked first: the error's stack trace would cost more than the rest of the call's reading.
+    const unanswered = () => {
+      if (!settled) fail(new Error(`upstream ended its response to request ${JSON.stringify(id)} without answering it`));
+    };
 
     const onResponse = (res: IncomingMessage) => {
       const status = res.statusCode ?? 0;

@@ -2,30 +2,37 @@ import assert from 'node:assert/strict';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
-import { adminAuth, fixtureUpstream, startTestHub, tempDir, testToken, type TestHub } from '../support/hubHarness';
+import { adminAuth, fixtureUpstream, startTestHub, tempDir, testAdminToken, testToken, type TestHub } from '../support/hubHarness';
 import { initializeBody, rawRequest, type RawResponse } from '../support/rawHttp';
 
-/** Two chunked requests on one keep-alive socket, the second sent once the first is answered. */
-async function twoOnOneSocket(url: string, first: { body: string }, second: { body: string }): Promise<[RawResponse, RawResponse]> {
+type SocketRequest = { path: string; method?: string; token?: string; body?: string };
+
+/**
+ * Requests sent one after another on one kept-alive socket, each once the one before is
+ * answered. A body goes chunked, with no Content-Length, so a body too large is found only
+ * part-way through reading it.
+ */
+async function onOneSocket(baseUrl: string, requests: SocketRequest[]): Promise<RawResponse[]> {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const sockets = new Set<unknown>();
-  const send = (body: string) =>
+  const send = ({ path, method = 'GET', token = testToken, body }: SocketRequest) =>
     new Promise<RawResponse>((resolve, reject) => {
-      const req = request(url, { method: 'POST', agent, headers: { authorization: `Bearer ${testToken}`, accept: 'application/json, text/event-stream', 'content-type': 'application/json' } }, (res) => {
+      const headers = { authorization: `Bearer ${token}`, accept: 'application/json, text/event-stream', 'content-type': 'application/json' };
+      const req = request(`${baseUrl}${path}`, { method, agent, headers }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
       });
       req.on('socket', (socket) => sockets.add(socket));
       req.on('error', reject);
-      req.setTimeout(15_000, () => req.destroy(new Error('no answer on the kept-alive socket within 15 s')));
-      // Chunked, with no Content-Length: the hub finds the body too large only part-way through reading it.
-      req.write(body);
+      req.setTimeout(15_000, () => req.destroy(new Error(`no answer to ${method} ${path} on the kept-alive socket within 15 s`)));
+      if (body !== undefined) req.write(body);
       req.end();
     });
   try {
-    const answers: [RawResponse, RawResponse] = [await send(first.body), await send(second.body)];
-    assert.equal(sockets.size, 1, 'both requests went on one socket');
+    const answers: RawResponse[] = [];
+    for (const one of requests) answers.push(await send(one));
+    assert.equal(sockets.size, 1, 'every request went on one socket');
     return answers;
   } finally {
     agent.destroy();
@@ -84,7 +91,10 @@ describe('security at the HTTP edge', function () {
   it('answers the next request on a kept-alive connection after refusing a body over the limit', async function () {
     // The refused body is read off first: the next request on the socket comes after it.
     const big = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping', params: { pad: 'x'.repeat(200_000) } });
-    const [refused, next] = await twoOnOneSocket(`${hub.url}/mcp`, { body: big }, { body: initializeBody });
+    const [refused, next] = await onOneSocket(hub.url, [
+      { path: '/mcp', method: 'POST', body: big },
+      { path: '/mcp', method: 'POST', body: initializeBody },
+    ]);
     assert.equal(refused.status, 413);
     assert.equal(next.status, 200, next.body);
   });
@@ -112,6 +122,20 @@ describe('security at the HTTP edge', function () {
     }
     const withAdminToken = await rawRequest(`${hub.url}/%61dmin/state`, { auth: false, headers: adminAuth });
     assert.equal(withAdminToken.status, 200);
+  });
+
+  it('checks the token again whenever a kept-alive socket sends another one', async function () {
+    const answers = await onOneSocket(hub.url, [
+      { path: '/mcp', method: 'POST', body: initializeBody },
+      { path: '/mcp', method: 'POST', body: initializeBody, token: 'not-the-token' },
+      { path: '/admin/state', token: testAdminToken },
+      { path: '/admin/state' },
+      { path: '/mcp', method: 'POST', body: initializeBody, token: testAdminToken },
+    ]);
+    assert.deepEqual(
+      answers.map((answer) => answer.status),
+      [200, 401, 200, 403, 403],
+    );
   });
 
   it('keeps serving after bad requests', async function () {
