@@ -3,7 +3,7 @@ import { ErrorCode, type McpError } from '@modelcontextprotocol/sdk/types.js';
 /**
  * The hub's error vocabulary: the JSON-RPC codes it answers with, and the typed errors below
  * them. Each edge translates: the MCP layer through `toRpcError` (src/hub/toRpcError.ts), the
- * HTTP layer through `sendJsonRpcError` (src/http/security.ts), the VS Code layer into messages.
+ * HTTP layer through `sendJsonRpcError` (src/http/edge.ts), the VS Code layer into messages.
  */
 
 /**
