@@ -403,7 +403,7 @@ type Report = { options: Options; targets: Target[]; skipped: string[]; results:
 
 function printReport({ options, targets, skipped, results, comparisons, setup, churn }: Report): void {
   console.log(machineLine());
-  console.log(`mode: ${options.quick ? 'quick' : 'default'}, ${options.runs} runs x ${options.windowMs} ms window, ${options.warmupMs} ms warm-up, upstream answers ${options.upstreamJson ? 'JSON' : 'SSE'}${options.profileDir ? ', hub under --cpu-prof' : ''}`);
+  console.log(`mode: ${options.quick ? 'quick' : 'default'}, ${options.runs} runs x ${options.windowMs} ms window, ${options.warmupMs} ms warm-up, upstream answers ${options.upstreamJson ? 'JSON' : 'SSE'}${options.profileDir ? ', hub and bare hop under --cpu-prof' : ''}`);
   console.log('paths:');
   for (const target of targets) console.log(`  ${target.path.padEnd(16)} ${target.note}`);
   for (const why of skipped) console.log(`  skipped: ${why}`);
@@ -480,14 +480,16 @@ async function main(): Promise<void> {
     children.push(upstream);
     childPids.set('upstream', upstream.pid);
     const targets: Target[] = [{ path: 'direct', connect: () => connectSession(upstream.url, 'echo', {}), note: `SDK client -> upstream over Streamable HTTP (${options.upstreamJson ? 'JSON' : 'SSE'} answers)` }];
-    const hop = await spawnReady(join(__dirname, 'bareHop.js'), ['--target', upstream.url]);
+    // Profiled with the hub, so that the two profiles of one run can be set side by side.
+    const profile = (name: string) => (options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : []);
+    const hop = await spawnReady(join(__dirname, 'bareHop.js'), ['--target', upstream.url], { nodeArgs: profile('bare-hop') });
     children.push(hop);
     targets.push({ path: 'bare-hop', pid: hop.pid, connect: () => connectSession(hop.url, 'echo', {}), note: 'SDK client -> a keep-alive node:http reverse proxy (the floor of one Node hop) -> upstream' });
 
     const wantsHub = options.paths.some((p) => (hubPaths as readonly string[]).includes(p)) || options.churn > 0;
     let hub: ReadyChild | undefined;
     if (wantsHub) {
-      const nodeArgs = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [];
+      const nodeArgs = profile('hub');
       const config = JSON.stringify(hubConfig(upstream.url, Math.max(...options.sessions, connectConcurrency)));
       hub = await spawnReady(join(__dirname, 'hubProcess.js'), [], { nodeArgs, env: { HUB_BENCH_TOKEN: token, HUB_BENCH_ADMIN_TOKEN: adminToken, HUB_BENCH_CONFIG: config } });
       children.unshift(hub); // stopped first: it holds a session on the upstream
@@ -551,7 +553,7 @@ async function main(): Promise<void> {
   } finally {
     for (const child of children) await child.stop();
   }
-  if (options.profileDir) console.log(`hub CPU profile written to ${options.profileDir}`);
+  if (options.profileDir) console.log(`CPU profiles of the hub and the bare hop written to ${options.profileDir} (hub.cpuprofile, bare-hop.cpuprofile)`);
 }
 
 main().then(

@@ -27,12 +27,23 @@ function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
 }
 
-function charsetOf(contentType: string): string | undefined {
+type ReadContentType = { json: boolean; charset?: string };
+
+function readContentType(contentType: string | undefined): ReadContentType {
+  if (!isJsonContentType(contentType)) return { json: false };
   try {
-    return parseContentType(contentType).parameters.charset?.toLowerCase();
+    return { json: true, charset: parseContentType(contentType ?? '').parameters.charset?.toLowerCase() };
   } catch {
-    return undefined; // the SDK's reading of a sloppy parameter section: the media type decides
+    return { json: true }; // the SDK's reading of a sloppy parameter section: the media type decides
   }
+}
+
+/** The Content-Type header last read: a client sends the same one on every request, parsed once. */
+let lastContentType: { header: string | undefined; read: ReadContentType } = { header: undefined, read: { json: false } };
+
+function contentTypeOf(header: string | undefined): ReadContentType {
+  if (header !== lastContentType.header) lastContentType = { header, read: readContentType(header) };
+  return lastContentType.read;
 }
 
 /**
@@ -43,9 +54,9 @@ function charsetOf(contentType: string): string | undefined {
  * parser builds anything.
  */
 export async function readJsonBody(req: IncomingMessage, limits: BodyLimits): Promise<unknown> {
-  const contentType = req.headers['content-type'];
-  if (!hasBody(req) || !isJsonContentType(contentType)) return undefined;
-  const charset = charsetOf(contentType ?? '');
+  if (!hasBody(req)) return undefined;
+  const { json, charset } = contentTypeOf(req.headers['content-type']);
+  if (!json) return undefined;
   if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
     throw new EdgeRefusal(415, RpcErrorCode.Refused, `Unsupported Media Type: charset '${charset}'; send UTF-8`);
   }

@@ -152,7 +152,8 @@ export class UpstreamConnection implements Disposable {
    * re-initializing when an HTTP upstream says 404.
    */
   async request(request: ClientRequest, options: UpstreamRequestOptions = {}): Promise<PassthroughResult> {
-    const client = await this.readyClient(options.signal);
+    // Ready, as it nearly always is: no promise to wait on.
+    const client = this.current.state === 'ready' && this.client ? this.client : await this.readyClient(options.signal);
     try {
       return await this.requests.send(client, this.http, request, options);
     } catch (error) {
