@@ -129,11 +129,11 @@ function parseOptions(argv: readonly string[]): Options {
   const variant = `${profileDir ? '-profiled' : ''}${upstreamJson ? '-upstream-json' : ''}`;
   return {
     quick,
-    runs: positiveInt('--runs', 3),
+    runs: positiveInt('--runs', quick ? 3 : 5),
     sessions,
     paths,
     windowMs: positiveInt('--window-ms', quick ? 1_000 : 3_000),
-    warmupMs: positiveInt('--warmup-ms', quick ? 300 : 1_000),
+    warmupMs: positiveInt('--warmup-ms', quick ? 300 : 3_000),
     setupRounds: quick ? 10 : 30,
     churn: positiveInt('--churn', quick ? 200 : 1_000),
     profileDir: profileDir ? resolve(profileDir) : undefined,
@@ -361,24 +361,42 @@ async function measureChurn(count: number, hub: ReadyChild, adminToken: string, 
   };
 }
 
+/**
+ * The median over runs of `value(path's run i) / value(baseline's run i)`: paired windows of the
+ * same run, measured one after the other, share the machine's state at the time, which a ratio
+ * of two medians taken over the whole measurement does not (on a shared 2-core VM the same
+ * window can cost 30% more CPU a minute later). The ratio of the medians for the peers, which
+ * are measured on their own after the rest, so that their windows pair with nothing.
+ */
+function pairedRatio(path: PathResult, baseline: PathResult, value: (run: RunSample) => number | undefined): number | undefined {
+  if ((peerNames as readonly string[]).includes(path.path)) return undefined;
+  const ratios = path.runs.flatMap((run, i) => {
+    const own = value(run);
+    const base = baseline.runs[i] === undefined ? undefined : value(baseline.runs[i]);
+    return own !== undefined && base ? [own / base] : [];
+  });
+  return ratios.length === path.runs.length && ratios.length > 0 ? spread(ratios).median : undefined;
+}
+
 function compare(results: PathResult[]): Comparison[] {
   return results.flatMap((result) => {
     const direct = results.find((r) => r.sessions === result.sessions && r.path === 'direct');
     if (!direct || result.path === 'direct') return [];
     const floor = results.find((r) => r.sessions === result.sessions && r.path === 'bare-hop');
-    const gatewayCpu = (r: PathResult | undefined) => r?.cpuPerCallUs.gateway;
-    const floorCpu = gatewayCpu(floor);
-    const ownCpu = gatewayCpu(result);
+    const throughput = (run: RunSample) => run.throughput;
+    const gatewayCpu = (run: RunSample) => run.cpuPerCallUs.gateway;
+    const floorCpuMedian = floor?.cpuPerCallUs.gateway;
+    const ownCpuMedian = result.cpuPerCallUs.gateway;
     return [{
       path: result.path,
       sessions: result.sessions,
-      throughputRatio: result.throughput.median / direct.throughput.median,
+      throughputRatio: pairedRatio(result, direct, throughput) ?? result.throughput.median / direct.throughput.median,
       addedP50Ms: result.p50.median - direct.p50.median,
       addedP99Ms: result.p99.median - direct.p99.median,
       ...(floor && result.path !== 'bare-hop'
         ? {
-            floorThroughputRatio: result.throughput.median / floor.throughput.median,
-            ...(floorCpu && ownCpu !== undefined ? { floorCpuRatio: ownCpu / floorCpu } : {}),
+            floorThroughputRatio: pairedRatio(result, floor, throughput) ?? result.throughput.median / floor.throughput.median,
+            ...(floorCpuMedian && ownCpuMedian !== undefined ? { floorCpuRatio: pairedRatio(result, floor, gatewayCpu) ?? ownCpuMedian / floorCpuMedian } : {}),
           }
         : {}),
     }];
