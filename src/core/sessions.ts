@@ -8,8 +8,12 @@ import { SafeModeJournal } from './safeMode';
 
 export type TransportKind = 'streamable-http' | 'sse';
 
-/** What the registry needs from a transport to end a connection it decides to end. */
-export type ConnectionCloser = () => Promise<void>;
+/**
+ * The object at the edge that carries a connection's bytes (its transport and MCP server). The
+ * registry holds it, so the edge finds a connection's object by id here, in the one map of
+ * connections, and ends it through `close` when the registry decides a connection ends.
+ */
+export type ConnectionEdge = { readonly server: ConnectionServer; close(): Promise<void> };
 
 /** The connection's own MCP server: what the hub sends to this client goes through it. */
 export type ConnectionServer = Server;
@@ -35,13 +39,16 @@ export class Connection {
     /** `undefined` for the global endpoint. */
     readonly virtualServer: string | undefined,
     readonly session: LogicalSession,
-    readonly closeTransport: ConnectionCloser,
-    /** Owned here, so a connection and its server are found, and forgotten, together. */
-    readonly server: ConnectionServer,
+    readonly edge: ConnectionEdge,
     now: number,
   ) {
     this.createdAt = now;
     this.lastSeenAt = now;
+  }
+
+  /** The connection's MCP server, which its edge owns: what the hub sends this client goes through it. */
+  get server(): ConnectionServer {
+    return this.edge.server;
   }
 }
 
@@ -186,15 +193,14 @@ export class SessionRegistry implements Disposable {
     transport: TransportKind;
     virtualServer: string | undefined;
     sessionKey?: string;
-    close: ConnectionCloser;
-    server: ConnectionServer;
+    edge: ConnectionEdge;
   }): Connection {
     const now = this.now();
     const existing = init.sessionKey === undefined ? undefined : this.sessionsById.get(keyedSessionId(init.sessionKey));
     const session =
       existing ?? new LogicalSession(init.sessionKey === undefined ? { connectionId: init.id } : { key: init.sessionKey }, this.ownership, now);
     this.sessionsById.set(session.id, session);
-    const connection = new Connection(init.id, init.transport, init.virtualServer, session, init.close, init.server, now);
+    const connection = new Connection(init.id, init.transport, init.virtualServer, session, init.edge, now);
     session.connections.set(connection.id, connection);
     session.lastSeenAt = now;
     this.connections.set(connection.id, connection);
@@ -317,7 +323,7 @@ export class SessionRegistry implements Disposable {
     // Record first, so the transport's own close callback (a no-op then) does not replace the reason.
     this.connectionClosed(connection.id, reason);
     try {
-      await connection.closeTransport();
+      await connection.edge.close();
     } catch (error) {
       this.options.logger.warn(`closing connection ${connection.id} failed: ${errorMessage(error)}`);
     }

@@ -2,7 +2,7 @@ import type { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js
 import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { RequestId } from '@modelcontextprotocol/sdk/types.js';
 import { HookedTransport } from '../core/hookedTransport';
-import type { Connection, TransportKind } from '../core/sessions';
+import type { Connection, ConnectionEdge, TransportKind } from '../core/sessions';
 import type { Hub } from '../hub/hub';
 import { createConnectionServer, type ConnectionEndpoint } from '../hub/sessionServer';
 import { ConnectionClosedError, type DirectResponse } from './directResponse';
@@ -12,9 +12,11 @@ type TransportOf<K extends TransportKind> = K extends 'streamable-http' ? Stream
 /**
  * One client connection at the HTTP edge, and everything it owns: its SDK transport (behind the
  * hub's hooks), its MCP server, the calls in flight on the direct path, and its record in the
- * hub's registry once it is open. Made whole here; ended once, when its transport closes.
+ * hub's registry once it is open. Made whole here; ended once, when its transport closes. The
+ * registry's record holds it as the connection's `edge`: that is where the HTTP edge finds it by
+ * id, so the registry's is the one map of connections.
  */
-export class ClientConnection<K extends TransportKind = TransportKind> {
+export class ClientConnection<K extends TransportKind = TransportKind> implements ConnectionEdge {
   readonly endpoint: ConnectionEndpoint;
   /** What the connection's MCP server is connected to: `transport`, behind the hub's hooks. */
   readonly hooked: HookedTransport<TransportOf<K>>;
@@ -29,8 +31,6 @@ export class ClientConnection<K extends TransportKind = TransportKind> {
     readonly kind: K,
     readonly virtualServer: string | undefined,
     readonly transport: TransportOf<K>,
-    /** Called once when the transport closes, after the registry has been told. */
-    private readonly onEnd: () => void,
   ) {
     this.endpoint = createConnectionServer(hub, virtualServer, () => this.connection);
     // What the server sends about a call on the direct path (logs, progress, requests to the
@@ -48,9 +48,17 @@ export class ClientConnection<K extends TransportKind = TransportKind> {
 
   /** Registers the connection with the hub under its id (joining the session its key names). */
   open(id: string, sessionKey: string | undefined): Connection {
-    const { server } = this.endpoint;
-    this.connection = this.hub.openConnection({ id, transport: this.kind, virtualServer: this.virtualServer, sessionKey, close: () => server.close(), server });
+    this.connection = this.hub.openConnection({ id, transport: this.kind, virtualServer: this.virtualServer, sessionKey, edge: this });
     return this.connection;
+  }
+
+  get server(): ConnectionEndpoint['server'] {
+    return this.endpoint.server;
+  }
+
+  /** Closes the MCP server, and with it the transport: the connection then ends (once). */
+  close(): Promise<void> {
+    return this.server.close();
   }
 
   /** Connects the MCP server to the transport: from here on, the transport's messages are served. */
@@ -63,6 +71,5 @@ export class ClientConnection<K extends TransportKind = TransportKind> {
     this.ended = true;
     for (const call of this.directCalls.values()) call.controller.abort(new ConnectionClosedError());
     if (this.connection) this.hub.sessions.connectionClosed(this.connection.id, reason);
-    this.onEnd();
   }
 }

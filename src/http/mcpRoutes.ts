@@ -27,9 +27,6 @@ export const sessionKeyHeader = 'x-mcp-hub-session';
  * per-connection server with `createConnectionServer`, so they cannot disagree on scope.
  */
 export class McpRoutes {
-  /** Every open client connection, by its id (`Mcp-Session-Id`, or the SSE stream's `sessionId`). */
-  private readonly connections = new Map<string, ClientConnection>();
-
   constructor(
     private readonly hub: Hub,
     private readonly logger: Logger,
@@ -90,7 +87,7 @@ export class McpRoutes {
     try {
       const connectionId = req.headers['mcp-session-id'];
       if (typeof connectionId === 'string') {
-        const client = this.connections.get(connectionId);
+        const client = this.clientConnection(connectionId);
         // A connection belongs to the endpoint that created it: another endpoint never finds it.
         if (!client || !isKind(client, 'streamable-http') || client.virtualServer !== virtualServer) {
           sendJsonRpcError(res, 404, RpcErrorCode.ConnectionNotFound, 'Session not found: it ended or never existed; initialize a new one');
@@ -159,18 +156,17 @@ export class McpRoutes {
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
         client.open(id, sessionKey);
-        this.connections.set(id, client);
       },
     });
-    const client = new ClientConnection(this.hub, 'streamable-http', virtualServer, transport, () => this.forget(client));
+    const client = new ClientConnection(this.hub, 'streamable-http', virtualServer, transport);
     await client.start();
     await transport.handleRequest(req, res, body);
   }
 
-  /** Drops an ended connection from the map, unless a newer one took its id. */
-  private forget(ended: ClientConnection): void {
-    const id = ended.connection?.id;
-    if (id !== undefined && this.connections.get(id) === ended) this.connections.delete(id);
+  /** The open connection with this id, from the hub's registry (which holds it as the connection's edge). */
+  private clientConnection(id: string): ClientConnection | undefined {
+    const edge = this.hub.sessions.connection(id)?.edge;
+    return edge instanceof ClientConnection ? edge : undefined;
   }
 
   /**
@@ -208,9 +204,8 @@ export class McpRoutes {
       const messagesPath = virtualServer === undefined ? '/messages' : `/servers/${encodeURIComponent(virtualServer)}/messages`;
       const transport = new SSEServerTransport(messagesPath, res);
       // Every message of a legacy SSE connection takes the SDK's path: no direct calls.
-      const client = new ClientConnection(this.hub, 'sse', virtualServer, transport, () => this.forget(client));
+      const client = new ClientConnection(this.hub, 'sse', virtualServer, transport);
       client.open(transport.sessionId, key.key).openStreams = 1; // the stream is the connection: it is not idle while open
-      this.connections.set(transport.sessionId, client);
       await client.start();
     } catch (error) {
       this.logger.error(`SSE connection failed: ${errorMessage(error)}`);
@@ -224,7 +219,7 @@ export class McpRoutes {
       sendJsonRpcError(res, 400, RpcErrorCode.Refused, 'Bad Request: sessionId query parameter is required');
       return;
     }
-    const client = this.connections.get(id);
+    const client = this.clientConnection(id);
     if (!client || !isKind(client, 'sse') || client.virtualServer !== virtualServer) {
       sendJsonRpcError(res, 404, RpcErrorCode.ConnectionNotFound, 'Session not found: it ended or never existed; open a new SSE stream');
       return;
