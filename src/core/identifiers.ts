@@ -95,7 +95,7 @@ export function canonicalIdentifier(kind: IdentifierKind, value: string): string
 }
 
 /** The folders a canonical path or URI is inside, nearest first. */
-export function containersOf(kind: 'path' | 'uri' | IdentifierKind, canonical: string): string[] {
+export function containersOf(kind: IdentifierKind, canonical: string): string[] {
   if (!isContainerKind(kind)) return [];
   const out: string[] = [];
   const root = kind === 'uri' ? (/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i.exec(canonical)?.[0] ?? '') : '';

@@ -19,9 +19,9 @@ function asIdentifier(identifier: OwnedIdentifier): { kind: IdentifierKind; valu
 
 /**
  * Which ledger owns each identifier, hub-wide: an identifier has at most one owner per upstream,
- * so a session can never come to own what another session created. Paths and URIs are also
- * indexed by where they are, so "is anything of another session's inside this folder" is a
- * lookup per owner rather than a scan of every id. Only ledgers write to it.
+ * so a session can never come to own what another session created. Owned paths and URIs are
+ * also kept per upstream and kind, so "is anything of another session's inside this folder"
+ * scans those alone, not every identifier. Only ledgers write to it.
  */
 export class OwnershipIndex {
   private readonly owners = new Map<string, OwnershipLedger>();
@@ -37,7 +37,11 @@ export class OwnershipIndex {
    * URIs) something inside it: touching it would touch that session's things.
    */
   foreignOwner(upstream: string, kind: IdentifierKind, value: string, ledger: OwnershipLedger): OwnershipLedger | undefined {
-    const canonical = canonicalIdentifier(kind, value);
+    return this.foreignOwnerOf(upstream, kind, canonicalIdentifier(kind, value), ledger);
+  }
+
+  /** @internal `foreignOwner` of an identifier already in canonical form. */
+  foreignOwnerOf(upstream: string, kind: IdentifierKind, canonical: string, ledger: OwnershipLedger): OwnershipLedger | undefined {
     const exact = this.owners.get(keyOf(upstream, kind, canonical));
     if (exact && exact !== ledger) return exact;
     if (!isContainerKind(kind)) return undefined;
@@ -101,8 +105,8 @@ export class OwnershipLedger {
       const canonical = canonicalIdentifier(kind, value);
       const key = keyOf(upstream, kind, canonical);
       // Already owned, or inside a folder this session owns: nothing new to record.
-      if (this.owned.has(key) || this.owns(upstream, value, kind)) continue;
-      if (this.index.foreignOwner(upstream, kind, value, this) || !this.index.claim(upstream, kind, canonical, this)) {
+      if (this.ownsCanonical(upstream, kind, canonical)) continue;
+      if (this.index.foreignOwnerOf(upstream, kind, canonical, this) || !this.index.claim(upstream, kind, canonical, this)) {
         outcome.collisions.push(value);
         continue;
       }
@@ -114,7 +118,10 @@ export class OwnershipLedger {
 
   /** Whether this session owns the identifier, or (for a path or URI) a folder it is in. */
   owns(upstream: string, id: string, kind: IdentifierKind = 'id'): boolean {
-    const canonical = canonicalIdentifier(kind, id);
+    return this.ownsCanonical(upstream, kind, canonicalIdentifier(kind, id));
+  }
+
+  private ownsCanonical(upstream: string, kind: IdentifierKind, canonical: string): boolean {
     if (this.owned.has(keyOf(upstream, kind, canonical))) return true;
     if (!isContainerKind(kind)) return false;
     return containersOf(kind, canonical).some((container) => this.owned.has(keyOf(upstream, kind, container)));

@@ -48,7 +48,7 @@ export class ClientConnection<K extends TransportKind = TransportKind> implement
 
   /** Registers the connection with the hub under its id (joining the session its key names). */
   open(id: string, sessionKey: string | undefined): Connection {
-    this.connection = this.hub.openConnection({ id, transport: this.kind, virtualServer: this.virtualServer, sessionKey, edge: this });
+    this.connection = this.hub.sessions.open({ id, transport: this.kind, virtualServer: this.virtualServer, sessionKey, edge: this });
     return this.connection;
   }
 

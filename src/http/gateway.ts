@@ -100,7 +100,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const host = options.host ?? '127.0.0.1';
   const edge = new Edge(hub, options, logger); // throws before listening when the tokens are equal
   let url = '';
-  edge.routes('none').on('GET', '/healthz', ({ res }) => sendJson(res, 200, { name: 'mcp-session-hub', version: hubVersion }));
+  // HEAD too, as health checkers send it (Node sends no body to a HEAD).
+  edge.routes('none').on(['GET', 'HEAD'], '/healthz', ({ res }) => sendJson(res, 200, { name: 'mcp-session-hub', version: hubVersion }));
   adminRoutes(edge.routes('admin'), hub, () => url);
   new McpRoutes(hub, logger.child('mcp')).addTo(edge.routes('client'));
 

@@ -71,7 +71,7 @@ export class Hub implements Disposable {
       chatIdleTimeoutMs: options.config.settings.chatSessionIdleTimeoutMs,
       logger: options.logger.child('sessions'),
     });
-    this.router = new MessageRouter(this.sessions, (id) => this.sessions.connection(id)?.server, options.logger.child('router'));
+    this.router = new MessageRouter(this.sessions, options.logger.child('router'));
     this.sessions.onDidChange((event) => {
       if (event.type === 'connection-opened') this.options.logger.info(`session ${event.connection.session.id}: connection ${event.connection.id} opened (${event.connection.transport}, ${event.connection.virtualServer ?? 'global'})`);
       if (event.type === 'connection-closed') {
@@ -217,14 +217,6 @@ export class Hub implements Disposable {
         if (level) instance.setLogLevel(level);
       });
     }
-  }
-
-  /**
-   * Registers a client connection and the MCP server that serves it (so catalog changes can
-   * notify it). Transports call this once the connection has its id.
-   */
-  openConnection(init: Parameters<SessionRegistry['open']>[0]): Connection {
-    return this.sessions.open(init);
   }
 
   /**

@@ -1,6 +1,5 @@
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { type ClientCapabilities, type LoggingMessageNotification } from '@modelcontextprotocol/sdk/types.js';
 import { passesLogLevel } from '../core/logLevels';
 import { errorMessage, type Logger } from '../core/logger';
@@ -23,7 +22,6 @@ export class MessageRouter {
 
   constructor(
     private readonly sessions: SessionRegistry,
-    private readonly serverOf: (connectionId: string) => Server | undefined,
     private readonly logger: Logger,
   ) {}
 
@@ -58,7 +56,7 @@ export class MessageRouter {
     const what = `${request.method} from upstream '${upstreamId}'`;
     if (!attribution.origin) throw new RpcError(RpcErrorCode.InvalidRequest, `The hub refused ${what}: ${attribution.why}`);
     const { connectionId, requestId } = attribution.origin;
-    const server = this.sessions.connection(connectionId) ? this.serverOf(connectionId) : undefined;
+    const server = this.sessions.connection(connectionId)?.server;
     if (!server) throw new RpcError(RpcErrorCode.InvalidRequest, `The hub refused ${what}: the connection it was serving has closed`);
     const missing = missingCapability(request, server.getClientCapabilities());
     if (missing) throw new RpcError(RpcErrorCode.MethodNotFound, `The hub refused ${what}: the client of this session did not declare ${missing}`);
@@ -74,17 +72,17 @@ export class MessageRouter {
     }
     const { connectionId, requestId } = attribution.origin;
     const connection = this.sessions.connection(connectionId);
-    const server = connection ? this.serverOf(connectionId) : undefined;
-    if (!connection || !server || !passesLogLevel(params.level, connection.logLevel)) return;
-    server.notification({ method: 'notifications/message', params }, { relatedRequestId: requestId }).catch((error: unknown) => {
+    if (!connection || !passesLogLevel(params.level, connection.logLevel)) return;
+    connection.server.notification({ method: 'notifications/message', params }, { relatedRequestId: requestId }).catch((error: unknown) => {
       this.logger.debug(`could not deliver a log message to ${connectionId}: ${errorMessage(error)}`);
     });
   }
 
   private resourceUpdated(upstream: UpstreamConnection, uri: string): void {
     for (const connectionId of this.subscriptions.subscribers(upstream, uri)) {
-      this.serverOf(connectionId)
-        ?.notification({ method: 'notifications/resources/updated', params: { uri } })
+      this.sessions
+        .connection(connectionId)
+        ?.server.notification({ method: 'notifications/resources/updated', params: { uri } })
         .catch((error: unknown) => this.logger.debug(`could not tell ${connectionId} that ${uri} changed: ${errorMessage(error)}`));
     }
   }

@@ -28,7 +28,7 @@ import {
 import { z } from 'zod';
 import type { Route, ScopedCatalog } from '../core/catalog';
 import type { NamedIdentifier } from '../core/identifiers';
-import { callDigest, checkCall, createdIds, describeIdentifier, type SafeModeOutcome, type SafeModeVerdict } from '../core/safeMode';
+import { callDigest, checkCall, classifyTool, createdIds, describeIdentifier, type SafeModeOutcome, type SafeModeVerdict } from '../core/safeMode';
 import { RpcError, RpcErrorCode } from '../core/errors';
 import { passesLogLevel } from '../core/logLevels';
 import type { Connection, LogicalSession } from '../core/sessions';
@@ -236,12 +236,14 @@ export function createConnectionServer(hub: Hub, virtualServer: string | undefin
     // Safe mode judges the upstream's own tool: its own name, annotations and input schema.
     const tool = { name: route.name, annotations: route.tool.annotations, inputSchema: route.tool.inputSchema };
     const rule = hub.config.upstreams.get(route.upstream)?.safeMode.tools[route.name];
-    const verdict = checkCall({ upstream: route.upstream, tool, args: params.arguments, rule, ledger });
+    const safeMode = hub.safeModeEnabled(virtualServer, route.upstream);
+    // Off, only a creating call needs the verdict: what it names is recorded all the same.
+    const verdict = safeMode || classifyTool(tool, rule) === 'create' ? checkCall({ upstream: route.upstream, tool, args: params.arguments, rule, ledger }) : undefined;
     let digestOfCall: string | undefined;
     const digest = () => (digestOfCall ??= callDigest(route.upstream, route.name, params.arguments));
     const note = (outcome: SafeModeOutcome, identifiers: readonly NamedIdentifier[], why?: string) =>
       session.safeModeDecisions.add({ at: Date.now(), upstream: route.upstream, tool: route.name, outcome, identifiers: identifiers.slice(0, 20).map(describeIdentifier), digest: digest(), ...(why ? { why } : {}) });
-    if (hub.safeModeEnabled(virtualServer, route.upstream)) {
+    if (safeMode && verdict) {
       if (verdict.outcome === 'refuse') {
         note('refused', verdict.identifiers, verdict.reason);
         hub.sessions.recordCall(current, 0, true);
@@ -265,7 +267,7 @@ export function createConnectionServer(hub: Hub, virtualServer: string | undefin
     }
     const result = (await forward(route, { method: 'tools/call', params: { ...params, name: route.name } }, extra, session)) as CallToolResult;
     // Recorded even while safe mode is off, so switching it on later protects what exists.
-    if (verdict.kind === 'create') {
+    if (verdict?.kind === 'create') {
       const { collisions } = ledger.record(route.upstream, route.name, createdIds(result, rule, params.arguments, verdict.outcome === 'allow' ? verdict.creates : []));
       if (collisions.length > 0) {
         hub.logger.warn(

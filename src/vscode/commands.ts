@@ -4,7 +4,6 @@ import type { TreeNode } from '../ui/treeModel';
 import { DashboardPanel } from './dashboardPanel';
 import type { HubController } from './hubController';
 
-/** Every command of the extension: from the palette they ask what to act on; from the tree they know. */
 /** A command action whose failure is logged and shown to the user, never left unhandled. */
 export function reportingErrors(logger: Logger) {
   return (action: (node?: TreeNode) => Promise<void>) =>
@@ -18,6 +17,7 @@ export function reportingErrors(logger: Logger) {
     };
 }
 
+/** Every command of the extension: from the palette they ask what to act on; from the tree they know. */
 export function registerCommands(context: vscode.ExtensionContext, controller: HubController, output: vscode.LogOutputChannel, logger: Logger): vscode.Disposable {
   const client = () => {
     const current = controller.client;

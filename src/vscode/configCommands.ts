@@ -76,11 +76,17 @@ export function registerConfigCommands(context: vscode.ExtensionContext, control
       }
       const path = configPath();
       const hubText = existsSync(path) ? readFileSync(path, 'utf8') : '';
-      // What a merge would skip is already in the hub: not offered (nothing is imported twice).
-      const already = new Set(mergeImport(hubText, path, found).skipped.map((skipped) => `${skipped.from}\u0000${skipped.id}`));
-      const offered = found.filter((candidate) => !already.has(`${candidate.source.label}\u0000${candidate.id}`));
+      // What a merge would skip (in the hub already, or an entry the loader would refuse) is not offered.
+      const { skipped } = mergeImport(hubText, path, found);
+      for (const { id, from, why } of skipped) logger.info(`import: not offering '${id}' from ${from}: ${why}`);
+      const notOffered = new Set(skipped.map((skip) => `${skip.from}\u0000${skip.id}`));
+      const offered = found.filter((candidate) => !notOffered.has(`${candidate.source.label}\u0000${candidate.id}`));
       if (offered.length === 0) {
-        void vscode.window.showInformationMessage(found.length ? 'MCP Session Hub: every server found is in the hub config already.' : 'MCP Session Hub: no MCP servers found in VS Code, Claude or Cursor config files.');
+        void vscode.window.showInformationMessage(
+          found.length
+            ? 'MCP Session Hub: every server found is in the hub config already, or cannot be loaded (the log says why).'
+            : 'MCP Session Hub: no MCP servers found in VS Code, Claude or Cursor config files.',
+        );
         return;
       }
       const chosen = await vscode.window.showQuickPick(
@@ -147,16 +153,13 @@ export function registerConfigCommands(context: vscode.ExtensionContext, control
 }
 
 /** The tree's tool checkboxes: each change becomes an include/exclude edit of the virtual server. */
-export async function applyToolCheckboxes(controller: HubController, logger: Logger, changes: readonly (readonly [TreeNode, vscode.TreeItemCheckboxState])[]): Promise<void> {
-  try {
-    await editConfigFile(controller.editableConfigPath(), (text) =>
+export function applyToolCheckboxes(controller: HubController, logger: Logger, changes: readonly (readonly [TreeNode, vscode.TreeItemCheckboxState])[]): Promise<void> {
+  return reportingErrors(logger)(() =>
+    editConfigFile(controller.editableConfigPath(), (text) =>
       changes.reduce((current, [node, state]) => {
         if (!node.tool || !node.target) return current;
         return setToolSelected(current, node.target, node.tool.upstream, node.tool.name, state === vscode.TreeItemCheckboxState.Checked);
       }, text),
-    );
-  } catch (error) {
-    logger.error(errorMessage(error));
-    void vscode.window.showErrorMessage(`MCP Session Hub: ${errorMessage(error)}`);
-  }
+    ),
+  )();
 }

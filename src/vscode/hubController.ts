@@ -143,7 +143,7 @@ export class HubController implements vscode.Disposable {
 
   /**
    * Asks once for each input that keeps an upstream from starting, then reloads with the answers.
-   * One round at a time: the hub's state changes (a saved config among them) call this often.
+   * One round at a time: a newly applied config and a command may both call this at once.
    */
   askForMissingInputs(): Promise<void> {
     this.askingInputs ??= (async () => {

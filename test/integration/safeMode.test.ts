@@ -161,8 +161,12 @@ describe('safe mode', function () {
       assert.equal(off.status, 200);
       assert.equal(hub.hub.state().upstreams[0].safeMode, false);
       assert.equal((await call(bob, 'delete_item', { id: first })).isError, false);
+      // What a session creates while safe mode is off is still its own once it is on again.
+      const madeWhileOff = await create(alice, 'while off');
 
       assert.equal((await rawRequest(`${hub.url}/admin/safe-mode`, { method: 'POST', body: JSON.stringify({ enabled: true }), headers: adminAuth })).status, 200);
+      assert.match((await call(bob, 'delete_item', { id: madeWhileOff })).text, /another session owns it/);
+      assert.equal((await call(alice, 'delete_item', { id: madeWhileOff })).isError, false);
       const second = await create(alice, 'two');
       assert.equal((await call(bob, 'delete_item', { id: second })).isError, true);
       assert.equal((await rawRequest(`${hub.url}/admin/safe-mode`, { method: 'POST', body: '{"enabled":"yes"}', headers: adminAuth })).status, 400);

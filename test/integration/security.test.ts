@@ -147,5 +147,7 @@ describe('security at the HTTP edge', function () {
     const response = await rawRequest(`${hub.url}/healthz`, { auth: false });
     assert.equal(response.status, 200);
     assert.deepEqual(Object.keys(JSON.parse(response.body)).sort(), ['name', 'version']);
+    const head = await rawRequest(`${hub.url}/healthz`, { auth: false, method: 'HEAD' });
+    assert.deepEqual([head.status, head.body], [200, '']);
   });
 });
