@@ -61,6 +61,11 @@ export class AdminClient {
     await this.call('POST', `/admin/upstreams/${encodeURIComponent(id)}/restart`);
   }
 
+  /** Frees what ended sessions owned: one session's, one identifier, or all. Returns how many identifiers. */
+  async releaseTombstones(which: { session: string } | { upstream: string; kind: string; id: string } | { all: true }): Promise<number> {
+    return (await this.call<{ released: number }>('POST', '/admin/tombstones/release', which)).released;
+  }
+
   async setSafeMode(enabled: boolean, upstream?: string): Promise<void> {
     await this.call('POST', '/admin/safe-mode', { enabled, ...(upstream ? { upstream } : {}) });
   }

@@ -9,6 +9,7 @@ import { inputEnvVarName, VariableResolver, type InputDeclaration } from './conf
 import { ConfigError, type ConfigIssue } from './errors';
 import { upstreamNamePrefix } from './naming';
 import type { SafeModePolicy } from './safeMode';
+import { safeModeProfileNames } from './safeModeProfiles';
 import { stableStringify } from './stableJson';
 
 /**
@@ -63,17 +64,27 @@ const upstreamCommon = {
               z.string(),
               z
                 .object({
-                  kind: z.enum(['create', 'destructive', 'guarded', 'additive', 'read', 'other']).optional(),
+                  kind: z.enum(['create', 'destructive', 'guarded', 'additive', 'read', 'command', 'other']).optional(),
                   // A property name, or a JSON pointer with `*` for each array item: `/deletions/*/entityName`.
                   idArguments: z
                     .array(z.string().regex(/^(?:[^/]+|(?:\/[^/]+)+)$/, 'must be a property name or a JSON pointer such as "/items/*/id" (no empty segment)'))
                     .optional(),
                   idPaths: z.array(z.string()).optional(),
                   idPattern: z.string().refine(isValidRegExp, 'must be a valid regular expression').optional(),
+                  /** For a `command` tool: the argument holding the command, shown when the call is asked. */
+                  commandArgument: z.string().min(1).optional(),
                 })
                 .strict(),
             )
             .optional(),
+          /** A shipped profile by name (`desktop-commander`, `filesystem`, `memory`, `playwright`, `github`), or `false` for none. Unset: matched by the server's name. */
+          profile: z.union([z.literal(false), z.enum(safeModeProfileNames)]).optional(),
+          /** A read-only tool that errs (ENOENT) for a path that does not exist, asked before a creating call; `false`: never ask. */
+          existenceProbe: z.union([z.literal(false), z.object({ tool: z.string().min(1), argument: z.string().min(1) }).strict()]).optional(),
+          /** The platform the server's paths follow. Unset: the hub's own for a local server, both for a remote one. */
+          platform: z.enum(['posix', 'windows']).optional(),
+          /** Paths differing only in letter case are the same file. Unset: true on macOS and Windows. */
+          caseInsensitivePaths: z.boolean().optional(),
         })
         .strict(),
     ])
@@ -192,6 +203,16 @@ const hubSettingsSchema = z
     maxSessions: z.number().int().min(1).max(1_000_000).optional(),
     /** Most connections at once; past it a new one gets 503. */
     maxConnections: z.number().int().min(1).max(1_000_000).optional(),
+    safeMode: z
+      .object({
+        /**
+         * Seconds after its session ended that what it owned is released by itself. Unset: kept as
+         * long as the ledger, until a human releases it.
+         */
+        retainEnded: z.number().int().min(1).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -312,6 +333,8 @@ export type HubSettings = {
   maxUpstreamMessageBytes: number;
   maxSessions: number;
   maxConnections: number;
+  /** Milliseconds an ended session's ownership is kept; undefined: until a human releases it. */
+  retainEndedMs?: number;
 };
 
 export type HubConfig = {
@@ -471,6 +494,7 @@ export function validateConfig(raw: unknown, source: string, context: ConfigCont
       maxUpstreamMessageBytes: file.hub?.maxUpstreamMessageBytes ?? defaultSettings.maxUpstreamMessageBytes,
       maxSessions: file.hub?.maxSessions ?? defaultSettings.maxSessions,
       maxConnections: file.hub?.maxConnections ?? defaultSettings.maxConnections,
+      ...(file.hub?.safeMode?.retainEnded === undefined ? {} : { retainEndedMs: file.hub.safeMode.retainEnded * 1000 }),
     },
   };
 }
@@ -488,7 +512,8 @@ function toSelection(value: z.infer<typeof selectionSchema> | undefined): Select
  */
 function toSafeModePolicy(value: z.infer<typeof stdioUpstream>['safeMode'], perSession: boolean): SafeModePolicy {
   if (value === undefined || typeof value === 'boolean') return { enabled: value ?? !perSession, tools: {} };
-  return { enabled: value.enabled ?? true, tools: value.tools ?? {} };
+  const { enabled, tools, ...rest } = value;
+  return { enabled: enabled ?? true, tools: tools ?? {}, ...rest };
 }
 
 /** A configured root as a `file://` URI: absolute paths are turned into one, URIs kept. */

@@ -1,4 +1,4 @@
-import { posix } from 'node:path';
+import { canonicalId, guidPattern, type IdentifierKind } from './spelling';
 
 /**
  * Identifier-shaped values in JSON, for safe mode. A GUID is found however it is spelled (case,
@@ -6,19 +6,9 @@ import { posix } from 'node:path';
  * upstream may normalise it; every id is compared in one canonical form.
  */
 
-/** A GUID with optional separators between its groups, not part of a longer run of hex digits. */
-const guidLike = /(?<![0-9a-f])[0-9a-f]{8}(?:[-\s]*[0-9a-f]{4}){3}[-\s]*[0-9a-f]{12}(?![0-9a-f])/gi;
-const guidWhole = new RegExp(`^${guidLike.source}$`, 'i');
-
-/** The form ids are compared in: a GUID lower-cased without separators; anything else trimmed. */
-export function canonicalId(id: string): string {
-  const trimmed = id.trim();
-  return guidWhole.test(trimmed) ? trimmed.toLowerCase().replace(/[-\s]/g, '') : trimmed;
-}
-
 /** The GUIDs in a text, as spelled there. */
 export function guidsIn(text: string): string[] {
-  return text.match(guidLike) ?? [];
+  return text.match(guidPattern) ?? [];
 }
 
 /**
@@ -48,65 +38,6 @@ export function guidsAnywhere(value: unknown): string[] {
   const found = new Map<string, string>();
   for (const text of scalarsIn(value)) for (const id of guidsIn(text)) if (!found.has(canonicalId(id))) found.set(canonicalId(id), id);
   return [...found.values()];
-}
-
-/**
- * Kinds of identifier safe mode tells apart: opaque ids (GUIDs in any spelling, numbers, keys),
- * names (exact), and paths and URIs (normalised; owning one covers what is inside it).
- */
-export type IdentifierKind = 'id' | 'name' | 'path' | 'uri';
-
-export function isContainerKind(kind: IdentifierKind): kind is 'path' | 'uri' {
-  return kind === 'path' || kind === 'uri';
-}
-
-/**
- * A path as safe mode compares it: backslashes read as separators (a Windows server reads them
- * so, and reading them so on POSIX only ever makes a path look *less* owned), `.`, `..` and
- * duplicate slashes resolved, no trailing slash. Symlinks are not followed: the hub never looks
- * at the disk. Lower-cased where file systems ignore case, so another spelling is the same file.
- */
-function canonicalPath(path: string): string {
-  const normal = posix.normalize(path.trim().replace(/\\/g, '/'));
-  const joined = normal.length > 1 && normal.endsWith('/') ? normal.slice(0, -1) : normal;
-  return caseInsensitiveFiles ? joined.toLowerCase() : joined;
-}
-
-const caseInsensitiveFiles = process.platform === 'win32' || process.platform === 'darwin';
-
-/** A URI with its scheme and host lower-cased and its path resolved as a path; other text as is. */
-function canonicalUri(uri: string): string {
-  let url: URL;
-  try {
-    url = new URL(uri.trim());
-  } catch {
-    return canonicalPath(uri);
-  }
-  const path = canonicalPath(decodeURIComponent(url.pathname));
-  return `${url.protocol}//${url.host}${path === '/' ? '' : path}${url.search}`;
-}
-
-/** The form an identifier is compared in. */
-export function canonicalIdentifier(kind: IdentifierKind, value: string): string {
-  if (kind === 'path') return canonicalPath(value);
-  if (kind === 'uri') return canonicalUri(value);
-  if (kind === 'name') return value;
-  return canonicalId(value);
-}
-
-/** The folders a canonical path or URI is inside, nearest first. */
-export function containersOf(kind: IdentifierKind, canonical: string): string[] {
-  if (!isContainerKind(kind)) return [];
-  const out: string[] = [];
-  const root = kind === 'uri' ? (/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i.exec(canonical)?.[0] ?? '') : '';
-  let rest = canonical.slice(root.length);
-  for (let slash = rest.lastIndexOf('/'); slash >= 0; slash = rest.lastIndexOf('/')) {
-    rest = rest.slice(0, slash);
-    if (rest || root) out.push(`${root}${rest}`);
-    else out.push('/');
-    if (!rest) break;
-  }
-  return out;
 }
 
 /** Lower-case words of a property name: `entityNames` → entity, names; `file_path` → file, path. */
@@ -189,21 +120,18 @@ function slotsIn(inputSchema: unknown, depth: number, path: string[]): Identifie
   return slots;
 }
 
-/**
- * Longest text taken as an identifier: longer values are content (an observation, a file's
- * text), whatever their property is called.
- */
-const maxIdentifierLength = 1024;
-
 /** One identifier a call names, and the JSON pointer it stands at in the arguments. */
 export type NamedIdentifier = { kind: IdentifierKind; value: string; own: boolean; at: string };
 
-/** The identifiers at the given slots of a call's arguments (strings, numbers, arrays of them). */
+/**
+ * The identifiers at the given slots of a call's arguments (strings, numbers, arrays of them),
+ * whatever their length: a value in an identifier slot is judged, never taken for content.
+ */
 export function identifiersAt(args: unknown, slots: readonly IdentifierSlot[]): NamedIdentifier[] {
   const found: NamedIdentifier[] = [];
   const take = (value: unknown, slot: IdentifierSlot, at: string) => {
     if (typeof value === 'number' && Number.isFinite(value)) found.push({ kind: slot.kind, value: String(value), own: slot.own, at });
-    else if (typeof value === 'string' && value.trim() && value.length <= maxIdentifierLength) found.push({ kind: slot.kind, value, own: slot.own, at });
+    else if (typeof value === 'string' && value !== '') found.push({ kind: slot.kind, value, own: slot.own, at });
   };
   for (const slot of slots) {
     let level: Array<{ value: unknown; at: string }> = [{ value: args, at: '' }];

@@ -1,8 +1,6 @@
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import { createHash } from 'node:crypto';
 import {
-  canonicalId,
-  canonicalIdentifier,
   guidsAnywhere,
   guidsIn,
   identifierKindOf,
@@ -13,7 +11,7 @@ import {
   type IdentifierSlot,
   type NamedIdentifier,
 } from './identifiers';
-import type { OwnedIdentifier, OwnershipLedger } from './ownershipLedger';
+import { canonicalId } from './spelling';
 import { stableStringify } from './stableJson';
 
 /**
@@ -36,9 +34,12 @@ import { stableStringify } from './stableJson';
  * - **guarded**: no annotations and no telling name, so possibly destructive by the spec. Every
  *   GUID and configured id must be the session's; names and paths from its schema are not judged.
  * - **additive**: `readOnlyHint: false, destructiveHint: false` and not a creating name. Not judged.
+ * - **command**: runs whatever command or code it is given (a shell, `start_process`). Only by a
+ *   rule or profile. Safe mode cannot see what a command does, so such a call is always asked,
+ *   with the command shown; its text is never read for identifiers.
  * Another session's thing refuses a call outright; something nobody here created is asked about.
  */
-export type ToolKind = 'create' | 'destructive' | 'guarded' | 'additive' | 'read';
+export type ToolKind = 'create' | 'destructive' | 'guarded' | 'additive' | 'read' | 'command';
 
 /** Spellings accepted in config for the kinds (the first wave's `other` is today's `additive`). */
 export type ConfiguredToolKind = ToolKind | 'other';
@@ -51,11 +52,25 @@ export type SafeModeToolRule = {
   idPaths?: string[];
   /** A regular expression whose first group (or whole match) is a created id, over text content. */
   idPattern?: string;
+  /** For a `command` tool: the argument that holds the command, shown in the approval request. */
+  commandArgument?: string;
 };
+
+/** A read-only tool that says whether a path exists: it errs (ENOENT) when it does not. */
+export type ExistenceProbe = { tool: string; argument: string };
 
 export type SafeModePolicy = {
   enabled: boolean;
+  /** Rules per tool; a tool's rule here replaces its profile's. */
   tools: Record<string, SafeModeToolRule>;
+  /** The shipped profile to use: a profile's name, `false` for none; unset: matched by the server's `serverInfo.name`. */
+  profile?: string | false;
+  /** Unset: from the profile; `false`: never ask the upstream whether a path exists. */
+  existenceProbe?: ExistenceProbe | false;
+  /** Unset: as the hub's own platform (a remote upstream: both readings). */
+  platform?: 'posix' | 'windows';
+  /** Unset: as the platform (true on macOS and Windows). */
+  caseInsensitivePaths?: boolean;
 };
 
 const createWords = new Set(['create', 'add', 'new', 'insert', 'make', 'deploy']);
@@ -103,7 +118,7 @@ export function identifiersOfCall(tool: SafeModeTool, args: Record<string, unkno
   const found = new Map<string, NamedIdentifier>();
   const slots = readSchema ? [...identifierSlots(tool.inputSchema), ...configuredSlots(rule)] : configuredSlots(rule);
   for (const identifier of identifiersAt(args, slots)) {
-    const key = `${identifier.kind}\u0000${canonicalIdentifier(identifier.kind, identifier.value)}`;
+    const key = `${identifier.kind}\u0000${identifier.value}`;
     const seen = found.get(key);
     // A value named twice is "own" only if every place names it as the new thing.
     found.set(key, seen ? { ...seen, own: seen.own && identifier.own } : identifier);
@@ -153,8 +168,13 @@ function resultValues(result: CallToolResult): unknown[] {
  * - the ids its result names: GUIDs anywhere, values of `id` fields, or where the rule points,
  *   less every id its own arguments already named (an echo is not a creation).
  */
-export function createdIds(result: CallToolResult, rule: SafeModeToolRule | undefined, args?: Record<string, unknown>, created: readonly NamedIdentifier[] = []): OwnedIdentifier[] {
-  if (result.isError) return [];
+export function createdIds(
+  result: CallToolResult,
+  rule: SafeModeToolRule | undefined,
+  args?: Record<string, unknown>,
+  created: readonly NamedIdentifier[] = [],
+): { named: NamedIdentifier[]; opaque: string[] } {
+  if (result.isError) return { named: [], opaque: [] };
   const texts = (result.content ?? []).flatMap((block) => (block.type === 'text' ? [block.text] : []));
   const parsed = resultValues(result);
   const ids = new Map<string, string>();
@@ -176,89 +196,22 @@ export function createdIds(result: CallToolResult, rule: SafeModeToolRule | unde
     for (const value of parsed) for (const id of valuesNamed(value, 'id')) add(id);
   }
   const given = new Set([...guidsAnywhere(args), ...scalarsIn(args)].map(canonicalId));
-  const fromResult: OwnedIdentifier[] = [...ids].filter(([canonical]) => !given.has(canonical)).map(([, id]) => id);
+  const opaque = [...ids].filter(([canonical]) => !given.has(canonical)).map(([, id]) => id);
+  const answeredEmptyList = parsed.some((value) => Array.isArray(value) && value.length === 0);
   const listedByProperty = new Map<string, Set<string>>();
   const named = created.filter((identifier) => {
     const property = identifier.at.split('/').filter((part) => !/^\d+$/.test(part)).pop() ?? '';
     let listed = listedByProperty.get(property);
     if (!listed) listedByProperty.set(property, (listed = new Set(parsed.flatMap((value) => [...valuesNamed(value, property)]))));
-    return listed.size === 0 || listed.has(identifier.value);
+    // A result that lists nothing under that property says nothing of what was made, unless it
+    // is an empty list: the memory server answers `[]` when every entity existed already.
+    return listed.has(identifier.value) || (listed.size === 0 && !answeredEmptyList);
   });
-  return [...named.map(({ kind, value }) => ({ kind, value })), ...fromResult];
+  return { named, opaque };
 }
 
 /** What safe mode reads of a tool: its name, annotations and input schema. */
 export type SafeModeTool = Pick<Tool, 'name' | 'annotations'> & { inputSchema?: unknown };
-
-/**
- * Safe mode's answer for one call:
- * - `allow`, with the new things a creating call names (recorded once it succeeds);
- * - `refuse`: it names something another session owns. Never asked: no answer from this session's
- *   client may hand it another session's things;
- * - `ask`: it touches what nobody here created (or, for a destructive tool, nothing safe mode can
- *   recognise). The calling client's human may allow it; without one it is refused.
- */
-export type SafeModeVerdict =
-  | { outcome: 'allow'; kind: ToolKind; touched: NamedIdentifier[]; creates: NamedIdentifier[] }
-  | { outcome: 'refuse'; kind: ToolKind; reason: string; identifiers: NamedIdentifier[] }
-  | { outcome: 'ask'; kind: ToolKind; reason: string; identifiers: NamedIdentifier[] };
-
-export function describeIdentifier(identifier: NamedIdentifier): string {
-  return `${identifier.kind} ${identifier.value}${identifier.at === '(anywhere)' ? '' : ` (argument ${identifier.at})`}`;
-}
-
-/** "id X was not created by this session (argument /id; also name Y at /from)". */
-function notCreated(identifiers: NamedIdentifier[], why = ''): string {
-  const [first, ...others] = identifiers;
-  if (!first) return '';
-  const where = (identifier: NamedIdentifier) => (identifier.at === '(anywhere)' ? '' : ` at ${identifier.at}`);
-  const also = others.slice(0, 4).map((identifier) => `${identifier.kind} ${identifier.value}${where(identifier)}`);
-  if (others.length > 4) also.push(`${others.length - 4} more`);
-  const details = [first.at === '(anywhere)' ? '' : `argument ${first.at}`, also.length ? `also ${also.join(', ')}` : ''].filter(Boolean).join('; ');
-  return `${first.kind} ${first.value} was not created by this session${why}${details ? ` (${details})` : ''}`;
-}
-
-/** Most identifiers one call may name and still be judged. */
-export const maxJudgedIdentifiers = 1000;
-
-/** Decides whether a call may reach the upstream, given the calling session's ledger. */
-export function checkCall(input: {
-  upstream: string;
-  tool: SafeModeTool;
-  args: Record<string, unknown> | undefined;
-  rule: SafeModeToolRule | undefined;
-  ledger: OwnershipLedger;
-}): SafeModeVerdict {
-  const { upstream, ledger } = input;
-  const kind = classifyTool(input.tool, input.rule);
-  if (kind === 'read' || kind === 'additive') return { outcome: 'allow', kind, touched: [], creates: [] };
-  // A GUID a creating call merely mentions (in a title, a note) is not what it acts on; a
-  // modifying call is judged by every GUID anywhere, since any may be what it touches. An
-  // unannotated tool with no telling name is judged by GUIDs and rules only: most such tools
-  // read (`get_weather(city_name)`), and asking on every name would make safe mode unusable.
-  const identifiers = identifiersOfCall(input.tool, input.args, input.rule, kind !== 'guarded').filter(
-    (identifier) => kind !== 'create' || identifier.at !== '(anywhere)',
-  );
-  const name = `'${input.tool.name}'`;
-  // Each path is looked up against every folder owned on the upstream: a bound keeps a hostile
-  // call from costing the hub more than a moment.
-  if (identifiers.length > maxJudgedIdentifiers) {
-    return { outcome: 'refuse', kind, identifiers: identifiers.slice(0, 5), reason: `Safe mode refused ${name}: it names ${identifiers.length} identifiers, and safe mode judges at most ${maxJudgedIdentifiers} per call` };
-  }
-  const foreign = identifiers.filter((identifier) => ledger.foreignOwner(upstream, identifier.kind, identifier.value));
-  if (foreign.length > 0) {
-    return { outcome: 'refuse', kind, identifiers: foreign, reason: `Safe mode refused ${name}: ${notCreated(foreign, ": another session owns it, and a session never acts on another's things")}` };
-  }
-  // A creating call owns the new things it names; what it refers to must be the session's own.
-  const touched = kind === 'create' ? identifiers.filter((identifier) => !identifier.own) : identifiers;
-  const creates = kind === 'create' ? identifiers.filter((identifier) => identifier.own) : [];
-  const unowned = touched.filter((identifier) => !ledger.owns(upstream, identifier.value, identifier.kind));
-  if (unowned.length > 0) return { outcome: 'ask', kind, identifiers: unowned, reason: `Safe mode refused ${name}: ${notCreated(unowned)}` };
-  if (kind === 'destructive' && identifiers.length === 0) {
-    return { outcome: 'ask', kind, identifiers: [], reason: `Safe mode refused ${name}: it modifies or deletes, and none of its arguments is something this session created` };
-  }
-  return { outcome: 'allow', kind, touched, creates };
-}
 
 /**
  * The digest an approval is bound to: the upstream, the tool and its exact arguments. An answer

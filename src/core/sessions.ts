@@ -3,7 +3,7 @@ import { Emitter } from './events';
 import { DisposableStore, type Disposable } from './lifecycle';
 import type { McpLogLevel } from './logLevels';
 import { errorMessage, type Logger } from './logger';
-import { OwnershipIndex, OwnershipLedger } from './ownershipLedger';
+import { OwnershipIndex, type OwnershipLedger, type TombstoneRelease } from './ownershipLedger';
 import { SafeModeJournal } from './safeMode';
 
 export type TransportKind = 'streamable-http' | 'sse';
@@ -64,7 +64,10 @@ export class LogicalSession {
   lastSeenAt: number;
   /** Everything the session holds; disposed when it ends. */
   readonly resources = new DisposableStore();
-  /** What this session created (ids, names, paths, URIs), for safe mode; gone with the session. */
+  /**
+   * What this session created (ids, names, paths, URIs), for safe mode. It outlives the session as
+   * a tombstone, and a session that comes back with the same id takes it up again.
+   */
   readonly ledger: OwnershipLedger;
   /** How safe mode answered this session's calls, newest first. */
   readonly safeModeDecisions = new SafeModeJournal();
@@ -101,7 +104,7 @@ export class LogicalSession {
       this.id = 'key' in origin ? keyedSessionId(origin.key) : origin.connectionId;
     }
     this.key = 'key' in origin ? origin.key : undefined;
-    this.ledger = new OwnershipLedger(index);
+    this.ledger = index.ledgerFor(this.id);
     this.createdAt = now;
     this.lastSeenAt = now;
   }
@@ -131,7 +134,8 @@ export type SessionEvent =
   | { type: 'session-started'; session: LogicalSession }
   | { type: 'connection-closed'; connection: Connection; reason: string }
   | { type: 'session-ended'; session: LogicalSession; reason: string }
-  | { type: 'connection-updated'; connection: Connection };
+  | { type: 'connection-updated'; connection: Connection }
+  | { type: 'ownership-released' };
 
 /** Joinable session keys: header values, kept apart from connection ids so nobody joins an implicit session. */
 export const sessionKeyPattern = /^[A-Za-z0-9._:@-]{1,128}$/;
@@ -148,6 +152,8 @@ export type SessionRegistryOptions = {
   idleTimeoutMs: number;
   /** A chat session with no call for this long ends. */
   chatIdleTimeoutMs?: number;
+  /** How long an ended session's ownership is kept; unset: until a human releases it. */
+  retainEndedMs?: number;
   logger: Logger;
   now?: () => number;
 };
@@ -172,8 +178,12 @@ export class SessionRegistry implements Disposable {
     this.now = options.now ?? Date.now;
     this.idleTimeoutMs = options.idleTimeoutMs;
     this.chatIdleTimeoutMs = options.chatIdleTimeoutMs ?? options.idleTimeoutMs;
+    this.retainEndedMs = options.retainEndedMs;
     this.scheduleSweep();
   }
+
+  /** How long an ended session's ownership is kept; undefined: until a human releases it. */
+  retainEndedMs: number | undefined;
 
   setIdleTimeout(ms: number, chatMs = this.chatIdleTimeoutMs): void {
     this.idleTimeoutMs = ms;
@@ -346,13 +356,21 @@ export class SessionRegistry implements Disposable {
       if (endedChats.size > maxRememberedEndedChats) endedChats.delete(endedChats.keys().next().value as string);
     }
     this.sessionsById.delete(session.id);
-    session.ledger.clear();
+    // What it owned stays owned: refused to every other session until released or it comes back.
+    session.ledger.end({ at: this.now(), reason });
     try {
       session.resources.dispose();
     } catch (error) {
       this.options.logger.error(`releasing session ${session.id} failed: ${errorMessage(error)}`);
     }
     this.emitter.fire({ type: 'session-ended', session, reason });
+  }
+
+  /** A human frees what ended sessions owned: one session's, one identifier, or all; returns how many identifiers. */
+  releaseTombstones(which: TombstoneRelease): number {
+    const freed = this.ownership.releaseTombstones(which);
+    if (freed > 0) this.emitter.fire({ type: 'ownership-released' });
+    return freed;
   }
 
   /** Ends connections idle for the TTL (an open stream counts as activity), then empty joined sessions. */
@@ -370,6 +388,9 @@ export class SessionRegistry implements Disposable {
       } else if (session.joined && session.connections.size === 0 && session.lastSeenAt <= cutoff) {
         this.endLogical(session, 'idle timeout');
       }
+    }
+    if (this.retainEndedMs !== undefined && this.ownership.releaseEndedBefore(this.now() - this.retainEndedMs) > 0) {
+      this.emitter.fire({ type: 'ownership-released' });
     }
   }
 

@@ -3,6 +3,22 @@ import type { Hub } from '../hub/hub';
 import { sendJson, sendJsonRpcError, type RouteTable } from './edge';
 import { StateBroadcaster } from './stateBroadcaster';
 import { RpcErrorCode } from '../core/errors';
+import type { TombstoneRelease } from '../core/ownershipLedger';
+
+const kinds = ['id', 'name', 'path', 'uri'];
+
+/** The body of a tombstone release, or what is wrong with it. */
+function tombstoneRelease(body: unknown): TombstoneRelease | string {
+  const usage = 'Body must be {"session": "<ended session id>"}, {"upstream": "<id>", "kind": "id|name|path|uri", "id": "<canonical form, as /admin/state lists it>"} or {"all": true}';
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return usage;
+  const { session, upstream, kind, id, all } = body as Record<string, unknown>;
+  if (all === true) return { all: true };
+  if (typeof session === 'string' && session) return { session };
+  if (typeof upstream === 'string' && typeof kind === 'string' && kinds.includes(kind) && typeof id === 'string' && id) {
+    return { upstream, kind: kind as 'id', canonical: id };
+  }
+  return usage;
+}
 
 /** Smallest gap between two state events on `/admin/events`: a busy hub changes state on every call. */
 const eventMinIntervalMs = 200;
@@ -14,7 +30,7 @@ const keepAliveMs = 15_000;
  * The admin API the VS Code views and scripts use, on routes that take the admin token only:
  * `GET /admin/state`, `GET /admin/events` (SSE, event `state` with the whole state, coalesced),
  * `DELETE /admin/sessions/{id}`, `DELETE /admin/sessions`, `POST /admin/upstreams/{id}/restart`,
- * `POST /admin/safe-mode`. Anything else under `/admin` is the edge's 404, after the same
+ * `POST /admin/safe-mode`, `POST /admin/tombstones/release`. Anything else under `/admin` is the edge's 404, after the same
  * admin-token check, so no admin request reaches the MCP routes (which take the client token).
  */
 export function adminRoutes(routes: RouteTable, hub: Hub, baseUrl: () => string): void {
@@ -65,6 +81,16 @@ export function adminRoutes(routes: RouteTable, hub: Hub, baseUrl: () => string)
       return;
     }
     sendJson(res, 200, { enabled, upstream: upstream ?? null });
+  });
+
+  // A human frees what ended sessions owned: `{"session": id}`, `{"upstream", "kind", "id"}` or `{"all": true}`.
+  routes.on('POST', '/admin/tombstones/release', ({ res, body }) => {
+    const which = tombstoneRelease(body);
+    if (typeof which === 'string') {
+      sendJsonRpcError(res, 400, RpcErrorCode.InvalidParams, which);
+      return;
+    }
+    sendJson(res, 200, { released: hub.releaseTombstones(which) });
   });
 
   routes.on('POST', '/admin/upstreams/:id/restart', async ({ res, params }) => {

@@ -1,4 +1,4 @@
-import type { Ownership } from '../core/ownershipLedger';
+import type { Ownership, OwnershipLedger } from '../core/ownershipLedger';
 import type { SafeModeDecision } from '../core/safeMode';
 import type { ScopedCatalog } from '../core/catalog';
 import type { HubConfig } from '../core/config';
@@ -34,6 +34,8 @@ export type AdminState = {
     toolChoices: ToolChoice[];
   })[];
   sessions: SessionState[];
+  /** Ended sessions' ownership: refused to every session until released (admin API, tree, dashboard). */
+  tombstones: TombstoneState[];
 };
 
 export type ToolChoice = { upstream: string; name: string; selected: boolean };
@@ -105,6 +107,9 @@ export type SessionState = {
   safeModeDecisions: readonly SafeModeDecision[];
 };
 
+/** What an ended session still owns: refused to every session until a human releases it. */
+export type TombstoneState = { session: string; endedAt: number; reason: string; owned: Ownership[] };
+
 function endpointsOf(virtualServer: string | undefined): ScopeState['endpoints'] {
   const base = virtualServer === undefined ? '' : `/servers/${encodeURIComponent(virtualServer)}`;
   return { streamableHttp: `${base}/mcp`, sse: `${base}/sse` };
@@ -130,6 +135,7 @@ export function buildAdminState(input: {
   upstreams: UpstreamConnection[];
   scope: (virtualServer: string | undefined) => ScopedCatalog | undefined;
   sessions: LogicalSession[];
+  tombstones: readonly OwnershipLedger[];
   safeMode: (upstream: string) => boolean;
   pools: ReadonlyMap<string, InstancePool>;
 }): AdminState {
@@ -194,6 +200,12 @@ export function buildAdminState(input: {
       instances: [...input.pools.values()].flatMap((pool) => pool.describe(session.id) ?? []),
       ownedIds: session.ledger.entries,
       safeModeDecisions: session.safeModeDecisions.entries,
+    })),
+    tombstones: input.tombstones.map((ledger) => ({
+      session: ledger.sessionId,
+      endedAt: ledger.ending?.at ?? 0,
+      reason: ledger.ending?.reason ?? '',
+      owned: ledger.entries,
     })),
   };
 }

@@ -1,4 +1,4 @@
-import { type ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
+import { type ClientCapabilities, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import { catalogCategories, globalView, ScopedCatalog, virtualServerView, type CatalogCategory, type UpstreamCatalog } from '../core/catalog';
 import { upstreamFingerprint, type HubConfig, type UpstreamConfig } from '../core/config';
 import { ConfigError } from '../core/errors';
@@ -6,12 +6,16 @@ import { Emitter } from '../core/events';
 import type { Disposable } from '../core/lifecycle';
 import { mostVerbose, type McpLogLevel } from '../core/logLevels';
 import { errorMessage, type Logger } from '../core/logger';
+import type { TombstoneRelease } from '../core/ownershipLedger';
+import type { GateCall } from '../core/safeModeGate';
+import { profileFor } from '../core/safeModeProfiles';
 import { SessionRegistry, type Connection, type LogicalSession } from '../core/sessions';
 import { announcedCapabilities } from '../upstream/attribution';
 import { UpstreamConnection, type UpstreamStatus } from '../upstream/upstreamConnection';
 import { buildAdminState, type AdminState } from './adminState';
 import { InstancePool } from './instancePool';
 import { MessageRouter } from './messageRouter';
+import { upstreamSpelling } from './upstreamSpelling';
 import { RpcError, RpcErrorCode } from '../core/errors';
 
 export const hubVersion = '0.1.0';
@@ -69,6 +73,7 @@ export class Hub implements Disposable {
     this.sessions = new SessionRegistry({
       idleTimeoutMs: options.config.settings.sessionIdleTimeoutMs,
       chatIdleTimeoutMs: options.config.settings.chatSessionIdleTimeoutMs,
+      retainEndedMs: options.config.settings.retainEndedMs,
       logger: options.logger.child('sessions'),
     });
     this.router = new MessageRouter(this.sessions, options.logger.child('router'));
@@ -263,6 +268,7 @@ export class Hub implements Disposable {
     ) {
       this.sessions.setIdleTimeout(next.settings.sessionIdleTimeoutMs, next.settings.chatSessionIdleTimeoutMs);
     }
+    this.sessions.retainEndedMs = next.settings.retainEndedMs;
     for (const connection of this.sessions.allConnections) {
       if (connection.virtualServer !== undefined && !next.virtualServers.has(connection.virtualServer)) {
         void this.sessions.endConnection(connection.id, `virtual server '${connection.virtualServer}' was removed from the config`);
@@ -302,6 +308,39 @@ export class Hub implements Disposable {
     return true;
   }
 
+  /**
+   * What safe mode needs to judge a call to an upstream's tool from a session: the rule for the
+   * tool (the config's, else its profile's), how the upstream spells paths (the session's own
+   * instance directory included), and how to ask whether a path exists.
+   */
+  safeModeCall(upstreamId: string, tool: Tool, args: Record<string, unknown> | undefined, virtualServer: string | undefined, session: LogicalSession): GateCall {
+    const config = this.configValue.upstreams.get(upstreamId);
+    if (!config) throw new RpcError(RpcErrorCode.InternalError, `upstream '${upstreamId}' is not configured`);
+    const policy = config.safeMode;
+    const profile = profileFor(policy.profile, this.upstreams.get(upstreamId)?.status.serverInfo?.name);
+    const instanceDir = this.pools.get(upstreamId)?.instanceOf(session.id)?.instanceDir;
+    const { spelling, unownable } = upstreamSpelling(config, instanceDir);
+    const existenceProbe = policy.existenceProbe === false ? undefined : (policy.existenceProbe ?? profile?.existenceProbe);
+    return {
+      upstream: upstreamId,
+      tool: { name: tool.name, annotations: tool.annotations, inputSchema: tool.inputSchema },
+      args,
+      rule: policy.tools[tool.name] ?? profile?.tools[tool.name],
+      enabled: this.safeModeEnabled(virtualServer, upstreamId),
+      spelling,
+      unownable,
+      ...(existenceProbe ? { existenceProbe } : {}),
+      ...(profile?.pathsAreNames ? { pathsAreNames: true } : {}),
+    };
+  }
+
+  /** A human frees what ended sessions owned; returns how many identifiers. */
+  releaseTombstones(which: TombstoneRelease): number {
+    const freed = this.sessions.releaseTombstones(which);
+    this.options.logger.info(`safe mode: released ${freed} identifier(s) of ended sessions (${'all' in which ? 'all' : 'session' in which ? `session ${which.session}` : `${which.kind} ${which.canonical} of upstream '${which.upstream}'`})`);
+    return freed;
+  }
+
   async restartUpstream(id: string): Promise<boolean> {
     const upstream = this.upstreams.get(id);
     if (!upstream) return false;
@@ -319,6 +358,7 @@ export class Hub implements Disposable {
       upstreams: [...this.upstreams.values()],
       scope: (id) => this.scope(id),
       sessions: this.sessions.allSessions,
+      tombstones: this.sessions.ownership.tombstones,
       safeMode: (upstream) => this.safeModeEnabled(undefined, upstream),
       pools: this.pools,
     });

@@ -27,8 +27,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import type { Route, ScopedCatalog } from '../core/catalog';
-import type { NamedIdentifier } from '../core/identifiers';
-import { callDigest, checkCall, classifyTool, createdIds, describeIdentifier, type SafeModeOutcome, type SafeModeVerdict } from '../core/safeMode';
+import { admit, describeIdentifier, type ApprovalAnswer, type ApprovalQuestion } from '../core/safeModeGate';
 import { RpcError, RpcErrorCode } from '../core/errors';
 import { passesLogLevel } from '../core/logLevels';
 import type { Connection, LogicalSession } from '../core/sessions';
@@ -184,28 +183,32 @@ export function createConnectionServer(hub: Hub, virtualServer: string | undefin
    * elicitation on the call's own stream. Undefined when the client did not declare form
    * elicitation: the call is refused with how to allow it instead.
    */
-  const askApproval = async (
-    call: { upstream: string; tool: string; args: Record<string, unknown> | undefined; digest: string },
-    verdict: Extract<SafeModeVerdict, { outcome: 'ask' }>,
-    extra: CallContext,
-  ): Promise<SafeModeOutcome | undefined> => {
+  const askApproval = async (question: ApprovalQuestion, extra: CallContext): Promise<ApprovalAnswer | undefined> => {
     // The SDK reads a client's `elicitation: {}` as form mode.
     if (!server.getClientCapabilities()?.elicitation?.form) return undefined;
-    const shownArgs = JSON.stringify(call.args ?? {});
+    const shownArgs = JSON.stringify(question.args ?? {});
     const options = [
       { const: 'once', title: 'Allow once' },
       // Only identifiers can be added to the session's ledger; with none, each call is asked.
-      ...(verdict.identifiers.length > 0 ? [{ const: 'session', title: 'Allow for this session' }] : []),
+      ...(question.sessionChoice ? [{ const: 'session', title: 'Allow for this session' }] : []),
       { const: 'deny', title: 'Deny' },
     ];
+    const { identifiers } = question;
     const message = [
-      `Safe mode: allow '${call.tool}' of upstream '${call.upstream}' (${verdict.kind}) on what this session did not create?`,
-      verdict.identifiers.length > 0
-        ? `It would touch ${verdict.identifiers.slice(0, 10).map(describeIdentifier).join(', ')}${verdict.identifiers.length > 10 ? ` and ${verdict.identifiers.length - 10} more` : ''}.`
-        : 'Safe mode recognises nothing in its arguments that this session created.',
+      question.command === undefined
+        ? `Safe mode: allow '${question.tool}' of upstream '${question.upstream}' (${question.kind}) on what this session did not create?`
+        : `Safe mode: allow '${question.tool}' of upstream '${question.upstream}' to run this command? Safe mode cannot see what a command touches.`,
+      ...(question.command === undefined ? [] : [`Command: ${question.command.length > 600 ? `${question.command.slice(0, 600)}…` : question.command}`]),
+      identifiers.length > 0
+        ? `It would touch ${identifiers.slice(0, 10).map(describeIdentifier).join(', ')}${identifiers.length > 10 ? ` and ${identifiers.length - 10} more` : ''}.`
+        : question.command === undefined
+          ? 'Safe mode recognises nothing in its arguments that this session created.'
+          : '',
       `Arguments: ${shownArgs.length > 600 ? `${shownArgs.slice(0, 600)}…` : shownArgs}`,
-      `Call digest: sha256:${call.digest.slice(0, 16)}`,
-    ].join('\n');
+      `Call digest: sha256:${question.digest.slice(0, 16)}`,
+    ]
+      .filter(Boolean)
+      .join('\n');
     try {
       // The SDK checks an accepted answer against the form's schema: anything but one of the
       // three choices throws, and counts as unanswered.
@@ -213,15 +216,14 @@ export function createConnectionServer(hub: Hub, virtualServer: string | undefin
         { mode: 'form', message, requestedSchema: { type: 'object', properties: { decision: { type: 'string', title: 'Decision', oneOf: options } }, required: ['decision'] } },
         { relatedRequestId: extra.requestId, signal: extra.signal, timeout: approvalTimeoutMs },
       );
-      if (answer.action === 'decline') return 'denied';
+      if (answer.action === 'decline') return 'deny';
       if (answer.action !== 'accept') return 'unanswered';
       const decision = answer.content?.decision;
-      if (decision === 'once') return 'approved once';
-      if (decision === 'session' && verdict.identifiers.length > 0) return 'approved for the session';
-      return 'denied';
+      if (decision === 'once' || decision === 'session') return decision;
+      return 'deny';
     } catch (error) {
       if (extra.signal.aborted) throw error;
-      hub.logger.debug(`safe mode: no answer to the approval request for '${call.tool}': ${error instanceof Error ? error.message : String(error)}`);
+      hub.logger.debug(`safe mode: no answer to the approval request for '${question.tool}': ${error instanceof Error ? error.message : String(error)}`);
       return 'unanswered';
     }
   };
@@ -232,50 +234,31 @@ export function createConnectionServer(hub: Hub, virtualServer: string | undefin
     if (!route) throw unknownName('tool', params.name);
     const current = requireConnection();
     const session = callSession(current, extra);
-    const { ledger } = session;
     // Safe mode judges the upstream's own tool: its own name, annotations and input schema.
-    const tool = { name: route.name, annotations: route.tool.annotations, inputSchema: route.tool.inputSchema };
-    const rule = hub.config.upstreams.get(route.upstream)?.safeMode.tools[route.name];
-    const safeMode = hub.safeModeEnabled(virtualServer, route.upstream);
-    // Off, only a creating call needs the verdict: what it names is recorded all the same.
-    const verdict = safeMode || classifyTool(tool, rule) === 'create' ? checkCall({ upstream: route.upstream, tool, args: params.arguments, rule, ledger }) : undefined;
-    let digestOfCall: string | undefined;
-    const digest = () => (digestOfCall ??= callDigest(route.upstream, route.name, params.arguments));
-    const note = (outcome: SafeModeOutcome, identifiers: readonly NamedIdentifier[], why?: string) =>
-      session.safeModeDecisions.add({ at: Date.now(), upstream: route.upstream, tool: route.name, outcome, identifiers: identifiers.slice(0, 20).map(describeIdentifier), digest: digest(), ...(why ? { why } : {}) });
-    if (safeMode && verdict) {
-      if (verdict.outcome === 'refuse') {
-        note('refused', verdict.identifiers, verdict.reason);
-        hub.sessions.recordCall(current, 0, true);
-        return { isError: true, content: [{ type: 'text', text: verdict.reason }] };
-      }
-      if (verdict.outcome === 'ask') {
-        const outcome = await askApproval({ upstream: route.upstream, tool: route.name, args: params.arguments, digest: digest() }, verdict, extra);
-        note(outcome ?? 'refused', verdict.identifiers, verdict.reason);
-        if (outcome !== 'approved once' && outcome !== 'approved for the session') {
-          hub.sessions.recordCall(current, 0, true);
-          const text =
-            outcome === undefined
-              ? `${verdict.reason}. ${howToAllow(route.upstream, route.name)}`
-              : `${verdict.reason}, and the approval request was ${outcome === 'denied' ? 'denied' : 'not answered'}`;
-          return { isError: true, content: [{ type: 'text', text }] };
-        }
-        if (outcome === 'approved for the session') ledger.record(route.upstream, `approved ${route.name}`, verdict.identifiers);
-      } else if (verdict.touched.length > 0) {
-        note('allowed', verdict.touched);
-      }
+    const call = hub.safeModeCall(route.upstream, { ...route.tool, name: route.name }, params.arguments, virtualServer, session);
+    const admission = await admit(call, { ledger: session.ledger, journal: session.safeModeDecisions }, {
+      ask: (question) => askApproval(question, extra),
+      probe: async (tool, args) =>
+        (await hub.upstreamFor(route.upstream, session).request(
+          { method: 'tools/call', params: { name: tool, arguments: args } },
+          { signal: extra.signal, origin: { connectionId: current.id, sessionId: session.id, requestId: extra.requestId } },
+        )) as CallToolResult,
+      howToAllow: howToAllow(route.upstream, route.name),
+    });
+    if (!admission.proceed) {
+      hub.sessions.recordCall(current, 0, true);
+      return admission.result;
     }
-    const result = (await forward(route, { method: 'tools/call', params: { ...params, name: route.name } }, extra, session)) as CallToolResult;
-    // Recorded even while safe mode is off, so switching it on later protects what exists.
-    if (verdict?.kind === 'create') {
-      const { collisions } = ledger.record(route.upstream, route.name, createdIds(result, rule, params.arguments, verdict.outcome === 'allow' ? verdict.creates : []));
+    let result: CallToolResult | undefined;
+    try {
+      result = (await forward(route, { method: 'tools/call', params: { ...params, name: route.name } }, extra, session)) as CallToolResult;
+      return result;
+    } finally {
+      const { collisions } = admission.settle(result);
       if (collisions.length > 0) {
-        hub.logger.warn(
-          `safe mode: '${route.name}' of upstream '${route.upstream}' named ${collisions.join(', ')} in its result for session ${session.id}, already owned by another session; not recorded`,
-        );
+        hub.logger.warn(`safe mode: '${route.name}' of upstream '${route.upstream}' named ${collisions.join(', ')} in its result for session ${session.id}, already owned by another session; not recorded`);
       }
     }
-    return result;
   };
 
   handle(CallToolRequestSchema, (request, extra) => callTool(request.params, extra));

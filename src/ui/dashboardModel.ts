@@ -19,6 +19,8 @@ export type DashboardView = {
     chatOf?: string;
   }[];
   upstreams: { id: string; type: string; state: string; detail: string; healthy: boolean }[];
+  /** Ended sessions that still own things: refused to every session until released. */
+  tombstones: { session: string; ended: string; reason: string; owned: string[] }[];
 };
 
 export function buildDashboard(state: HubState, now = Date.now()): DashboardView {
@@ -59,6 +61,12 @@ export function buildDashboard(state: HubState, now = Date.now()): DashboardView
       state: u.state,
       detail: u.lastError ?? (u.perSession ? `${u.perSession.instances} instances, ${u.perSession.spares} spares, max ${u.perSession.maxInstances}` : `${u.counts.tools} tools`),
       healthy: u.state === 'ready',
+    })),
+    tombstones: state.tombstones.map((tombstone) => ({
+      session: tombstone.session,
+      ended: `${formatAge(now - tombstone.endedAt)} ago`,
+      reason: tombstone.reason,
+      owned: tombstone.owned.map((owned) => `${owned.kind} ${owned.id} (${owned.upstream})`),
     })),
   };
 }

@@ -8,15 +8,20 @@ import type { DashboardView } from './dashboardModel';
 export type ToDashboard = { type: 'state'; view: DashboardView } | { type: 'disconnected'; reason: string } | { type: 'result'; message: string; ok: boolean };
 
 /** Webview → extension. The webview sends `ready` first; nothing is sent to it before that. */
-export type FromDashboard = { type: 'ready' } | { type: 'killSession'; sessionId: string } | { type: 'killAllSessions' };
+export type FromDashboard =
+  | { type: 'ready' }
+  | { type: 'killSession'; sessionId: string }
+  | { type: 'killAllSessions' }
+  | { type: 'releaseTombstone'; sessionId: string }
+  | { type: 'releaseAllTombstones' };
 
 /** Messages from a webview are untrusted input: checked, never cast. */
 export function parseFromDashboard(value: unknown): FromDashboard | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
   const message = value as Record<string, unknown>;
-  if (message.type === 'ready' || message.type === 'killAllSessions') return { type: message.type };
-  if (message.type === 'killSession' && typeof message.sessionId === 'string' && message.sessionId.length > 0) {
-    return { type: 'killSession', sessionId: message.sessionId };
+  if (message.type === 'ready' || message.type === 'killAllSessions' || message.type === 'releaseAllTombstones') return { type: message.type };
+  if ((message.type === 'killSession' || message.type === 'releaseTombstone') && typeof message.sessionId === 'string' && message.sessionId.length > 0) {
+    return { type: message.type, sessionId: message.sessionId };
   }
   return undefined;
 }

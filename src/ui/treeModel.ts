@@ -36,7 +36,7 @@ export function formatAge(ms: number): string {
 
 const leaf = (id: string, label: string, contextValue: string, icon: string, extra: Partial<TreeNode> = {}): TreeNode => ({ id, label, contextValue, icon, ...extra });
 
-/** Three roots: Virtual Servers, Sessions, Upstreams. */
+/** Three roots: Virtual Servers, Sessions, Upstreams; a fourth while ended sessions still own things. */
 export function buildTree(state: HubState, now = Date.now()): TreeNode[] {
   const virtualServers: TreeNode = {
     id: 'virtualServers',
@@ -74,7 +74,30 @@ export function buildTree(state: HubState, now = Date.now()): TreeNode[] {
       target: upstream.id,
     })),
   };
-  return [virtualServers, sessions, upstreams];
+  // Shown only while some ended session still owns something: each is refused to every session until released.
+  const tombstones: TreeNode[] = state.tombstones.length === 0 ? [] : [{
+    id: 'tombstones',
+    label: "Ended sessions' things",
+    contextValue: 'group.tombstones',
+    icon: 'lock',
+    description: String(state.tombstones.reduce((total, tombstone) => total + tombstone.owned.length, 0)),
+    tooltip: 'What ended sessions owned stays refused to every session until you release it',
+    children: state.tombstones.map((tombstone) => ({
+      id: `tombstone:${tombstone.session}`,
+      label: tombstone.session,
+      description: `ended ${formatAge(now - tombstone.endedAt)} ago · ${tombstone.reason}`,
+      contextValue: 'tombstone',
+      icon: 'history',
+      target: tombstone.session,
+      children: tombstone.owned.map((owned) =>
+        leaf(`tombstone:${tombstone.session}/${owned.upstream}/${owned.kind}/${owned.canonical}`, owned.id, 'tombstone.id', identifierIcons[owned.kind], {
+          description: `${owned.kind} · ${owned.upstream} · ${owned.tool}`,
+          target: JSON.stringify({ upstream: owned.upstream, kind: owned.kind, id: owned.canonical }),
+        }),
+      ),
+    })),
+  }];
+  return [virtualServers, sessions, upstreams, ...tombstones];
 }
 
 function scopeNode(id: string, label: string, description: string, scope: HubState['global'], virtualServer: string | undefined): TreeNode {

@@ -86,6 +86,20 @@ export function registerCommands(context: vscode.ExtensionContext, controller: H
       await client().setSafeMode(choice.startsWith('On'));
       void vscode.window.showInformationMessage(`Safe mode ${choice.toLowerCase()}.`);
     },
+    'mcpSessionHub.releaseTombstone': async (node) => {
+      const target = node?.target;
+      if (!target || !node.contextValue.startsWith('tombstone')) return;
+      const what = node.contextValue === 'tombstone' ? `everything session ${target} owned` : `${node.label}`;
+      const answer = await vscode.window.showWarningMessage(`Release ${what}? Any session may then be asked to act on it.`, { modal: true }, 'Release');
+      if (answer !== 'Release') return;
+      const released = await client().releaseTombstones(node.contextValue === 'tombstone' ? { session: target } : (JSON.parse(target) as { upstream: string; kind: string; id: string }));
+      void vscode.window.showInformationMessage(`Released ${released} identifier(s).`);
+    },
+    'mcpSessionHub.releaseAllTombstones': async () => {
+      const answer = await vscode.window.showWarningMessage("Release everything ended sessions owned? Any session may then be asked to act on it.", { modal: true }, 'Release all');
+      if (answer !== 'Release all') return;
+      void vscode.window.showInformationMessage(`Released ${await client().releaseTombstones({ all: true })} identifier(s).`);
+    },
     'mcpSessionHub.regenerateToken': async () => {
       const answer = await vscode.window.showWarningMessage('New client and admin tokens end every session; clients reconnect with the new ones.', { modal: true }, 'Regenerate');
       if (answer !== 'Regenerate') return;

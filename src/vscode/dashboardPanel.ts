@@ -52,9 +52,12 @@ export class DashboardPanel implements vscode.Disposable {
       if (message.type === 'killSession') {
         const ended = await client.killSession(message.sessionId);
         this.post({ type: 'result', ok: ended, message: ended ? `Session ${message.sessionId} ended.` : `No session ${message.sessionId}.` });
-      } else {
+      } else if (message.type === 'killAllSessions') {
         const count = await client.killAllSessions();
         this.post({ type: 'result', ok: true, message: `${count} sessions ended.` });
+      } else {
+        const released = await client.releaseTombstones(message.type === 'releaseTombstone' ? { session: message.sessionId } : { all: true });
+        this.post({ type: 'result', ok: true, message: `Released ${released} identifier(s) of ended sessions.` });
       }
     } catch (error) {
       this.post({ type: 'result', ok: false, message: errorMessage(error) });
@@ -95,6 +98,9 @@ function html(webview: vscode.Webview, extensionUri: vscode.Uri): string {
 <section><div class="bar"><h2>Sessions</h2><button id="kill-all" class="danger">Kill all sessions</button></div>
 <table id="sessions"><thead><tr><th>Who</th><th>Virtual servers</th><th>Transport</th><th>Calls</th><th>Avg latency</th><th>Age</th><th>Instances</th><th>Owned ids</th><th></th></tr></thead><tbody></tbody></table>
 <p id="no-sessions" class="muted">No sessions.</p></section>
+<section id="tombstones-section" hidden><div class="bar"><h2>Ended sessions' things</h2><button id="release-all" class="danger">Release all</button></div>
+<p class="muted">What an ended session owned stays refused to every session until you release it.</p>
+<table id="tombstones"><thead><tr><th>Session</th><th>Ended</th><th>Why</th><th>Owned</th><th></th></tr></thead><tbody></tbody></table></section>
 <section><h2>Upstreams</h2><table id="upstreams"><thead><tr><th>Upstream</th><th>Type</th><th>State</th><th>Detail</th></tr></thead><tbody></tbody></table></section>
 <p id="result" role="status"></p>
 <script nonce="${nonce}" src="${script.toString()}"></script>

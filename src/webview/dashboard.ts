@@ -44,6 +44,22 @@ function render(view: DashboardView): void {
     }),
   );
   byId('no-sessions').hidden = view.sessions.length > 0;
+  const tombstones = byId<HTMLTableElement>('tombstones').tBodies[0];
+  tombstones.replaceChildren(
+    ...view.tombstones.map((t) => {
+      const row = document.createElement('tr');
+      const release = document.createElement('button');
+      release.textContent = 'Release';
+      release.className = 'danger';
+      release.title = `Release what session ${t.session} owned`;
+      release.addEventListener('click', () => send({ type: 'releaseTombstone', sessionId: t.session }));
+      const actions = document.createElement('td');
+      actions.append(release);
+      row.append(cell(t.session), cell(t.ended), cell(t.reason), cell(t.owned.slice(0, 5).join(', ') + (t.owned.length > 5 ? ` and ${t.owned.length - 5} more` : '')), actions);
+      return row;
+    }),
+  );
+  byId('tombstones-section').hidden = view.tombstones.length === 0;
   const upstreams = byId<HTMLTableElement>('upstreams').tBodies[0];
   upstreams.replaceChildren(
     ...view.upstreams.map((u) => {
@@ -65,4 +81,5 @@ window.addEventListener('message', (event: MessageEvent<ToDashboard>) => {
   }
 });
 byId('kill-all').addEventListener('click', () => send({ type: 'killAllSessions' }));
+byId('release-all').addEventListener('click', () => send({ type: 'releaseAllTombstones' }));
 send({ type: 'ready' });

@@ -46,7 +46,7 @@ describe('safe mode', function () {
         const before = readDemoLog(log).length;
         const refused = await call(bob, 'delete_item', { id });
         assert.equal(refused.isError, true);
-        assert.match(refused.text, new RegExp(`Safe mode refused 'delete_item': id ${id} was not created by this session`));
+        assert.match(refused.text, new RegExp(`Safe mode refused 'delete_item': id "${id}" \\(argument /id\\): another session owns it`));
         assert.equal((await call(bob, 'update_item', { id, title: 'mine now' })).isError, true);
         assert.deepEqual(readDemoLog(log).slice(before), [], 'a refused call reached the upstream');
 

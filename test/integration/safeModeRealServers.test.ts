@@ -108,7 +108,7 @@ describe('safe mode on real servers from npm, with no rules', function () {
     writeFileSync(join(files, 'preexisting.txt'), 'before');
     const unowned = await call(bob, 'write_file', { path: join(files, 'preexisting.txt'), content: 'bob' });
     assert.equal(unowned.ok, false);
-    assert.match(unowned.text, /^Safe mode refused 'write_file': path .*preexisting\.txt was not created by this session \(argument \/path\)\. To allow it: call from a client that answers the hub's approval request/);
+    assert.match(unowned.text, /^Safe mode refused 'write_file': path ".*preexisting\.txt" \(argument \/path\) was not created by this session\. To allow it: call from a client that answers the hub's approval request/);
     assert.equal(readFileSync(join(files, 'preexisting.txt'), 'utf8'), 'before');
 
     const ledger = (await sessionOf('alice')).ownedIds;

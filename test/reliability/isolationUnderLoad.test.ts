@@ -112,7 +112,7 @@ describe('reliability: isolation under load', function () {
       const next = leaders[(leaders.indexOf(p) + 1) % leaders.length];
       const refused = await client.callTool({ name: toolOn(p.view, 'demo', 'delete_item'), arguments: { id: itemOf.get(next.name) } });
       assert.equal(refused.isError, true, `${p.name} deleted ${next.name}'s item`);
-      assert.match(firstText(refused), /^Safe mode refused 'delete_item': id .* was not created by this session/);
+      assert.match(firstText(refused), /^Safe mode refused 'delete_item': id .* another session owns it/);
       await leadersDone();
     };
     await Promise.all(participants.map(run));
