@@ -183,7 +183,13 @@ export class SessionRegistry implements Disposable {
   }
 
   /** How long an ended session's ownership is kept; undefined: until a human releases it. */
-  retainEndedMs: number | undefined;
+  private retainEndedMs: number | undefined;
+
+  setRetainEnded(ms: number | undefined): void {
+    if (ms === this.retainEndedMs) return;
+    this.retainEndedMs = ms;
+    this.scheduleSweep();
+  }
 
   setIdleTimeout(ms: number, chatMs = this.chatIdleTimeoutMs): void {
     this.idleTimeoutMs = ms;
@@ -193,7 +199,7 @@ export class SessionRegistry implements Disposable {
 
   private scheduleSweep(): void {
     clearInterval(this.sweepTimer);
-    const every = Math.min(30_000, Math.max(50, Math.floor(Math.min(this.idleTimeoutMs, this.chatIdleTimeoutMs) / 4)));
+    const every = Math.min(30_000, Math.max(50, Math.floor(Math.min(this.idleTimeoutMs, this.chatIdleTimeoutMs, this.retainEndedMs ?? Infinity) / 4)));
     this.sweepTimer = setInterval(() => this.sweep(), every);
     this.sweepTimer.unref();
   }

@@ -268,7 +268,7 @@ export class Hub implements Disposable {
     ) {
       this.sessions.setIdleTimeout(next.settings.sessionIdleTimeoutMs, next.settings.chatSessionIdleTimeoutMs);
     }
-    this.sessions.retainEndedMs = next.settings.retainEndedMs;
+    this.sessions.setRetainEnded(next.settings.retainEndedMs);
     for (const connection of this.sessions.allConnections) {
       if (connection.virtualServer !== undefined && !next.virtualServers.has(connection.virtualServer)) {
         void this.sessions.endConnection(connection.id, `virtual server '${connection.virtualServer}' was removed from the config`);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -100,13 +101,26 @@ describe('safe mode', function () {
     },
   ];
   for (const { how, createThenEnd } of endings) {
-    it(`leaves nobody able to delete a session's ids once it has ended: ${how}`, async function () {
+    it(`keeps a session's ids its own after it has ended, refused to everyone and never asked: ${how}`, async function () {
       const id = await createThenEnd();
-      await waitFor(() => !hub.hub.state().sessions.some((s) => s.ownedIds.some((o) => o.id === id)), 5000, 'the ledger to be dropped');
+      await waitFor(() => hub.hub.state().tombstones.some((t) => t.owned.some((o) => o.id === id)), 5000, 'the ledger to become a tombstone');
       const before = readDemoLog(log).length;
-      const again = await connectClient(hub.url, { virtualServer: 'editor', name: 'alice-again' });
+      let asked = 0;
+      const again = await connectClient(hub.url, {
+        virtualServer: 'editor',
+        name: 'alice-again',
+        capabilities: { elicitation: { form: {} } },
+        beforeConnect: (client) =>
+          client.setRequestHandler(ElicitRequestSchema, () => {
+            asked++;
+            return { action: 'accept', content: { decision: 'once' } };
+          }),
+      });
       try {
-        assert.equal((await call(again, 'delete_item', { id })).isError, true);
+        const refused = await call(again, 'delete_item', { id });
+        assert.equal(refused.isError, true);
+        assert.match(refused.text, /belongs to a session that ended at/);
+        assert.equal(asked, 0, 'an ended session\'s thing is never asked about');
         assert.deepEqual(readDemoLog(log).slice(before), []);
       } finally {
         await again.close();
@@ -175,6 +189,38 @@ describe('safe mode', function () {
       await alice.close();
       await bob.close();
       await carol.close();
+    }
+  });
+});
+
+describe('safe mode: ended sessions kept for hub.safeMode.retainEnded', function () {
+  this.timeout(60_000);
+  let hub: TestHub;
+  before(async () => {
+    hub = await startTestHub({
+      servers: { demo: demoUpstream(join(tempDir(), 'demo.log')) },
+      virtualServers: { editor: { upstreams: ['demo'], tools: ['*_item'], naming: 'bare' } },
+      hub: { safeMode: { retainEnded: 1 } },
+    });
+  });
+  after(async () => hub?.close());
+
+  it("releases what an ended session owned once it has been gone that long, and not before it ended", async function () {
+    const alice = await connectClient(hub.url, { virtualServer: 'editor' });
+    const id = await create(alice, 'kept a while');
+    // Alive, it is hers however long it lives.
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    assert.ok(hub.hub.state().sessions.some((s) => s.ownedIds.some((o) => o.id === id)));
+    await (alice.transport as StreamableHTTPClientTransport).terminateSession();
+    await alice.close();
+    assert.ok(hub.hub.state().tombstones.some((t) => t.owned.some((o) => o.id === id)), 'kept by a tombstone when its session ends');
+    await waitFor(() => !hub.hub.state().tombstones.some((t) => t.owned.some((o) => o.id === id)), 40_000, 'the tombstone to be released');
+    const bob = await connectClient(hub.url, { virtualServer: 'editor' });
+    try {
+      const asked = await call(bob, 'delete_item', { id });
+      assert.match(asked.text, /was not created by this session\. To allow it/, 'nobody\'s now: asked, not refused as another\'s');
+    } finally {
+      await bob.close();
     }
   });
 });
