@@ -4,7 +4,7 @@ import type { RequestId } from '@modelcontextprotocol/sdk/types.js';
 import { HookedTransport } from '../core/hookedTransport';
 import type { Connection, ConnectionEdge, TransportKind } from '../core/sessions';
 import type { Hub } from '../hub/hub';
-import { createConnectionServer, type ConnectionEndpoint } from '../hub/sessionServer';
+import { createConnectionServer, type ConnectionEndpoint } from '../hub/connectionServer';
 import { ConnectionClosedError, type DirectResponse } from './directResponse';
 
 type TransportOf<K extends TransportKind> = K extends 'streamable-http' ? StreamableHTTPServerTransport : SSEServerTransport;

@@ -6,7 +6,7 @@ import {
   type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
 import { RpcErrorCode } from '../core/errors';
-import type { CallContext, ConnectionEndpoint } from './sessionServer';
+import type { CallContext, ConnectionEndpoint } from './connectionServer';
 
 /**
  * SDK internals relied on: this file mirrors how @modelcontextprotocol/sdk 1.32 validates and

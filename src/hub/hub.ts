@@ -43,7 +43,7 @@ const listChangedMethod: Record<CatalogCategory, string> = {
 /**
  * The gateway's core: upstream connections, the scoped catalogs of the global endpoint and of
  * every virtual server, and the sessions. It knows nothing of HTTP: transports hand it
- * connections, and every MCP method of every transport is served by `sessionServer.ts` from
+ * connections, and every MCP method of every transport is served by `connectionServer.ts` from
  * the tables here.
  */
 export class Hub implements Disposable {
