@@ -17,6 +17,7 @@ export const adminTokenEnvVar = 'MCP_SESSION_HUB_ADMIN_TOKEN';
 export const defaultTokenFile = join(homedir(), '.mcp-session-hub', 'token');
 /** The admin token's file is named this, next to the client token's file unless told otherwise. */
 export const adminTokenFileName = 'admin-token';
+export const ledgerFileName = 'ownership.journal';
 
 const usage = `mcp-session-hub ${hubVersion}: a local multi-session MCP gateway
 
@@ -36,6 +37,8 @@ Options:
                        (else $${adminTokenEnvVar}, else the admin token file)
   --admin-token-file F where the generated admin token is kept (default ${adminTokenFileName} in the
                        token file's folder: ${join(dirname(defaultTokenFile), adminTokenFileName)})
+  --ledger FILE        where safe mode's ownership is kept across restarts (default ${ledgerFileName} in
+                       the token file's folder)
   --allow-origin O     a browser Origin to accept besides loopback ones (repeatable)
   --input ID=VALUE     the value of the config's \${input:ID} (repeatable; else
                        $MCP_SESSION_HUB_INPUT_<ID>, else the input's default; without one,
@@ -78,6 +81,7 @@ async function serve(argv: string[]): Promise<number> {
       'allow-origin': { type: 'string', multiple: true },
       input: { type: 'string', multiple: true },
       workspace: { type: 'string' },
+      ledger: { type: 'string' },
       json: { type: 'boolean' },
       'log-level': { type: 'string' },
     },
@@ -102,7 +106,8 @@ async function serve(argv: string[]): Promise<number> {
   if (adminToken === token) throw new UsageError(`the admin token must differ from the client token (--admin-token, $${adminTokenEnvVar} or the admin token file)`);
   const configPath = values.config === undefined ? undefined : resolve(values.config);
   const configContext = { inputs: parseInputFlags(values.input), workspaceFolder: resolve(values.workspace ?? process.cwd()) };
-  const running = await runHub({ configPath, configContext: () => configContext, token, adminToken, logger, host, port, allowedOrigins: values['allow-origin'] });
+  const ledgerPath = resolve(values.ledger ?? join(dirname(tokenFilePath), ledgerFileName));
+  const running = await runHub({ configPath, configContext: () => configContext, token, adminToken, logger, host, port, allowedOrigins: values['allow-origin'], ledgerPath });
   const { url } = running.gateway;
   const endpoints = Object.fromEntries([
     ['global', `${url}/mcp`],

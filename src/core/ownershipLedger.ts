@@ -21,6 +21,28 @@ function keyOf(upstream: string, kind: IdentifierKind, canonical: string): strin
   return `${upstream}\u0000${kind}\u0000${canonical}`;
 }
 
+/**
+ * One change to who owns what, as a store keeps it: replaying a store's records in order gives
+ * the index back, with every ledger that had not ended made a tombstone (its session is gone).
+ */
+export type OwnershipRecord =
+  | { type: 'claim'; session: string; upstream: string; kind: IdentifierKind; canonical: string; value: string; tool: string; at: number }
+  | { type: 'forget'; session: string; upstream: string; kind: IdentifierKind; canonical: string }
+  | { type: 'end'; session: string; at: number; reason: string }
+  | { type: 'revive'; session: string };
+
+/**
+ * Where the index writes each change before it takes effect: a change a store could not keep
+ * throws, and the index is left as it was. `problem` says why safe mode cannot trust the store
+ * (unreadable, unwritable); every call it must judge is then refused with that reason.
+ */
+export interface OwnershipStore {
+  append(record: OwnershipRecord): void;
+  readonly problem: string | undefined;
+  /** Where it keeps what it keeps, for messages and the admin state. */
+  readonly description: string;
+}
+
 /** Which tombstones to release: one session's, one identifier (whoever's tombstone holds it), or all. */
 export type TombstoneRelease = { session: string } | { upstream: string; kind: IdentifierKind; canonical: string } | { all: true };
 
@@ -41,12 +63,47 @@ export class OwnershipIndex {
   /** Ledgers of ended sessions that still own something, by session id. */
   private readonly ended = new Map<string, OwnershipLedger>();
 
+  constructor(private readonly store?: OwnershipStore) {}
+
+  /** Why safe mode cannot trust what the index says (its store is unreadable or unwritable), if so. */
+  get problem(): string | undefined {
+    return this.store?.problem;
+  }
+
+  get storeDescription(): string {
+    return this.store?.description ?? 'memory only';
+  }
+
+  /** @internal for OwnershipLedger: written before the change is made; throws if the store cannot keep it. */
+  persist(record: OwnershipRecord): void {
+    this.store?.append(record);
+  }
+
+  /**
+   * Rebuilds the index from a store's records (before any session starts). A ledger that had not
+   * ended belonged to a session of the process that wrote them: it is a tombstone now, until a
+   * session with its id comes back.
+   */
+  restore(records: Iterable<OwnershipRecord>, now: number): void {
+    const ledgers = new Map<string, OwnershipLedger>();
+    const ledgerOf = (session: string) => {
+      let ledger = ledgers.get(session);
+      if (!ledger) ledgers.set(session, (ledger = new OwnershipLedger(this, session)));
+      return ledger;
+    };
+    for (const record of records) ledgerOf(record.session).replay(record);
+    for (const ledger of ledgers.values()) {
+      if (!ledger.ending) ledger.end({ at: now, reason: 'the hub restarted' });
+      else this.entomb(ledger);
+    }
+  }
+
   /** The ledger for a session starting now: its own tombstone taken up again, or a new one. */
   ledgerFor(sessionId: string): OwnershipLedger {
     const tombstone = this.ended.get(sessionId);
     if (!tombstone) return new OwnershipLedger(this, sessionId);
-    this.ended.delete(sessionId);
     tombstone.revive();
+    this.ended.delete(sessionId);
     return tombstone;
   }
 
@@ -133,6 +190,12 @@ export class OwnershipIndex {
     return freed;
   }
 
+  /** What the index holds now, as records a store can restore it from (compaction). */
+  records(): OwnershipRecord[] {
+    const ledgers = new Set([...this.owners.values(), ...this.ended.values()]);
+    return [...ledgers].flatMap((ledger) => ledger.records());
+  }
+
   /** Identifiers owned hub-wide, by live sessions and tombstones. */
   get size(): number {
     return this.owners.size;
@@ -156,6 +219,11 @@ export class OwnershipLedger {
     readonly sessionId: string = 'anonymous',
   ) {}
 
+  /** Why the store behind the ledger cannot be trusted, if it cannot. */
+  get storeProblem(): string | undefined {
+    return this.index.problem;
+  }
+
   /** Set once the session ended: the ledger is then a tombstone. */
   get ending(): Ending | undefined {
     return this.endingValue;
@@ -171,15 +239,16 @@ export class OwnershipLedger {
         outcome.collisions.push(identifier.value);
         continue;
       }
-      this.owned.set(keyOf(upstream, identifier.kind, identifier.canonical), {
-        id: identifier.value,
-        kind: identifier.kind,
-        canonical: identifier.canonical,
-        upstream,
-        tool,
-        at,
-      });
-      outcome.recorded.push(identifier.value);
+      const { kind, canonical, value } = identifier;
+      try {
+        // Durable before anyone is told: a crash after a create's result cannot leave it unowned.
+        this.index.persist({ type: 'claim', session: this.sessionId, upstream, kind, canonical, value, tool, at });
+      } catch (error) {
+        this.index.release(upstream, identifier, this);
+        throw error;
+      }
+      this.owned.set(keyOf(upstream, kind, canonical), { id: value, kind, canonical, upstream, tool, at });
+      outcome.recorded.push(value);
     }
     return outcome;
   }
@@ -199,7 +268,9 @@ export class OwnershipLedger {
   /** Gives up one identifier this ledger owns exactly; true if it did. */
   forget(upstream: string, form: CanonicalForm): boolean {
     const key = keyOf(upstream, form.kind, form.canonical);
-    if (!this.owned.delete(key)) return false;
+    if (!this.owned.has(key)) return false;
+    this.index.persist({ type: 'forget', session: this.sessionId, upstream, kind: form.kind, canonical: form.canonical });
+    this.owned.delete(key);
     this.index.release(upstream, form, this);
     return true;
   }
@@ -215,17 +286,61 @@ export class OwnershipLedger {
   /** The session ended: what it owns stays owned, by this ledger as a tombstone. */
   end(ending: Ending): void {
     if (this.endingValue) return;
+    // A store that cannot keep this is already refusing every judged call: the ending stands in memory.
+    if (this.owned.size > 0) this.persistQuietly({ type: 'end', session: this.sessionId, at: ending.at, reason: ending.reason });
     this.endingValue = ending;
     this.index.entomb(this);
   }
 
   /** @internal for OwnershipIndex: the session came back. */
   revive(): void {
+    if (this.owned.size > 0) this.persistQuietly({ type: 'revive', session: this.sessionId });
     this.endingValue = undefined;
   }
 
+  /** Gives up everything (a human released the tombstone). */
   clear(): void {
+    for (const entry of [...this.owned.values()]) this.persistQuietly({ type: 'forget', session: this.sessionId, upstream: entry.upstream, kind: entry.kind, canonical: entry.canonical });
     for (const entry of this.owned.values()) this.index.release(entry.upstream, entry, this);
     this.owned.clear();
+  }
+
+  private persistQuietly(record: OwnershipRecord): void {
+    try {
+      this.index.persist(record);
+    } catch {
+      // The store marks itself unusable, and safe mode refuses what it must judge until it is fixed.
+    }
+  }
+
+  /** @internal for OwnershipIndex.records */
+  records(): OwnershipRecord[] {
+    const claims: OwnershipRecord[] = this.entries.map((entry) => ({
+      type: 'claim',
+      session: this.sessionId,
+      upstream: entry.upstream,
+      kind: entry.kind,
+      canonical: entry.canonical,
+      value: entry.id,
+      tool: entry.tool,
+      at: entry.at,
+    }));
+    return this.endingValue ? [...claims, { type: 'end', session: this.sessionId, at: this.endingValue.at, reason: this.endingValue.reason }] : claims;
+  }
+
+  /** @internal for OwnershipIndex.restore: applies a stored record without writing it again. */
+  replay(record: OwnershipRecord): void {
+    if (record.type === 'claim') {
+      const form = { kind: record.kind, canonical: record.canonical };
+      if (!this.index.claim(record.upstream, form, this)) return;
+      this.owned.set(keyOf(record.upstream, record.kind, record.canonical), { id: record.value, kind: record.kind, canonical: record.canonical, upstream: record.upstream, tool: record.tool, at: record.at });
+    } else if (record.type === 'forget') {
+      const form = { kind: record.kind, canonical: record.canonical };
+      if (this.owned.delete(keyOf(record.upstream, record.kind, record.canonical))) this.index.release(record.upstream, form, this);
+    } else if (record.type === 'end') {
+      this.endingValue = { at: record.at, reason: record.reason };
+    } else {
+      this.endingValue = undefined;
+    }
   }
 }

@@ -120,6 +120,10 @@ export function judge(call: GateCall, ledger: OwnershipLedger): Verdict {
   const kind = classifyTool(call.tool, call.rule);
   const name = `Safe mode refused '${call.tool.name}'`;
   if (kind === 'read' || kind === 'additive') return { outcome: 'proceed', kind, touched: [], creates: [] };
+  const problem = ledger.storeProblem;
+  if (problem !== undefined) {
+    return { outcome: 'refuse', kind, identifiers: [], reason: `${name}: safe mode cannot trust who owns what: ${problem}. It refuses every call it must judge until that is fixed` };
+  }
   if (kind === 'command') {
     const commandValue = call.rule?.commandArgument === undefined ? undefined : call.args?.[call.rule.commandArgument];
     const command = commandValue === undefined ? JSON.stringify(call.args ?? {}) : typeof commandValue === 'string' ? commandValue : JSON.stringify(commandValue);
@@ -251,7 +255,11 @@ export async function admit(call: GateCall, session: GateSession, hooks: GateHoo
   }
   if (approvedForSession.length > 0) {
     // Only what is still nobody's joins the ledger, and never a root or what holds one.
-    ledger.record(call.upstream, `approved ${call.tool.name}`, ownable(call, approvedForSession), now());
+    try {
+      ledger.record(call.upstream, `approved ${call.tool.name}`, ownable(call, approvedForSession), now());
+    } catch (error) {
+      note('approved once', approvedForSession, `not added to the session's ledger: ${error instanceof Error ? error.message : String(error)}`);
+    }
   }
   if (!asked && verdict.outcome === 'proceed' && verdict.touched.length > 0) note('allowed', verdict.touched);
   return pass(call, verdict.kind, ledger, creates, note, now);
@@ -325,7 +333,16 @@ function pass(
   // Reserved before the call leaves, so of two sessions racing to create one thing exactly one
   // owns it: the other is refused by the judgement above, or finds it reserved here.
   const reserved = ownable(call, creates);
-  const { recorded, collisions } = ledger.record(call.upstream, call.tool.name, reserved, now());
+  let reservation: RecordSummary;
+  try {
+    reservation = ledger.record(call.upstream, call.tool.name, reserved, now());
+  } catch (error) {
+    // The store could not keep the reservation: nothing is reserved, and the call does not go.
+    const why = `Safe mode refused '${call.tool.name}': what it creates could not be recorded as this session's: ${error instanceof Error ? error.message : String(error)}`;
+    note('refused', [], why);
+    return { proceed: false, result: refusal(why) };
+  }
+  const { recorded, collisions } = reservation;
   const ours = reserved.filter((identifier) => recorded.includes(identifier.value));
   if (collisions.length > 0) note('allowed', [], `not owned by this session: another session owns ${collisions.slice(0, 5).join(', ')}`);
   let settled = false;
@@ -334,22 +351,36 @@ function pass(
     settle(result) {
       if (settled) return { recorded: [], collisions: [] };
       settled = true;
-      // Only a creating call, or a command whose rule says where its result names what it
-      // started, makes anything the session's.
-      if (!result || result.isError || (kind !== 'create' && !(kind === 'command' && call.rule?.idPattern))) {
-        for (const identifier of ours) ledger.forget(call.upstream, identifier);
+      try {
+        return settleWith(result);
+      } catch (error) {
+        // A reservation the store could not give back stays owned: safe in the refusing direction.
+        note('allowed', [], `ownership after the call could not be recorded: ${error instanceof Error ? error.message : String(error)}`);
         return { recorded: [], collisions: [] };
       }
-      const made = createdIds(result, call.rule, call.args, creates);
-      // A creating call whose result lists what it made (the memory server lists only new
-      // entities) owns only those: the rest existed and is given back.
-      const madeValues = new Set(made.named.map((identifier) => identifier.value));
-      for (const identifier of ours) if (!madeValues.has(identifier.value)) ledger.forget(call.upstream, identifier);
-      const fromResult = ledger.record(call.upstream, call.tool.name, made.opaque.map(opaqueId), now());
-      return {
-        recorded: [...ours.filter((identifier) => madeValues.has(identifier.value)).map((identifier) => identifier.value), ...fromResult.recorded],
-        collisions: fromResult.collisions,
-      };
     },
   };
+  function settleWith(result: CallToolResult | undefined): RecordSummary {
+    // Only a creating call, or a command whose rule says where its result names what it
+    // started, makes anything the session's.
+    if (!result || result.isError || (kind !== 'create' && !(kind === 'command' && call.rule?.idPattern))) {
+      for (const identifier of ours) ledger.forget(call.upstream, identifier);
+      return { recorded: [], collisions: [] };
+    }
+    const made = createdIds(result, call.rule, call.args, creates);
+    // A creating call whose result lists what it made (the memory server lists only new
+    // entities) owns only those: the rest existed and is given back.
+    const madeValues = new Set(made.named.map((identifier) => identifier.value));
+    for (const identifier of ours) if (!madeValues.has(identifier.value)) ledger.forget(call.upstream, identifier);
+    let fromResult: RecordSummary = { recorded: [], collisions: [] };
+    try {
+      fromResult = ledger.record(call.upstream, call.tool.name, made.opaque.map(opaqueId), now());
+    } catch (error) {
+      note('allowed', [], `what its result named could not be recorded as this session's: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    return {
+      recorded: [...ours.filter((identifier) => madeValues.has(identifier.value)).map((identifier) => identifier.value), ...fromResult.recorded],
+      collisions: fromResult.collisions,
+    };
+  }
 }

@@ -3,7 +3,7 @@ import { Emitter } from './events';
 import { DisposableStore, type Disposable } from './lifecycle';
 import type { McpLogLevel } from './logLevels';
 import { errorMessage, type Logger } from './logger';
-import { OwnershipIndex, type OwnershipLedger, type TombstoneRelease } from './ownershipLedger';
+import { OwnershipIndex, type OwnershipLedger, type OwnershipRecord, type OwnershipStore, type TombstoneRelease } from './ownershipLedger';
 import { SafeModeJournal } from './safeMode';
 
 export type TransportKind = 'streamable-http' | 'sse';
@@ -154,6 +154,8 @@ export type SessionRegistryOptions = {
   chatIdleTimeoutMs?: number;
   /** How long an ended session's ownership is kept; unset: until a human releases it. */
   retainEndedMs?: number;
+  /** Where ownership is kept beyond this process, and what it held when the hub last stopped. */
+  ownership?: { store: OwnershipStore; records: readonly OwnershipRecord[] };
   logger: Logger;
   now?: () => number;
 };
@@ -163,8 +165,8 @@ export class SessionRegistry implements Disposable {
   private readonly connections = new Map<string, Connection>();
   /** Every logical session by its namespaced id (see `LogicalSession.id`). */
   private readonly sessionsById = new Map<string, LogicalSession>();
-  /** Who owns which id, across all sessions' ledgers. */
-  readonly ownership = new OwnershipIndex();
+  /** Who owns which id, across all sessions' ledgers and the tombstones of ended ones. */
+  readonly ownership: OwnershipIndex;
   private readonly emitter: Emitter<SessionEvent>;
   readonly onDidChange;
   private sweepTimer?: NodeJS.Timeout;
@@ -179,6 +181,8 @@ export class SessionRegistry implements Disposable {
     this.idleTimeoutMs = options.idleTimeoutMs;
     this.chatIdleTimeoutMs = options.chatIdleTimeoutMs ?? options.idleTimeoutMs;
     this.retainEndedMs = options.retainEndedMs;
+    this.ownership = new OwnershipIndex(options.ownership?.store);
+    if (options.ownership) this.ownership.restore(options.ownership.records, this.now());
     this.scheduleSweep();
   }
 

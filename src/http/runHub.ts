@@ -6,6 +6,7 @@ import { defaultConfig } from '../core/defaultConfig';
 import type { Disposable } from '../core/lifecycle';
 import type { Logger } from '../core/logger';
 import { Hub } from '../hub/hub';
+import { OwnershipJournal } from '../hub/ownershipJournal';
 import { startGateway, type RunningGateway } from './gateway';
 import { assertDistinctTokens } from './security';
 
@@ -28,6 +29,11 @@ export type RunHubOptions = {
   port?: number;
   allowedOrigins?: string[];
   upstreamBackoffMs?: number;
+  /**
+   * The file the ownership ledger is kept in, so owners survive a restart (the CLI: next to its
+   * token files; VS Code: its global storage). Unset: memory only.
+   */
+  ledgerPath?: string;
 };
 
 export type RunningHub = {
@@ -55,7 +61,15 @@ export async function runHub(options: RunHubOptions): Promise<RunningHub> {
   const source = options.config ? 'given config' : (options.configPath ?? 'embedded default config');
   const load = (path: string) => loadConfigFile(path, options.configContext?.());
   const config = options.config ?? (options.configPath ? load(options.configPath) : defaultConfig(demoServerPath()));
-  const hub = new Hub({ config, configSource: source, logger, upstreamBackoffMs: options.upstreamBackoffMs });
+  const journal = options.ledgerPath === undefined ? undefined : OwnershipJournal.open(options.ledgerPath, logger.child('ownership'));
+  const hub = new Hub({
+    config,
+    configSource: source,
+    logger,
+    upstreamBackoffMs: options.upstreamBackoffMs,
+    ...(journal ? { ownership: { store: journal.journal, records: journal.records } } : {}),
+  });
+  journal?.journal.attach(hub.sessions.ownership);
   hub.start();
   // Ready means ready: no client is told the hub is up before every upstream has had its first try.
   await hub.settled();
@@ -73,6 +87,7 @@ export async function runHub(options: RunHubOptions): Promise<RunningHub> {
     });
   } catch (error) {
     await hub.close();
+    journal?.journal.close();
     throw error;
   }
 
@@ -99,6 +114,7 @@ export async function runHub(options: RunHubOptions): Promise<RunningHub> {
       watcher?.dispose();
       await hub.close();
       await gateway.close();
+      journal?.journal.close();
     },
   };
 }

@@ -36,6 +36,8 @@ export type AdminState = {
   sessions: SessionState[];
   /** Ended sessions' ownership: refused to every session until released (admin API, tree, dashboard). */
   tombstones: TombstoneState[];
+  /** Where ownership is kept, whether safe mode can trust it, and how much it holds. */
+  ownership: { store: string; problem?: string; owned: number; tombstones: number };
 };
 
 export type ToolChoice = { upstream: string; name: string; selected: boolean };
@@ -136,6 +138,7 @@ export function buildAdminState(input: {
   scope: (virtualServer: string | undefined) => ScopedCatalog | undefined;
   sessions: LogicalSession[];
   tombstones: readonly OwnershipLedger[];
+  ownership: { store: string; problem: string | undefined; owned: number };
   safeMode: (upstream: string) => boolean;
   pools: ReadonlyMap<string, InstancePool>;
 }): AdminState {
@@ -207,6 +210,12 @@ export function buildAdminState(input: {
       reason: ledger.ending?.reason ?? '',
       owned: ledger.entries,
     })),
+    ownership: {
+      store: input.ownership.store,
+      ...(input.ownership.problem ? { problem: input.ownership.problem } : {}),
+      owned: input.ownership.owned,
+      tombstones: input.tombstones.length,
+    },
   };
 }
 

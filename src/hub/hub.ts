@@ -6,7 +6,7 @@ import { Emitter } from '../core/events';
 import type { Disposable } from '../core/lifecycle';
 import { mostVerbose, type McpLogLevel } from '../core/logLevels';
 import { errorMessage, type Logger } from '../core/logger';
-import type { TombstoneRelease } from '../core/ownershipLedger';
+import type { OwnershipRecord, OwnershipStore, TombstoneRelease } from '../core/ownershipLedger';
 import type { GateCall } from '../core/safeModeGate';
 import { profileFor } from '../core/safeModeProfiles';
 import { SessionRegistry, type Connection, type LogicalSession } from '../core/sessions';
@@ -30,6 +30,8 @@ export type HubOptions = {
   logger: Logger;
   /** Test hook: first reconnect delay of upstreams. */
   upstreamBackoffMs?: number;
+  /** Where ownership is kept beyond this process, and what it held when the hub last stopped; unset: memory only. */
+  ownership?: { store: OwnershipStore; records: readonly OwnershipRecord[] };
 };
 
 /** Notifications the hub sends to the connections of a view whose catalog changed. */
@@ -74,6 +76,7 @@ export class Hub implements Disposable {
       idleTimeoutMs: options.config.settings.sessionIdleTimeoutMs,
       chatIdleTimeoutMs: options.config.settings.chatSessionIdleTimeoutMs,
       retainEndedMs: options.config.settings.retainEndedMs,
+      ...(options.ownership ? { ownership: options.ownership } : {}),
       logger: options.logger.child('sessions'),
     });
     this.router = new MessageRouter(this.sessions, options.logger.child('router'));
@@ -359,6 +362,7 @@ export class Hub implements Disposable {
       scope: (id) => this.scope(id),
       sessions: this.sessions.allSessions,
       tombstones: this.sessions.ownership.tombstones,
+      ownership: { store: this.sessions.ownership.storeDescription, problem: this.sessions.ownership.problem, owned: this.sessions.ownership.size },
       safeMode: (upstream) => this.safeModeEnabled(undefined, upstream),
       pools: this.pools,
     });

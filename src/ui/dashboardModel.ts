@@ -3,7 +3,7 @@ import { formatAge } from './treeModel';
 
 /** What the dashboard shows: plain data, rendered by the webview, built and tested here. */
 export type DashboardView = {
-  hub: { url: string; version: string; uptime: string; configSource: string; configError?: string };
+  hub: { url: string; version: string; uptime: string; configSource: string; configError?: string; ownership: string; ownershipProblem?: string };
   sessions: {
     id: string;
     who: string;
@@ -31,6 +31,8 @@ export function buildDashboard(state: HubState, now = Date.now()): DashboardView
       uptime: formatAge(now - state.hub.startedAt),
       configSource: state.hub.configSource,
       ...(state.hub.configError ? { configError: state.hub.configError.message } : {}),
+      ownership: `ownership in ${state.ownership.store}: ${state.ownership.owned} owned, ${state.ownership.tombstones} ended sessions`,
+      ...(state.ownership.problem ? { ownershipProblem: state.ownership.problem } : {}),
     },
     // Each workspace session's row, then its chats' rows.
     sessions: state.sessions

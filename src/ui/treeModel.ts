@@ -97,7 +97,11 @@ export function buildTree(state: HubState, now = Date.now()): TreeNode[] {
       ),
     })),
   }];
-  return [virtualServers, sessions, upstreams, ...tombstones];
+  // Said only when safe mode cannot trust its ledger: every judged call is refused until it is fixed.
+  const storeProblem: TreeNode[] = state.ownership.problem
+    ? [{ id: 'ownership-problem', label: 'Ownership store unusable', description: state.ownership.store, tooltip: state.ownership.problem, contextValue: 'status', icon: 'error' }]
+    : [];
+  return [...storeProblem, virtualServers, sessions, upstreams, ...tombstones];
 }
 
 function scopeNode(id: string, label: string, description: string, scope: HubState['global'], virtualServer: string | undefined): TreeNode {

@@ -184,7 +184,16 @@ export class HubController implements vscode.Disposable {
     try {
       const configPath = this.configPath();
       await this.inputs.load(readDeclaredInputs(existsSync(configPath) ? readFileSync(configPath, 'utf8') : '').map((input) => input.id));
-      this.running = await runHub({ configPath, configContext: () => this.configContext(), token: tokens.token, adminToken: tokens.adminToken, logger: this.logger, port: this.port });
+      this.running = await runHub({
+        configPath,
+        configContext: () => this.configContext(),
+        token: tokens.token,
+        adminToken: tokens.adminToken,
+        logger: this.logger,
+        port: this.port,
+        // Owners outlive a window reload, and pass to whichever window hosts the hub next.
+        ledgerPath: join(this.context.globalStorageUri.fsPath, 'ownership.journal'),
+      });
       this.logger.info(`hosting the hub on ${this.url} (config ${configPath})`);
       this.follow(tokens, 'hosting');
       // Not awaited: the hub serves what it can while the user answers.

@@ -16,7 +16,7 @@ function cell(text: string, className?: string): HTMLTableCellElement {
 }
 
 function render(view: DashboardView): void {
-  byId('hub').textContent = `${view.hub.url} · v${view.hub.version} · up ${view.hub.uptime} · ${view.hub.configSource}${view.hub.configError ? ` · config error: ${view.hub.configError}` : ''}`;
+  byId('hub').textContent = `${view.hub.url} · v${view.hub.version} · up ${view.hub.uptime} · ${view.hub.configSource}${view.hub.configError ? ` · config error: ${view.hub.configError}` : ''} · ${view.hub.ownershipProblem ? `safe mode refuses every judged call: ${view.hub.ownershipProblem}` : view.hub.ownership}`;
   const sessions = byId<HTMLTableElement>('sessions').tBodies[0];
   sessions.replaceChildren(
     ...view.sessions.map((s) => {
