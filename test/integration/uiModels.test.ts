@@ -48,7 +48,7 @@ describe('tree, dashboard and server definitions from a real hub', function () {
 
     const state = await admin.state();
     const tree = buildTree(state);
-    assert.deepEqual(tree.map((n) => n.label), ['Virtual Servers', 'Sessions', 'Upstreams']);
+    assert.deepEqual(tree.map((n) => n.label), ['Virtual Servers', 'Sessions', 'Upstreams'], 'no ended sessions yet: no fourth root');
     const session = find(tree, (n) => n.contextValue === 'session' && n.target === 'key:alice');
     assert.ok(session, 'the session node');
     assert.match(session.label, /alice-agent 1\.0\.0/);
@@ -118,6 +118,34 @@ describe('tree, dashboard and server definitions from a real hub', function () {
     const rows = buildDashboard(state).sessions;
     const at = rows.findIndex((row) => row.id === 'key:carol');
     assert.deepEqual(rows.slice(at + 1, at + 3).map((row) => [row.who, row.chatOf]).sort(), [['chat chat-one', 'key:carol'], ['chat chat-two', 'key:carol']]);
+  });
+
+  it("shows what ended sessions still own, and releases it through the admin client", async function () {
+    const dave = await connectClient(hub.url, { virtualServer: 'editor', name: 'dave-agent' });
+    const created = (await dave.callTool({ name: 'create_item', arguments: { title: 'left behind' } })) as CallToolResult;
+    const id = /[0-9a-f-]{36}/.exec(JSON.stringify(created))?.[0];
+    assert.ok(id);
+    const session = (await admin.state()).sessions.find((s) => s.ownedIds.some((o) => o.id === id));
+    assert.ok(session);
+    assert.ok(await admin.killSession(session.id));
+    await dave.close();
+    await waitFor(async () => (await admin.state()).tombstones.some((t) => t.session === session.id), 5_000, 'the tombstone');
+
+    const state = await admin.state();
+    const tree = buildTree(state);
+    assert.equal(tree.at(-1)?.label, "Ended sessions' things");
+    const tombstone = find(tree, (n) => n.contextValue === 'tombstone' && n.target === session.id);
+    assert.ok(tombstone, 'the ended session, with Release');
+    assert.match(tombstone.description ?? '', /ended .* ago · ended from the admin API/);
+    const owned = find(tombstone.children, (n) => n.contextValue === 'tombstone.id' && n.label === id);
+    assert.ok(owned, 'each thing it owned, with Release');
+    const row = buildDashboard(state).tombstones.find((t) => t.session === session.id);
+    assert.deepEqual(row?.owned, [`id ${id} (demo)`]);
+    assert.match(buildDashboard(state).hub.ownership, /ownership in memory only: \d+ owned, \d+ ended sessions/);
+
+    assert.equal(await admin.releaseTombstones(JSON.parse(owned.target ?? '{}') as { upstream: string; kind: string; id: string }), 1);
+    assert.ok(!(await admin.state()).tombstones.some((t) => t.session === session.id));
+    assert.deepEqual(parseFromDashboard({ type: 'releaseTombstone', sessionId: session.id }), { type: 'releaseTombstone', sessionId: session.id });
   });
 
   it('checks webview messages instead of trusting them', function () {
