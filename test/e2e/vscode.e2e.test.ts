@@ -197,6 +197,14 @@ describe('VS Code end to end (code-server + Chromium)', function () {
     // VS Code's client may reconnect at once as a new session: what must go is this session's rows.
     const instanceRow = page.locator('.monaco-list-row', { hasText: `pid ${instancePid}` });
     await until(async () => ((await instanceRow.count()) === 0 ? true : undefined), 'the session and its instance gone from the tree', 15_000);
+    // What it owned outlives it: refused to every session, under "Ended sessions' things", until released.
+    const ended = page.locator('.monaco-list-row', { hasText: "Ended sessions' things" }).first();
+    await ended.waitFor({ timeout: 15_000 });
+    await expand(ended);
+    await expand(page.locator('.monaco-list-row', { hasText: session.id }).first());
+    await page.locator('.monaco-list-row', { hasText: ownedId }).first().waitFor({ timeout: 15_000 });
+    await shot('tree-tombstones');
+    assert.ok((await adminState()).tombstones.some((t) => t.session === session.id && t.owned.some((o) => o.id === ownedId)));
   });
 
   it("shows safe mode's approval request in the chat, and Allow once lets that call write the file", async function () {
