@@ -1,6 +1,8 @@
 import type { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import type { RequestId } from '@modelcontextprotocol/sdk/types.js';
+import type { InitializeRequest, RequestId } from '@modelcontextprotocol/sdk/types.js';
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
 import { HookedTransport } from '../core/hookedTransport';
 import type { Connection, ConnectionEdge, TransportKind } from '../core/sessions';
 import type { Hub } from '../hub/hub';
@@ -61,6 +63,18 @@ export class ClientConnection<K extends TransportKind = TransportKind> implement
     return this.server.close();
   }
 
+  /**
+   * Serves a connection the hub had before it restarted: its transport (made with the saved id)
+   * and its MCP server go through the client's saved initialize as they did the first time, on
+   * a request that never leaves the process. Its answer is the client's old one; nobody reads it.
+   */
+  async replayInitialize(this: ClientConnection<'streamable-http'>, params: InitializeRequest['params']): Promise<void> {
+    await this.transport.handleRequest(...inProcessPost(), { jsonrpc: '2.0', id: 'restored', method: 'initialize', params });
+    const id = this.transport.sessionId;
+    if (id === undefined) throw new Error('the saved initialize was refused');
+    await this.transport.handleRequest(...inProcessPost(id), { jsonrpc: '2.0', method: 'notifications/initialized' });
+  }
+
   /** Connects the MCP server to the transport: from here on, the transport's messages are served. */
   async start(): Promise<void> {
     await this.endpoint.server.connect(this.hooked);
@@ -72,4 +86,21 @@ export class ClientConnection<K extends TransportKind = TransportKind> implement
     for (const call of this.directCalls.values()) call.controller.abort(new ConnectionClosedError());
     if (this.connection) this.hub.sessions.connectionClosed(this.connection.id, reason);
   }
+}
+
+/** A POST that only this process sends: Node's own request and response objects, on no socket. */
+function inProcessPost(connectionId?: string): [IncomingMessage, ServerResponse] {
+  const req = new IncomingMessage(new Socket());
+  req.method = 'POST';
+  req.url = '/mcp';
+  const headers: Record<string, string> = {
+    host: '127.0.0.1',
+    'content-type': 'application/json',
+    accept: 'application/json, text/event-stream',
+    ...(connectionId ? { 'mcp-session-id': connectionId } : {}),
+  };
+  req.headers = headers;
+  req.rawHeaders = Object.entries(headers).flat();
+  req.push(null);
+  return [req, new ServerResponse(req)];
 }

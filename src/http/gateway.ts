@@ -8,6 +8,7 @@ import { adminRoutes } from './adminRoutes';
 import { EdgeRefusal, sendJson, sendJsonRpcError, type RouteHandler, type RouteTable } from './edge';
 import { readJsonBody } from './jsonBody';
 import { McpRoutes } from './mcpRoutes';
+import type { SavedConnections } from './savedConnections';
 import { EdgeGuard, isLoopbackHost, type Credential } from './security';
 
 export type GatewayOptions = {
@@ -23,6 +24,8 @@ export type GatewayOptions = {
   port?: number;
   /** Browser origins allowed besides loopback ones. */
   allowedOrigins?: string[];
+  /** Streamable HTTP connections to serve again after a restart. */
+  savedConnections?: SavedConnections;
 };
 
 export type RunningGateway = {
@@ -103,7 +106,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   // HEAD too, as health checkers send it (Node sends no body to a HEAD).
   edge.routes('none').on(['GET', 'HEAD'], '/healthz', ({ res }) => sendJson(res, 200, { name: 'mcp-session-hub', version: hubVersion }));
   adminRoutes(edge.routes('admin'), hub, () => url);
-  new McpRoutes(hub, logger.child('mcp')).addTo(edge.routes('client'));
+  new McpRoutes(hub, logger.child('mcp'), options.savedConnections).addTo(edge.routes('client'));
 
   const server: HttpServer = createServer((req, res) => void edge.handle(req, res));
   await new Promise<void>((resolve, reject) => {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { isJsonContentType } from '@modelcontextprotocol/sdk/shared/mediaType.js';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { isInitializeRequest, isJSONRPCRequest, JSONRPCMessageSchema, SUPPORTED_PROTOCOL_VERSIONS, type JSONRPCRequest } from '@modelcontextprotocol/sdk/types.js';
+import { isInitializeRequest, isJSONRPCRequest, JSONRPCMessageSchema, SUPPORTED_PROTOCOL_VERSIONS, type InitializeRequest, type JSONRPCRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HookedTransport } from '../core/hookedTransport';
 import { errorMessage, type Logger } from '../core/logger';
@@ -11,6 +11,7 @@ import type { Hub } from '../hub/hub';
 import { answerDirectly, asDirectToolCall, cancelledRequestId } from '../hub/directCall';
 import { ClientConnection } from './clientConnection';
 import { DirectResponse } from './directResponse';
+import type { SavedConnection, SavedConnections } from './savedConnections';
 import { sendJsonRpcError, type EdgeRequest, type RouteTable } from './edge';
 import { RpcErrorCode } from '../core/errors';
 
@@ -27,10 +28,20 @@ export const sessionKeyHeader = 'x-mcp-hub-session';
  * per-connection server with `createConnectionServer`, so they cannot disagree on scope.
  */
 export class McpRoutes {
+  /** Restores in flight, by connection id: two requests of one client wait for the same one. */
+  private readonly restoring = new Map<string, Promise<ClientConnection | undefined>>();
+
   constructor(
     private readonly hub: Hub,
     private readonly logger: Logger,
-  ) {}
+    /** The connections to serve again after a restart; unset: a restart ends every connection. */
+    private readonly saved?: SavedConnections,
+  ) {
+    // A connection that ends for its client (DELETE, idle, kill) is not served again.
+    hub.sessions.onDidChange((event) => {
+      if (event.type === 'connection-closed' && event.connection.transport === 'streamable-http') saved?.forget(event.connection.id);
+    });
+  }
 
   addTo(routes: RouteTable): void {
     routes.all('/mcp', (request) => this.handleStreamable(request, undefined));
@@ -87,7 +98,7 @@ export class McpRoutes {
     try {
       const connectionId = req.headers['mcp-session-id'];
       if (typeof connectionId === 'string') {
-        const client = this.clientConnection(connectionId);
+        const client = this.clientConnection(connectionId) ?? (await this.restore(connectionId, virtualServer));
         // A connection belongs to the endpoint that created it: another endpoint never finds it.
         if (!client || !isKind(client, 'streamable-http') || client.virtualServer !== virtualServer) {
           sendJsonRpcError(res, 404, RpcErrorCode.ConnectionNotFound, 'Session not found: it ended or never existed; initialize a new one');
@@ -156,11 +167,52 @@ export class McpRoutes {
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
         client.open(id, sessionKey);
+        const { params } = body as InitializeRequest;
+        this.saved?.save({ id, virtualServer: virtualServer ?? null, ...(sessionKey === undefined ? {} : { sessionKey }), initialize: params });
       },
     });
     const client = new ClientConnection(this.hub, 'streamable-http', virtualServer, transport);
     await client.start();
     await transport.handleRequest(req, res, body);
+  }
+
+  /**
+   * A connection this hub served before it restarted, served again under its old id, on the
+   * endpoint it was made on, in the session its key names: its client goes on as if nothing had
+   * happened. Undefined when the id was never saved here (a 404, as before).
+   */
+  private restore(id: string, virtualServer: string | undefined): Promise<ClientConnection | undefined> {
+    const saved = this.saved?.find(id);
+    if (!saved || saved.virtualServer !== (virtualServer ?? null)) return Promise.resolve(undefined);
+    let restoring = this.restoring.get(id);
+    if (!restoring) {
+      restoring = this.restoreSaved(saved, virtualServer).finally(() => this.restoring.delete(id));
+      this.restoring.set(id, restoring);
+    }
+    return restoring;
+  }
+
+  private async restoreSaved(saved: SavedConnection, virtualServer: string | undefined): Promise<ClientConnection | undefined> {
+    const { maxConnections } = this.hub.config.settings;
+    if (this.hub.sessions.connectionCount >= maxConnections) return undefined;
+    const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => saved.id,
+      onsessioninitialized: (id) => {
+        client.open(id, saved.sessionKey);
+      },
+    });
+    const client = new ClientConnection(this.hub, 'streamable-http', virtualServer, transport);
+    try {
+      await client.start();
+      await client.replayInitialize(saved.initialize);
+    } catch (error) {
+      this.logger.warn(`connection ${saved.id} could not be served again after the restart: ${errorMessage(error)}`);
+      this.saved?.forget(saved.id);
+      await client.close().catch(() => undefined);
+      return undefined;
+    }
+    this.logger.info(`connection ${saved.id} served again after a restart (session ${client.connection?.session.id ?? '?'})`);
+    return client.connection ? client : undefined;
   }
 
   /** The open connection with this id, from the hub's registry (which holds it as the connection's edge). */

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { ConfigContext, HubConfig } from '../core/config';
 import { loadConfigFile, watchConfigFile } from '../core/configFile';
 import { defaultConfig } from '../core/defaultConfig';
@@ -8,6 +8,7 @@ import type { Logger } from '../core/logger';
 import { Hub } from '../hub/hub';
 import { OwnershipJournal } from '../hub/ownershipJournal';
 import { startGateway, type RunningGateway } from './gateway';
+import { SavedConnections } from './savedConnections';
 import { assertDistinctTokens } from './security';
 
 export type RunHubOptions = {
@@ -31,7 +32,8 @@ export type RunHubOptions = {
   upstreamBackoffMs?: number;
   /**
    * The file the ownership ledger is kept in, so owners survive a restart (the CLI: next to its
-   * token files; VS Code: its global storage). Unset: memory only.
+   * token files; VS Code: its global storage); the hub's open connections are kept beside it.
+   * Unset: memory only, and a restart ends every connection.
    */
   ledgerPath?: string;
 };
@@ -70,6 +72,10 @@ export async function runHub(options: RunHubOptions): Promise<RunningHub> {
     ...(journal ? { ownership: { store: journal.journal, records: journal.records } } : {}),
   });
   journal?.journal.attach(hub.sessions.ownership);
+  const savedConnections =
+    options.ledgerPath === undefined
+      ? undefined
+      : new SavedConnections(join(dirname(options.ledgerPath), 'connections.json'), logger.child('connections'), () => hub.config.settings.maxConnections);
   hub.start();
   // Ready means ready: no client is told the hub is up before every upstream has had its first try.
   await hub.settled();
@@ -84,6 +90,7 @@ export async function runHub(options: RunHubOptions): Promise<RunningHub> {
       host: options.host,
       port: options.port,
       allowedOrigins: options.allowedOrigins,
+      ...(savedConnections ? { savedConnections } : {}),
     });
   } catch (error) {
     await hub.close();
@@ -112,6 +119,8 @@ export async function runHub(options: RunHubOptions): Promise<RunningHub> {
     reload,
     async close() {
       watcher?.dispose();
+      // Connections end with the process, not for their clients: they are served again after a restart.
+      savedConnections?.freeze();
       await hub.close();
       await gateway.close();
       journal?.journal.close();

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { HubState } from '../../src/client/adminClient';
 import { connectClient, demoServer, firstText, tempDir, waitFor } from '../support/hubHarness';
+import { freePort } from '../support/net';
 import { spawnReady, type ReadyChild } from '../support/readyChild';
 
 const cli = join(__dirname, '..', '..', '..', 'dist', 'cli.js');
@@ -45,8 +46,8 @@ describe('ownership that survives the hub (the embedded ledger)', function () {
     await Promise.all(hubs.splice(0).map((hub) => hub.stop()));
   });
 
-  const startHub = async () => {
-    const hub = await spawnReady(cli, ['serve', '--port', '0', '--json', '--config', config, '--token', token, '--admin-token', adminToken, '--ledger', ledger]);
+  const startHub = async (port = 0) => {
+    const hub = await spawnReady(cli, ['serve', '--port', String(port), '--json', '--config', config, '--token', token, '--admin-token', adminToken, '--ledger', ledger]);
     hubs.push(hub);
     return hub;
   };
@@ -88,6 +89,38 @@ describe('ownership that survives the hub (the embedded ledger)', function () {
     assert.ok((await call(aliceAgain, 'write_file', { path: join(mine, 'notes.txt'), content: 'A again' })).ok, 'her session key finds her ledger');
     assert.equal(readFileSync(join(mine, 'notes.txt'), 'utf8'), 'A again');
     assert.ok((await state(second)).sessions.some((s) => s.id === 'key:alice' && s.ownedIds.some((o) => o.id === mine)));
+  });
+
+  it("keeps a client's Mcp-Session-Id, session and ownership through a SIGKILL and restart: no 404, no new initialize", async function () {
+    const port = await freePort();
+    const first = await startHub(port);
+    // No session key: the connection is its session, so only the saved connection can bring its ownership back.
+    const alice = await connect(first, 'fs');
+    const mine = join(files, 'alice-restart');
+    assert.ok((await call(alice, 'create_directory', { path: mine })).ok);
+    const connectionId = (alice.transport as { sessionId?: string }).sessionId;
+    assert.ok(connectionId);
+    await kill(first);
+
+    const second = await startHub(port);
+    const written = await call(alice, 'write_file', { path: join(mine, 'after.txt'), content: 'A' });
+    assert.ok(written.ok, written.text);
+    assert.equal((alice.transport as { sessionId?: string }).sessionId, connectionId, 'the same Mcp-Session-Id');
+    assert.equal(readFileSync(join(mine, 'after.txt'), 'utf8'), 'A');
+    const after = await state(second);
+    const session = after.sessions.find((s) => s.connections.some((c) => c.id === connectionId));
+    assert.ok(session?.ownedIds.some((o) => o.id === mine), 'its ownership is intact');
+    assert.equal(session?.connections[0]?.client?.name, 'hub-test-client', 'served with its saved initialize');
+    const bob = await connect(second, 'fs');
+    assert.match((await call(bob, 'write_file', { path: join(mine, 'after.txt'), content: 'B' })).text, /another session owns it/);
+    // A connection that ended for its client is not served again.
+    await (alice.transport as unknown as { terminateSession(): Promise<void> }).terminateSession();
+    const gone = await fetch(`${second.url}/servers/fs/mcp`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': connectionId },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    assert.equal(gone.status, 404);
   });
 
   it('owns every create that returned a result, through SIGKILLs in the middle of writing', async function () {
