@@ -107,7 +107,7 @@ async function serve(argv: string[]): Promise<number> {
   const configPath = values.config === undefined ? undefined : resolve(values.config);
   const configContext = { inputs: parseInputFlags(values.input), workspaceFolder: resolve(values.workspace ?? process.cwd()) };
   const ledgerPath = resolve(values.ledger ?? join(dirname(tokenFilePath), ledgerFileName));
-  const running = await runHub({ configPath, configContext: () => configContext, token, adminToken, logger, host, port, allowedOrigins: values['allow-origin'], ledgerPath });
+  const running = await runHub({ configPath, configContext: () => configContext, token, adminToken, logger, host, port, allowedOrigins: values['allow-origin'], ledgerPath, ledgerUrl: process.env.MCP_SESSION_HUB_LEDGER_URL });
   const { url } = running.gateway;
   const endpoints = Object.fromEntries([
     ['global', `${url}/mcp`],

@@ -237,6 +237,21 @@ const fileSchema = z
     mcpServers: z.record(z.string(), upstreamSchema).optional(),
     virtualServers: z.record(z.string(), virtualServerSchema).optional(),
     hub: hubSettingsSchema.optional(),
+    /** Where safe mode's ownership is kept: `embedded` (default, a file in the hub's state folder) or `redis`, shared by several hubs. */
+    ledger: z
+      .discriminatedUnion('store', [
+        z.object({ store: z.literal('embedded') }).strict(),
+        z
+          .object({
+            store: z.literal('redis'),
+            /** `redis://[user:password@]host:port[/db]`; `${env:NAME}` works here. */
+            url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL'),
+            /** Every key starts with this, so several hubs' configs can share one Redis. */
+            prefix: z.string().max(100).optional(),
+          })
+          .strict(),
+      ])
+      .optional(),
   })
   .passthrough(); // Unknown top-level keys (Claude Code's `projects`, say) are left alone.
 
@@ -337,8 +352,12 @@ export type HubSettings = {
   retainEndedMs?: number;
 };
 
+/** Where ownership is kept: the hub's own file, or a Redis that several hubs share. */
+export type LedgerConfig = { store: 'embedded' } | { store: 'redis'; url: string; prefix: string };
+
 export type HubConfig = {
   upstreams: Map<string, UpstreamConfig>;
+  ledger: LedgerConfig;
   virtualServers: Map<string, VirtualServerConfig>;
   settings: HubSettings;
   /** The file's `inputs`, by id. */
@@ -479,9 +498,17 @@ export function validateConfig(raw: unknown, source: string, context: ConfigCont
     });
   }
 
+  let ledger: LedgerConfig = { store: 'embedded' };
+  if (file.ledger?.store === 'redis') {
+    const resolver = new VariableResolver(sources);
+    const url = resolver.resolve(file.ledger.url, 'ledger.url');
+    issues.push(...resolver.issues, ...resolver.missing.map((message) => ({ path: 'ledger.url', message })));
+    ledger = { store: 'redis', url, prefix: file.ledger.prefix ?? 'mcp-session-hub:' };
+  }
   if (issues.length > 0) throw new ConfigError(source, issues);
   return {
     upstreams,
+    ledger,
     virtualServers,
     inputs,
     settings: {

@@ -43,6 +43,30 @@ export interface OwnershipStore {
   readonly description: string;
 }
 
+/** Who owns something, as a store shared by several hubs says: a session id, and its ending if it ended. */
+export type RemoteOwner = { session: string; ending?: Ending };
+
+/**
+ * Ownership kept in a store that several hub processes share (Redis): claims are decided there,
+ * atomically, and every call safe mode judges is checked there as it leaves. The local index
+ * still holds this process's sessions' ledgers, for its judgement and its views.
+ */
+export interface SharedOwnership {
+  readonly description: string;
+  /** Why the store cannot be used now (unreachable); every judged call is refused meanwhile. */
+  readonly problem: string | undefined;
+  /** The first owner other than `session` of any of the forms, a folder one is in, or something inside one. */
+  foreignOwner(upstream: string, forms: readonly CanonicalForm[], session: string): Promise<RemoteOwner | undefined>;
+  /** Makes the form `entry.session`'s unless another session owns it (or around it): then that owner. */
+  claim(upstream: string, form: CanonicalForm, entry: { session: string; value: string; tool: string; at: number }): Promise<RemoteOwner | undefined>;
+  forget(upstream: string, form: CanonicalForm, session: string): Promise<void>;
+  end(session: string, ending: Ending): Promise<void>;
+  revive(session: string): Promise<void>;
+  releaseSession(session: string): Promise<number>;
+  releaseOne(upstream: string, form: CanonicalForm): Promise<number>;
+  releaseAllEnded(): Promise<number>;
+}
+
 /** Which tombstones to release: one session's, one identifier (whoever's tombstone holds it), or all. */
 export type TombstoneRelease = { session: string } | { upstream: string; kind: IdentifierKind; canonical: string } | { all: true };
 
@@ -63,15 +87,19 @@ export class OwnershipIndex {
   /** Ledgers of ended sessions that still own something, by session id. */
   private readonly ended = new Map<string, OwnershipLedger>();
 
-  constructor(private readonly store?: OwnershipStore) {}
+  constructor(
+    private readonly store?: OwnershipStore,
+    /** Set when several hubs share ownership: it decides, this index mirrors this process's part. */
+    readonly shared?: SharedOwnership,
+  ) {}
 
-  /** Why safe mode cannot trust what the index says (its store is unreadable or unwritable), if so. */
+  /** Why safe mode cannot trust what the index says (its store is unreadable, unwritable or unreachable), if so. */
   get problem(): string | undefined {
-    return this.store?.problem;
+    return this.shared?.problem ?? this.store?.problem;
   }
 
   get storeDescription(): string {
-    return this.store?.description ?? 'memory only';
+    return this.shared?.description ?? this.store?.description ?? 'memory only';
   }
 
   /** @internal for OwnershipLedger: written before the change is made; throws if the store cannot keep it. */
@@ -219,6 +247,11 @@ export class OwnershipLedger {
     readonly sessionId: string = 'anonymous',
   ) {}
 
+  /** The store several hubs share, if they do. */
+  get shared(): SharedOwnership | undefined {
+    return this.index.shared;
+  }
+
   /** Why the store behind the ledger cannot be trusted, if it cannot. */
   get storeProblem(): string | undefined {
     return this.index.problem;
@@ -288,6 +321,7 @@ export class OwnershipLedger {
     if (this.endingValue) return;
     // A store that cannot keep this is already refusing every judged call: the ending stands in memory.
     if (this.owned.size > 0) this.persistQuietly({ type: 'end', session: this.sessionId, at: ending.at, reason: ending.reason });
+    void this.index.shared?.end(this.sessionId, ending).catch(() => undefined);
     this.endingValue = ending;
     this.index.entomb(this);
   }
@@ -295,6 +329,7 @@ export class OwnershipLedger {
   /** @internal for OwnershipIndex: the session came back. */
   revive(): void {
     if (this.owned.size > 0) this.persistQuietly({ type: 'revive', session: this.sessionId });
+    void this.index.shared?.revive(this.sessionId).catch(() => undefined);
     this.endingValue = undefined;
   }
 

@@ -1,6 +1,6 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { NamedIdentifier } from './identifiers';
-import { opaqueId, type OwnedIdentifier, type OwnershipLedger } from './ownershipLedger';
+import { opaqueId, type OwnedIdentifier, type OwnershipLedger, type RemoteOwner } from './ownershipLedger';
 import {
   callDigest,
   classifyTool,
@@ -174,7 +174,7 @@ export function judge(call: GateCall, ledger: OwnershipLedger): Verdict {
 }
 
 /** What `admit` answers: let the call go (then `settle` with its result), or the refusal to return. */
-export type Admission = { proceed: true; settle(result: CallToolResult | undefined): RecordSummary } | { proceed: false; result: CallToolResult };
+export type Admission = { proceed: true; settle(result: CallToolResult | undefined): Promise<RecordSummary> } | { proceed: false; result: CallToolResult };
 
 /** What a settled call left the session owning, and what another session already owned. */
 export type RecordSummary = { recorded: string[]; collisions: string[] };
@@ -212,6 +212,12 @@ export async function admit(call: GateCall, session: GateSession, hooks: GateHoo
   if (verdict.outcome === 'refuse') {
     note('refused', verdict.identifiers, verdict.reason);
     return { proceed: false, result: refusal(verdict.reason) };
+  }
+  // Several hubs: what another hub's session owns is refused here too, before anyone is asked.
+  const elsewhere = await sharedRefusal(call, ledger, verdict);
+  if (elsewhere) {
+    note('refused', elsewhere.identifiers, elsewhere.reason);
+    return { proceed: false, result: refusal(elsewhere.reason) };
   }
   let asked = false;
   let approvedForSession: JudgedIdentifier[] = [];
@@ -252,17 +258,71 @@ export async function admit(call: GateCall, session: GateSession, hooks: GateHoo
       note('refused', verdict.identifiers, why);
       return { proceed: false, result: refusal(why) };
     }
+    const changed = await sharedRefusal(call, ledger, verdict);
+    if (changed) {
+      const why = `${changed.reason}; this changed while the call waited${asked ? ' for its approval' : ''}, so the call was not sent`;
+      note('refused', changed.identifiers, why);
+      return { proceed: false, result: refusal(why) };
+    }
   }
   if (approvedForSession.length > 0) {
     // Only what is still nobody's joins the ledger, and never a root or what holds one.
     try {
-      ledger.record(call.upstream, `approved ${call.tool.name}`, ownable(call, approvedForSession), now());
+      await record(call, ledger, `approved ${call.tool.name}`, ownable(call, approvedForSession), now());
     } catch (error) {
       note('approved once', approvedForSession, `not added to the session's ledger: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
   if (!asked && verdict.outcome === 'proceed' && verdict.touched.length > 0) note('allowed', verdict.touched);
   return pass(call, verdict.kind, ledger, creates, note, now);
+}
+
+/** Where several hubs share ownership: the refusal for something another hub's session owns, if any. */
+async function sharedRefusal(call: GateCall, ledger: OwnershipLedger, verdict: Verdict): Promise<{ reason: string; identifiers: NamedIdentifier[] } | undefined> {
+  const { shared } = ledger;
+  if (!shared || verdict.outcome === 'refuse') return undefined;
+  const identifiers = [...verdict.touched, ...verdict.creates];
+  const forms = identifiers.flatMap((identifier) => identifier.forms);
+  if (forms.length === 0) return undefined;
+  const name = `Safe mode refused '${call.tool.name}'`;
+  let owner: RemoteOwner | undefined;
+  try {
+    owner = await shared.foreignOwner(call.upstream, forms, ledger.sessionId);
+  } catch (error) {
+    return { identifiers: [], reason: `${name}: safe mode cannot tell who owns what: ${error instanceof Error ? error.message : String(error)}` };
+  }
+  if (!owner) return undefined;
+  const words = owner.ending
+    ? `it belongs to a session that ended at ${new Date(owner.ending.at).toISOString()}, and stays refused to every session until a human releases it (the hub's tree, dashboard or admin API)`
+    : "another session owns it, and a session never acts on another's things";
+  return { identifiers, reason: `${name}: ${listed(identifiers)}: ${words}` };
+}
+
+/**
+ * Records identifiers as the session's: claimed first in the store several hubs share, if there
+ * is one (an identifier another hub's session holds is a collision there), then in this process's
+ * ledger. Throws when a store cannot keep it.
+ */
+async function record(call: GateCall, ledger: OwnershipLedger, tool: string, identifiers: readonly OwnedIdentifier[], at: number): Promise<RecordSummary> {
+  const { shared } = ledger;
+  const collisions: string[] = [];
+  let claimed = identifiers;
+  if (shared) {
+    claimed = [];
+    for (const identifier of identifiers) {
+      const owner = await shared.claim(call.upstream, identifier, { session: ledger.sessionId, value: identifier.value, tool, at });
+      if (owner) collisions.push(identifier.value);
+      else claimed = [...claimed, identifier];
+    }
+  }
+  const local = ledger.record(call.upstream, tool, claimed, at);
+  return { recorded: local.recorded, collisions: [...collisions, ...local.collisions] };
+}
+
+/** Gives an identifier back, in the shared store too. */
+function forget(call: GateCall, ledger: OwnershipLedger, identifier: OwnedIdentifier): void {
+  ledger.forget(call.upstream, identifier);
+  void ledger.shared?.forget(call.upstream, identifier, ledger.sessionId).catch(() => undefined);
 }
 
 /** The forms a list of identifiers can be owned in: one certain form each, never an unownable path. */
@@ -322,20 +382,20 @@ async function existedBefore(call: GateCall, path: string, hooks: GateHooks): Pr
 }
 
 /** Lets the call go with its new things reserved for the session; `settle` keeps what the result shows was made. */
-function pass(
+async function pass(
   call: GateCall,
   kind: ToolKind,
   ledger: OwnershipLedger,
   creates: readonly JudgedIdentifier[],
   note: (outcome: SafeModeOutcome, identifiers: readonly NamedIdentifier[], why?: string) => void,
   now: () => number,
-): Admission {
+): Promise<Admission> {
   // Reserved before the call leaves, so of two sessions racing to create one thing exactly one
   // owns it: the other is refused by the judgement above, or finds it reserved here.
   const reserved = ownable(call, creates);
   let reservation: RecordSummary;
   try {
-    reservation = ledger.record(call.upstream, call.tool.name, reserved, now());
+    reservation = await record(call, ledger, call.tool.name, reserved, now());
   } catch (error) {
     // The store could not keep the reservation: nothing is reserved, and the call does not go.
     const why = `Safe mode refused '${call.tool.name}': what it creates could not be recorded as this session's: ${error instanceof Error ? error.message : String(error)}`;
@@ -344,15 +404,22 @@ function pass(
   }
   const { recorded, collisions } = reservation;
   const ours = reserved.filter((identifier) => recorded.includes(identifier.value));
-  if (collisions.length > 0) note('allowed', [], `not owned by this session: another session owns ${collisions.slice(0, 5).join(', ')}`);
+  if (collisions.length > 0 && !call.enabled) note('allowed', [], `not owned by this session: another session owns ${collisions.slice(0, 5).join(', ')}`);
+  else if (collisions.length > 0) {
+    // Another session (here or on another hub) made it first: this call would touch its thing.
+    for (const identifier of ours) forget(call, ledger, identifier);
+    const why = `Safe mode refused '${call.tool.name}': another session owns ${collisions.slice(0, 5).join(', ')} now, so the call was not sent`;
+    note('refused', [], why);
+    return { proceed: false, result: refusal(why) };
+  }
   let settled = false;
   return {
     proceed: true,
-    settle(result) {
+    async settle(result) {
       if (settled) return { recorded: [], collisions: [] };
       settled = true;
       try {
-        return settleWith(result);
+        return await settleWith(result);
       } catch (error) {
         // A reservation the store could not give back stays owned: safe in the refusing direction.
         note('allowed', [], `ownership after the call could not be recorded: ${error instanceof Error ? error.message : String(error)}`);
@@ -360,21 +427,21 @@ function pass(
       }
     },
   };
-  function settleWith(result: CallToolResult | undefined): RecordSummary {
+  async function settleWith(result: CallToolResult | undefined): Promise<RecordSummary> {
     // Only a creating call, or a command whose rule says where its result names what it
     // started, makes anything the session's.
     if (!result || result.isError || (kind !== 'create' && !(kind === 'command' && call.rule?.idPattern))) {
-      for (const identifier of ours) ledger.forget(call.upstream, identifier);
+      for (const identifier of ours) forget(call, ledger, identifier);
       return { recorded: [], collisions: [] };
     }
     const made = createdIds(result, call.rule, call.args, creates);
     // A creating call whose result lists what it made (the memory server lists only new
     // entities) owns only those: the rest existed and is given back.
     const madeValues = new Set(made.named.map((identifier) => identifier.value));
-    for (const identifier of ours) if (!madeValues.has(identifier.value)) ledger.forget(call.upstream, identifier);
+    for (const identifier of ours) if (!madeValues.has(identifier.value)) forget(call, ledger, identifier);
     let fromResult: RecordSummary = { recorded: [], collisions: [] };
     try {
-      fromResult = ledger.record(call.upstream, call.tool.name, made.opaque.map(opaqueId), now());
+      fromResult = await record(call, ledger, call.tool.name, made.opaque.map(opaqueId), now());
     } catch (error) {
       note('allowed', [], `what its result named could not be recorded as this session's: ${error instanceof Error ? error.message : String(error)}`);
     }

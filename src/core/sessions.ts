@@ -3,7 +3,7 @@ import { Emitter } from './events';
 import { DisposableStore, type Disposable } from './lifecycle';
 import type { McpLogLevel } from './logLevels';
 import { errorMessage, type Logger } from './logger';
-import { OwnershipIndex, type OwnershipLedger, type OwnershipRecord, type OwnershipStore, type TombstoneRelease } from './ownershipLedger';
+import { OwnershipIndex, type OwnershipLedger, type OwnershipRecord, type OwnershipStore, type SharedOwnership, type TombstoneRelease } from './ownershipLedger';
 import { SafeModeJournal } from './safeMode';
 
 export type TransportKind = 'streamable-http' | 'sse';
@@ -155,7 +155,7 @@ export type SessionRegistryOptions = {
   /** How long an ended session's ownership is kept; unset: until a human releases it. */
   retainEndedMs?: number;
   /** Where ownership is kept beyond this process, and what it held when the hub last stopped. */
-  ownership?: { store: OwnershipStore; records: readonly OwnershipRecord[] };
+  ownership?: { store?: OwnershipStore; records?: readonly OwnershipRecord[]; shared?: SharedOwnership };
   logger: Logger;
   now?: () => number;
 };
@@ -181,8 +181,8 @@ export class SessionRegistry implements Disposable {
     this.idleTimeoutMs = options.idleTimeoutMs;
     this.chatIdleTimeoutMs = options.chatIdleTimeoutMs ?? options.idleTimeoutMs;
     this.retainEndedMs = options.retainEndedMs;
-    this.ownership = new OwnershipIndex(options.ownership?.store);
-    if (options.ownership) this.ownership.restore(options.ownership.records, this.now());
+    this.ownership = new OwnershipIndex(options.ownership?.store, options.ownership?.shared);
+    if (options.ownership?.records) this.ownership.restore(options.ownership.records, this.now());
     this.scheduleSweep();
   }
 

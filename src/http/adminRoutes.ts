@@ -84,13 +84,17 @@ export function adminRoutes(routes: RouteTable, hub: Hub, baseUrl: () => string)
   });
 
   // A human frees what ended sessions owned: `{"session": id}`, `{"upstream", "kind", "id"}` or `{"all": true}`.
-  routes.on('POST', '/admin/tombstones/release', ({ res, body }) => {
+  routes.on('POST', '/admin/tombstones/release', async ({ res, body }) => {
     const which = tombstoneRelease(body);
     if (typeof which === 'string') {
       sendJsonRpcError(res, 400, RpcErrorCode.InvalidParams, which);
       return;
     }
-    sendJson(res, 200, { released: hub.releaseTombstones(which) });
+    try {
+      sendJson(res, 200, { released: await hub.releaseTombstones(which) });
+    } catch (error) {
+      sendJsonRpcError(res, 503, RpcErrorCode.Refused, `Could not release: ${errorMessage(error)}`);
+    }
   });
 
   routes.on('POST', '/admin/upstreams/:id/restart', async ({ res, params }) => {

@@ -7,6 +7,7 @@ import type { Disposable } from '../core/lifecycle';
 import type { Logger } from '../core/logger';
 import { Hub } from '../hub/hub';
 import { OwnershipJournal } from '../hub/ownershipJournal';
+import { RedisOwnership } from '../hub/redisOwnership';
 import { startGateway, type RunningGateway } from './gateway';
 import { SavedConnections } from './savedConnections';
 import { assertDistinctTokens } from './security';
@@ -36,6 +37,8 @@ export type RunHubOptions = {
    * Unset: memory only, and a restart ends every connection.
    */
   ledgerPath?: string;
+  /** A Redis several hubs share ownership in (`MCP_SESSION_HUB_LEDGER_URL`); the config's `ledger` wins. */
+  ledgerUrl?: string;
 };
 
 export type RunningHub = {
@@ -63,13 +66,16 @@ export async function runHub(options: RunHubOptions): Promise<RunningHub> {
   const source = options.config ? 'given config' : (options.configPath ?? 'embedded default config');
   const load = (path: string) => loadConfigFile(path, options.configContext?.());
   const config = options.config ?? (options.configPath ? load(options.configPath) : defaultConfig(demoServerPath()));
-  const journal = options.ledgerPath === undefined ? undefined : OwnershipJournal.open(options.ledgerPath, logger.child('ownership'));
+  // One store of ownership: a Redis that several hubs share, or this hub's own file.
+  const redisUrl = config.ledger.store === 'redis' ? config.ledger.url : options.ledgerUrl;
+  const shared = redisUrl === undefined ? undefined : new RedisOwnership(redisUrl, config.ledger.store === 'redis' ? config.ledger.prefix : 'mcp-session-hub:', logger.child('ownership'));
+  const journal = shared || options.ledgerPath === undefined ? undefined : OwnershipJournal.open(options.ledgerPath, logger.child('ownership'));
   const hub = new Hub({
     config,
     configSource: source,
     logger,
     upstreamBackoffMs: options.upstreamBackoffMs,
-    ...(journal ? { ownership: { store: journal.journal, records: journal.records } } : {}),
+    ...(journal ? { ownership: { store: journal.journal, records: journal.records } } : shared ? { ownership: { shared } } : {}),
   });
   journal?.journal.attach(hub.sessions.ownership);
   const savedConnections =
@@ -95,6 +101,7 @@ export async function runHub(options: RunHubOptions): Promise<RunningHub> {
   } catch (error) {
     await hub.close();
     journal?.journal.close();
+    await shared?.close();
     throw error;
   }
 
@@ -124,6 +131,7 @@ export async function runHub(options: RunHubOptions): Promise<RunningHub> {
       await hub.close();
       await gateway.close();
       journal?.journal.close();
+      await shared?.close();
     },
   };
 }

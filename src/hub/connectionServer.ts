@@ -254,7 +254,7 @@ export function createConnectionServer(hub: Hub, virtualServer: string | undefin
       result = (await forward(route, { method: 'tools/call', params: { ...params, name: route.name } }, extra, session)) as CallToolResult;
       return result;
     } finally {
-      const { collisions } = admission.settle(result);
+      const { collisions } = await admission.settle(result);
       if (collisions.length > 0) {
         hub.logger.warn(`safe mode: '${route.name}' of upstream '${route.upstream}' named ${collisions.join(', ')} in its result for session ${session.id}, already owned by another session; not recorded`);
       }

@@ -6,7 +6,7 @@ import { Emitter } from '../core/events';
 import type { Disposable } from '../core/lifecycle';
 import { mostVerbose, type McpLogLevel } from '../core/logLevels';
 import { errorMessage, type Logger } from '../core/logger';
-import type { OwnershipRecord, OwnershipStore, TombstoneRelease } from '../core/ownershipLedger';
+import type { OwnershipRecord, OwnershipStore, SharedOwnership, TombstoneRelease } from '../core/ownershipLedger';
 import type { GateCall } from '../core/safeModeGate';
 import { profileFor } from '../core/safeModeProfiles';
 import { SessionRegistry, type Connection, type LogicalSession } from '../core/sessions';
@@ -31,7 +31,7 @@ export type HubOptions = {
   /** Test hook: first reconnect delay of upstreams. */
   upstreamBackoffMs?: number;
   /** Where ownership is kept beyond this process, and what it held when the hub last stopped; unset: memory only. */
-  ownership?: { store: OwnershipStore; records: readonly OwnershipRecord[] };
+  ownership?: { store?: OwnershipStore; records?: readonly OwnershipRecord[]; shared?: SharedOwnership };
 };
 
 /** Notifications the hub sends to the connections of a view whose catalog changed. */
@@ -338,8 +338,14 @@ export class Hub implements Disposable {
   }
 
   /** A human frees what ended sessions owned; returns how many identifiers. */
-  releaseTombstones(which: TombstoneRelease): number {
-    const freed = this.sessions.releaseTombstones(which);
+  async releaseTombstones(which: TombstoneRelease): Promise<number> {
+    let freed = this.sessions.releaseTombstones(which);
+    // Several hubs: what this one does not hold may be held for the others.
+    const { shared } = this.sessions.ownership;
+    if (shared) {
+      const elsewhere = 'all' in which ? await shared.releaseAllEnded() : 'session' in which ? await shared.releaseSession(which.session) : await shared.releaseOne(which.upstream, which);
+      freed = Math.max(freed, elsewhere);
+    }
     this.options.logger.info(`safe mode: released ${freed} identifier(s) of ended sessions (${'all' in which ? 'all' : 'session' in which ? `session ${which.session}` : `${which.kind} ${which.canonical} of upstream '${which.upstream}'`})`);
     return freed;
   }

@@ -64,7 +64,7 @@ describe('safe mode gate', function () {
   const run = async (ledger: OwnershipLedger, gateCall: GateCall, options: { client?: FakeClient; existing?: Set<string>; result?: CallToolResult } = {}) => {
     const admission = await admit(gateCall, { ledger, journal: journal() }, { ask: (options.client ?? new FakeClient()).ask, probe: probeOf(options.existing ?? new Set()) });
     if (!admission.proceed) return { sent: false, text: (admission.result.content[0] as { text: string }).text };
-    admission.settle(options.result ?? { content: [{ type: 'text', text: 'ok' }] });
+    await admission.settle(options.result ?? { content: [{ type: 'text', text: 'ok' }] });
     return { sent: true, text: '' };
   };
   const owned = (ledger: OwnershipLedger) => ledger.entries.map((entry) => `${entry.kind} ${entry.canonical}`);
@@ -196,7 +196,7 @@ describe('safe mode gate', function () {
     assert.deepEqual(owned(alice), ['path /srv/new']);
     const failed = await admit(call(createDirectory, { path: '/srv/failed' }, { existenceProbe: probe }), { ledger: alice, journal: journal() }, { ask: new FakeClient().ask, probe: probeOf(existing) });
     assert.ok(failed.proceed);
-    if (failed.proceed) failed.settle({ isError: true, content: [{ type: 'text', text: 'EACCES' }] });
+    if (failed.proceed) await failed.settle({ isError: true, content: [{ type: 'text', text: 'EACCES' }] });
     assert.deepEqual(owned(alice), ['path /srv/new'], 'a failed call gives back its reservation');
   });
 
