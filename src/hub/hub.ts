@@ -7,6 +7,7 @@ import type { Disposable } from '../core/lifecycle';
 import { mostVerbose, type McpLogLevel } from '../core/logLevels';
 import { errorMessage, type Logger } from '../core/logger';
 import { SessionRegistry, type Connection, type LogicalSession } from '../core/sessions';
+import { metaValue } from '../core/metaPath';
 import { announcedCapabilities } from '../upstream/attribution';
 import { UpstreamConnection, type UpstreamStatus } from '../upstream/upstreamConnection';
 import { buildAdminState, type AdminState } from './adminState';
@@ -157,7 +158,7 @@ export class Hub implements Disposable {
     const mode = (virtualServer === undefined ? undefined : this.configValue.virtualServers.get(virtualServer)?.chatSessions) ?? settings.chatSessions;
     if (mode === 'workspace' || !meta) return { session: connection.session };
     for (const key of settings.sessionKeys) {
-      const value = meta[key];
+      const value = metaValue(meta, key);
       if (value === undefined) continue;
       if (typeof value !== 'string' || value.length === 0 || value.length > 256) {
         if (!connection.warnedAboutChatKey) {
