@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/core/config';
 import { connectClient, firstText, fixturesDir, tempDir, testAdminToken, testToken } from '../support/hubHarness';
@@ -96,6 +96,33 @@ describe('mcp-session-hub import', function () {
       assert.deepEqual(launch.argv, ['--token=secret-2']);
       assert.equal(launch.env.FROM_ENV_FILE, 'user-env', 'the envFile, made absolute on import, was read');
       await client.close();
+    } finally {
+      await hub.stop();
+    }
+  });
+
+  it("runs an imported server's relative command and arguments from the folder of the file they came from, wherever the hub runs", async function () {
+    const project = join(home, 'elsewhere', 'tools');
+    write(join(project, 'server.js'), `require(${JSON.stringify(launchEchoFixture)});\n`);
+    write(join(project, 'bin', 'start-server'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} server.js "$@"\n`);
+    chmodSync(join(project, 'bin', 'start-server'), 0o755);
+    const source = join(project, 'mcp.json');
+    write(source, JSON.stringify({ mcpServers: { 'by-arg': { command: process.execPath, args: ['server.js', 'by-arg'] }, 'by-command': { command: './bin/start-server', args: ['by-command'] } } }));
+    const hubPath = join(home, 'relative-hub.jsonc');
+    runImport(['--config', hubPath, '--write', '--from', source]);
+
+    // The hub runs from another folder (the test's), as it would from a user's shell.
+    const hub = await spawnReady(cli, ['serve', '--config', hubPath, '--port', '0', '--json', '--token', testToken, '--admin-token', testAdminToken], { env });
+    try {
+      for (const id of ['by-arg', 'by-command']) {
+        const client = await connectClient(hub.url, { virtualServer: id });
+        const result = await client.callTool({ name: `${id}__launch`, arguments: {} });
+        assert.notEqual(result.isError, true, `${id}: ${firstText(result)}`);
+        const launch = JSON.parse(firstText(result)) as { argv: string[]; cwd: string };
+        assert.deepEqual(launch.argv, [id]);
+        assert.equal(launch.cwd, project, `${id} ran in another folder`);
+        await client.close();
+      }
     } finally {
       await hub.stop();
     }
