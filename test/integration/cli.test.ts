@@ -23,6 +23,77 @@ function startCli(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildPr
   return { child, ready, stderr: () => stderr, exit };
 }
 
+/**
+ * Runs the CLI to its exit, with stdout and stderr. A run still going after `limitMs` (the CLI
+ * serving when it should not) is stopped, SIGTERM then SIGKILL, and reported as such.
+ */
+async function runToExit(args: string[], env: NodeJS.ProcessEnv = {}, limitMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MCP_SESSION_HUB_TOKEN: '', MCP_SESSION_HUB_ADMIN_TOKEN: '', ...env } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let timer: NodeJS.Timeout | undefined;
+  const overran = new Promise<'overran'>((resolve) => (timer = setTimeout(() => resolve('overran'), limitMs)));
+  try {
+    const code = await Promise.race([exit, overran]);
+    if (code === 'overran') throw new Error(`mcp-session-hub ${args.join(' ')} was still running after ${limitMs} ms: ${stdout}${stderr}`);
+    return { code, stdout, stderr };
+  } finally {
+    clearTimeout(timer);
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exit;
+      clearTimeout(killer);
+    }
+  }
+}
+
+describe('the mcp-session-hub CLI as a newcomer meets it', function () {
+  this.timeout(60_000);
+
+  it('answers --help on every command with that command\'s usage and exit code 0', async function () {
+    const cases: [string[], RegExp][] = [
+      [['--help'], /mcp-session-hub serve/],
+      [['-h'], /mcp-session-hub serve/],
+      [['help'], /mcp-session-hub serve/],
+      [['serve', '--help'], /--config FILE/],
+      [['serve', '-h'], /--config FILE/],
+      [['serve', '--port', '0', '--help'], /--config FILE/],
+      [['import', '--help'], /Import options:/],
+      [['help', 'import'], /Import options:/],
+      [['schema', '--help'], /mcp-session-hub schema/],
+    ];
+    for (const [args, usage] of cases) {
+      const run = await runToExit(args);
+      assert.equal(run.code, 0, `${args.join(' ')}: exit ${run.code}: ${run.stderr}`);
+      assert.match(run.stdout, /^Usage:|\nUsage:/, `${args.join(' ')} printed no usage: ${run.stdout.slice(0, 200)}`);
+      assert.match(run.stdout, usage, args.join(' '));
+      assert.equal(run.stderr, '', args.join(' '));
+    }
+  });
+
+  it('prints usage, and neither serves nor writes a token, when run with no command', async function () {
+    const home = tempDir();
+    const run = await runToExit([], { HOME: home });
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /no command given/);
+    assert.match(run.stderr, /Usage:[\s\S]*mcp-session-hub serve/);
+    assert.equal(existsSync(join(home, '.mcp-session-hub')), false, 'token files were written to the home folder');
+  });
+
+  it('refuses an unknown command and an argument schema does not take, with usage and exit code 2', async function () {
+    for (const args of [['serv'], ['schema', '--out', 'x.json']]) {
+      const run = await runToExit(args);
+      assert.equal(run.code, 2, args.join(' '));
+      assert.match(run.stderr, /Usage:/, args.join(' '));
+      assert.equal(run.stdout, '', args.join(' '));
+    }
+  });
+});
+
 describe('the mcp-session-hub CLI', function () {
   this.timeout(30_000);
 
