@@ -7,6 +7,7 @@ import type { Disposable } from '../core/lifecycle';
 import { mostVerbose, type McpLogLevel } from '../core/logLevels';
 import { errorMessage, type Logger } from '../core/logger';
 import { SessionRegistry, type Connection, type LogicalSession } from '../core/sessions';
+import { composeInstructions } from '../core/instructions';
 import { metaValue } from '../core/metaPath';
 import { announcedCapabilities } from '../upstream/attribution';
 import { UpstreamConnection, type UpstreamStatus } from '../upstream/upstreamConnection';
@@ -133,6 +134,18 @@ export class Hub implements Disposable {
     const upstream = pool ? pool.acquire(session) : this.upstreams.get(upstreamId);
     if (!upstream) throw new RpcError(RpcErrorCode.InternalError, `upstream '${upstreamId}' is not configured`);
     return upstream;
+  }
+
+  /**
+   * The instructions a new connection to `virtualServer` (or the global endpoint) gets: its
+   * description and its upstreams' own instructions as last heard (a per-session upstream's from
+   * its probe), read when the connection is made, so they follow reconnects and reloads.
+   */
+  instructionsFor(virtualServer: string | undefined): string | undefined {
+    const view = this.scope(virtualServer)?.view;
+    if (!view) return undefined;
+    const description = virtualServer === undefined ? undefined : this.configValue.virtualServers.get(virtualServer)?.description;
+    return composeInstructions(description, view.upstreams.map((upstream) => ({ upstream, instructions: this.upstreamStatus(upstream)?.instructions })), view.naming);
   }
 
   /** An upstream's connection status (its probe's, for a per-session upstream). */
