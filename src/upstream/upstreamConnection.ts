@@ -168,6 +168,15 @@ export class UpstreamConnection implements Disposable {
     }
   }
 
+  /**
+   * The server's capabilities once it is ready: waits while it starts (a per-session instance
+   * assigned a moment ago knows none yet), and throws, as a request would, when it cannot be reached.
+   */
+  async readyCapabilities(signal?: AbortSignal): Promise<ServerCapabilities> {
+    if (this.current.state !== 'ready' || !this.client) await this.readyClient(signal);
+    return this.capabilities;
+  }
+
   /** Subscribes the upstream to a resource; kept across reconnects until `unsubscribe`. */
   async subscribe(uri: string, signal?: AbortSignal): Promise<void> {
     this.renewed.addSubscription(uri);
