@@ -201,7 +201,10 @@ export class Hub implements Disposable {
   }
 
   async unsubscribe(connection: Connection, upstreamId: string, uri: string): Promise<void> {
-    await this.router.unsubscribe(connection.id, this.upstreamFor(upstreamId, connection.session), uri);
+    const pool = this.pools.get(upstreamId);
+    // A session with no instance has nothing subscribed there; no instance is started to say so.
+    const upstream = pool ? pool.instanceOf(connection.session.id) : this.upstreamFor(upstreamId, connection.session);
+    if (upstream) await this.router.unsubscribe(connection.id, upstream, uri);
   }
 
   /** A session's `logging/setLevel`: filters what it receives, and makes its upstreams send at least that much. */

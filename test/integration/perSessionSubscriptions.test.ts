@@ -33,6 +33,7 @@ describe('resource subscriptions on a per-session upstream', function () {
 
   afterEach(async () => {
     await Promise.all(clients.splice(0).map((c) => c.close().catch(() => undefined)));
+    updates.clear();
     await hub?.close();
     await web?.stop();
     web = undefined;
@@ -70,6 +71,11 @@ describe('resource subscriptions on a per-session upstream', function () {
 
       await a1.unsubscribeResource({ uri: watched });
       await waitFor(() => readJsonLines<FixtureEvent>(events).some((e) => e.event === 'unsubscribe' && e.uri === watched), 10_000, 'the instance unsubscribed');
+
+      // A session with no instance has nothing to unsubscribe: no instance is started to say so.
+      const c1 = await connection('session-c', 'c1');
+      await c1.unsubscribeResource({ uri: watched });
+      assert.deepEqual(hub.hub.state().sessions.find((s) => s.id === 'key:session-c')?.instances, []);
     });
   }
 });
