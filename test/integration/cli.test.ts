@@ -1,55 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { cliPath, runCliToExit, startCli } from '../support/cli';
 import { connectClient, isAlive, tempDir, waitFor } from '../support/hubHarness';
 import { initializeBody, rawRequest } from '../support/rawHttp';
-
-const cli = join(__dirname, '..', '..', '..', 'dist', 'cli.js');
-
-type Ready = { event: string; url: string; tokenFile: string | null; adminTokenFile: string | null; endpoints: Record<string, string>; pid: number };
-
-function startCli(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; ready: Promise<Ready>; stderr: () => string; exit: Promise<number | null> } {
-  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MCP_SESSION_HUB_TOKEN: '', MCP_SESSION_HUB_ADMIN_TOKEN: '', ...env } });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const ready = new Promise<Ready>((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
-    lines.once('line', (line) => resolve(JSON.parse(line) as Ready));
-    void exit.then((code) => reject(new Error(`cli exited with ${code}: ${stderr}`)));
-  });
-  return { child, ready, stderr: () => stderr, exit };
-}
-
-/**
- * Runs the CLI to its exit, with stdout and stderr. A run still going after `limitMs` (the CLI
- * serving when it should not) is stopped, SIGTERM then SIGKILL, and reported as such.
- */
-async function runToExit(args: string[], env: NodeJS.ProcessEnv = {}, limitMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MCP_SESSION_HUB_TOKEN: '', MCP_SESSION_HUB_ADMIN_TOKEN: '', ...env } });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  let timer: NodeJS.Timeout | undefined;
-  const overran = new Promise<'overran'>((resolve) => (timer = setTimeout(() => resolve('overran'), limitMs)));
-  try {
-    const code = await Promise.race([exit, overran]);
-    if (code === 'overran') throw new Error(`mcp-session-hub ${args.join(' ')} was still running after ${limitMs} ms: ${stdout}${stderr}`);
-    return { code, stdout, stderr };
-  } finally {
-    clearTimeout(timer);
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exit;
-      clearTimeout(killer);
-    }
-  }
-}
 
 describe('the mcp-session-hub CLI as a newcomer meets it', function () {
   this.timeout(60_000);
@@ -67,7 +22,7 @@ describe('the mcp-session-hub CLI as a newcomer meets it', function () {
       [['schema', '--help'], /mcp-session-hub schema/],
     ];
     for (const [args, usage] of cases) {
-      const run = await runToExit(args);
+      const run = await runCliToExit(args);
       assert.equal(run.code, 0, `${args.join(' ')}: exit ${run.code}: ${run.stderr}`);
       assert.match(run.stdout, /^Usage:|\nUsage:/, `${args.join(' ')} printed no usage: ${run.stdout.slice(0, 200)}`);
       assert.match(run.stdout, usage, args.join(' '));
@@ -77,7 +32,7 @@ describe('the mcp-session-hub CLI as a newcomer meets it', function () {
 
   it('prints usage, and neither serves nor writes a token, when run with no command', async function () {
     const home = tempDir();
-    const run = await runToExit([], { HOME: home });
+    const run = await runCliToExit([], { HOME: home });
     assert.equal(run.code, 2);
     assert.match(run.stderr, /no command given/);
     assert.match(run.stderr, /Usage:[\s\S]*mcp-session-hub serve/);
@@ -86,7 +41,7 @@ describe('the mcp-session-hub CLI as a newcomer meets it', function () {
 
   it('refuses an unknown command and an argument schema does not take, with usage and exit code 2', async function () {
     for (const args of [['serv'], ['schema', '--out', 'x.json']]) {
-      const run = await runToExit(args);
+      const run = await runCliToExit(args);
       assert.equal(run.code, 2, args.join(' '));
       assert.match(run.stderr, /Usage:/, args.join(' '));
       assert.equal(run.stdout, '', args.join(' '));
@@ -215,7 +170,7 @@ describe('the mcp-session-hub CLI', function () {
 
   it('names the admin token file next to the admin URL in the banner', async function () {
     const dir = tempDir();
-    const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--token-file', join(dir, 'token')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cliPath, 'serve', '--port', '0', '--token-file', join(dir, 'token')], { stdio: ['ignore', 'pipe', 'pipe'] });
     const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
       let banner = '';

@@ -3,10 +3,10 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/core/config';
+import { cliPath } from '../support/cli';
 import { connectClient, firstText, fixturesDir, tempDir, testAdminToken, testToken } from '../support/hubHarness';
 import { spawnReady } from '../support/readyChild';
 
-const cli = join(__dirname, '..', '..', '..', 'dist', 'cli.js');
 const launchEchoFixture = join(fixturesDir, 'launchEchoFixture.js');
 
 function write(path: string, text: string): void {
@@ -60,7 +60,7 @@ describe('mcp-session-hub import', function () {
   });
 
   function runImport(args: string[]) {
-    const run = spawnSync(process.execPath, [cli, 'import', '--workspace', workspace, ...args], { env, encoding: 'utf8' });
+    const run = spawnSync(process.execPath, [cliPath, 'import', '--workspace', workspace, ...args], { env, encoding: 'utf8' });
     assert.equal(run.status, 0, run.stderr);
     return run;
   }
@@ -89,7 +89,7 @@ describe('mcp-session-hub import', function () {
     assert.equal(readFileSync(hubPath, 'utf8'), first, 'a second import changed the file');
     assert.match(again.stderr, /skipped 'echo\.vscode' from VS Code \(user\): already in the hub config/);
 
-    const hub = await spawnReady(cli, ['serve', '--config', hubPath, '--port', '0', '--json', '--token', testToken, '--admin-token', testAdminToken, '--input', 'tok=secret-2'], { env });
+    const hub = await spawnReady(cliPath, ['serve', '--config', hubPath, '--port', '0', '--json', '--token', testToken, '--admin-token', testAdminToken, '--input', 'tok=secret-2'], { env });
     try {
       const client = await connectClient(hub.url, { virtualServer: 'echo-vscode' });
       const launch = JSON.parse(firstText(await client.callTool({ name: 'echo_vscode__launch', arguments: {} }))) as { argv: string[]; env: Record<string, string> };
@@ -112,7 +112,7 @@ describe('mcp-session-hub import', function () {
     runImport(['--config', hubPath, '--write', '--from', source]);
 
     // The hub runs from another folder (the test's), as it would from a user's shell.
-    const hub = await spawnReady(cli, ['serve', '--config', hubPath, '--port', '0', '--json', '--token', testToken, '--admin-token', testAdminToken], { env });
+    const hub = await spawnReady(cliPath, ['serve', '--config', hubPath, '--port', '0', '--json', '--token', testToken, '--admin-token', testAdminToken], { env });
     try {
       for (const id of ['by-arg', 'by-command']) {
         const client = await connectClient(hub.url, { virtualServer: id });
@@ -129,10 +129,10 @@ describe('mcp-session-hub import', function () {
   });
 
   it('refuses --write without --config, and a --from file that does not exist', function () {
-    const noConfig = spawnSync(process.execPath, [cli, 'import', '--write'], { env, encoding: 'utf8' });
+    const noConfig = spawnSync(process.execPath, [cliPath, 'import', '--write'], { env, encoding: 'utf8' });
     assert.equal(noConfig.status, 2);
     assert.match(noConfig.stderr, /--write needs --config FILE/);
-    const missing = spawnSync(process.execPath, [cli, 'import', '--from', join(home, 'nope.json')], { env, encoding: 'utf8' });
+    const missing = spawnSync(process.execPath, [cliPath, 'import', '--from', join(home, 'nope.json')], { env, encoding: 'utf8' });
     assert.equal(missing.status, 2);
     assert.match(missing.stderr, /no such file/);
   });
