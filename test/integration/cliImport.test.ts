@@ -73,6 +73,9 @@ describe('mcp-session-hub import', function () {
     assert.deepEqual([...config.virtualServers.keys()].sort(), ['claude-code', 'claude-project', 'desktop', 'echo-vscode', 'project', 'remote']);
     const project = config.upstreams.get('project');
     assert.deepEqual(project?.type === 'stdio' && project.args, [launchEchoFixture, workspace], "a project file's ${workspaceFolder} is its folder");
+    assert.equal(project?.type === 'stdio' && project.cwd, workspace, "a project file's server runs in the project's folder");
+    const desktop = config.upstreams.get('desktop');
+    assert.equal(desktop?.type === 'stdio' && desktop.cwd, join(home, '.config', 'Claude'), "a user file's server runs in that file's folder");
     assert.match(run.stderr, /skipped 'same-as-vscode' from Cursor \(user\): already in the hub config as 'echo\.vscode'/);
     assert.match(run.stderr, /skipped 'odd' from Cursor \(user\): servers\.odd\.args\[1\]: \$\{config:editor\.tabSize\}: unsupported variable/);
     assert.match(run.stderr, /input 'tok': give it to serve with --input tok=VALUE or MCP_SESSION_HUB_INPUT_TOK/);
