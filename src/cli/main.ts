@@ -9,6 +9,7 @@ import { createLogger, errorMessage, type Logger, type LogLevel } from '../core/
 import { hubVersion } from '../hub/hub';
 import { isLoopbackHost } from '../http/security';
 import { runHub } from '../http/runHub';
+import { commandHelp, readCommandLine, refuseArguments, schemaUsage } from './commandLine';
 import { importOptions, importUsage, ImportUsageError, runImport } from './importCommand';
 
 export const defaultPort = 7337;
@@ -24,7 +25,7 @@ const usage = `mcp-session-hub ${hubVersion}: a local multi-session MCP gateway
 Usage:
   mcp-session-hub serve [options]
 ${importUsage}
-  mcp-session-hub schema                    print the JSON schema of the hub config
+${schemaUsage}
 
 Options:
   --config FILE        hub config (mcp.json "servers"/"mcpServers" + "virtualServers");
@@ -177,23 +178,25 @@ function parseInputFlags(flags: string[] | undefined): Record<string, string> {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === '-h' || command === '--help' || command === 'help') {
-    process.stdout.write(`${usage}\n`);
+  const line = readCommandLine(argv);
+  if (line.kind === 'help') {
+    process.stdout.write(`${commandHelp(line.command, usage)}\n`);
     return 0;
   }
-  if (command === '-v' || command === '--version') {
+  if (line.kind === 'version') {
     process.stdout.write(`${hubVersion}\n`);
     return 0;
   }
   try {
-    if (command === 'serve' || command === undefined) return await serve(rest);
+    if (line.kind === 'usage-error') throw new UsageError(line.message);
+    const { command, args: rest } = line;
+    if (command === 'serve') return await serve(rest);
     if (command === 'schema') {
+      refuseArguments(rest);
       process.stdout.write(`${JSON.stringify(hubConfigJsonSchema(), null, 2)}\n`);
       return 0;
     }
-    if (command === 'import') return runImport(rest, (text) => process.stdout.write(text), (text) => process.stderr.write(text));
-    throw new UsageError(`unknown command '${command}'`);
+    return runImport(rest, (text) => process.stdout.write(text), (text) => process.stderr.write(text));
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);

@@ -185,8 +185,9 @@ const hubSettingsSchema = z
     sessionIdleTimeout: z.number().int().min(1).max(7 * 24 * 3600).optional(),
     /**
      * Where a call names its chat (VS Code sends `_meta["vscode.conversationId"]` on calls from
-     * chat): `meta:<key>` entries, tried in order. Each chat gets a session of its own inside its
-     * connection's session. `[]` turns chat sessions off.
+     * chat, Codex `_meta.threadId` and `_meta["x-codex-turn-metadata"].thread_id`): `meta:<key>`
+     * entries, tried in order; a dot that is not part of a key descends into an object. Each chat
+     * gets a session of its own inside its connection's session. `[]` turns chat sessions off.
      */
     sessionKeys: z.array(z.string().regex(/^meta:.{1,128}$/, 'must be "meta:<_meta key>"')).optional(),
     /** `isolated` (default): a chat owns only what it created and has its own instances. `workspace`: chats share their workspace's. */
@@ -381,7 +382,7 @@ export const defaultUpstreamTimeoutMs = 60_000;
 export const defaultPerSession: PerSessionPolicy = { warm: 1, maxInstances: 8, idleTimeoutMs: 5 * 60_000 };
 export const defaultSettings: HubSettings = {
   sessionIdleTimeoutMs: 30 * 60_000,
-  sessionKeys: ['vscode.conversationId'],
+  sessionKeys: ['vscode.conversationId', 'threadId', 'x-codex-turn-metadata.thread_id'],
   chatSessions: 'isolated',
   chatSessionIdleTimeoutMs: 10 * 60_000,
   maxBodyBytes: 4 * 1024 * 1024,

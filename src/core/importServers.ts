@@ -101,8 +101,9 @@ function mapStrings(value: unknown, map: (text: string) => string): unknown {
 
 /**
  * The servers of one source's text. An entry is carried over so it means in the hub's file what
- * it meant in its own: a project file's `${workspaceFolder}` becomes that folder, and a relative
- * `envFile` becomes absolute (it was relative to the source file).
+ * it meant in its own: a project file's `${workspaceFolder}` becomes that folder, a relative
+ * `envFile` becomes absolute (it was relative to the source file), and a stdio server runs in the
+ * folder it ran in (see `withLaunchFolder`).
  */
 export function readCandidates(source: ImportSource, text: string): ImportCandidate[] {
   const raw = parseText(text, source.path);
@@ -121,12 +122,27 @@ export function readCandidates(source: ImportSource, text: string): ImportCandid
       if (typeof entry.envFile === 'string' && !entry.envFile.startsWith('${') && !isAbsolute(entry.envFile)) {
         entry = { ...entry, envFile: resolve(dirname(source.path), entry.envFile) };
       }
+      entry = withLaunchFolder(entry, folder ?? dirname(source.path));
       const used = new Set([...JSON.stringify(entry).matchAll(/\$\{input:([^}]+)\}/g)].map((match) => match[1]));
       const inputs = [...used].flatMap((inputId) => (declared.has(inputId) ? [declared.get(inputId)!] : []));
       candidates.push({ id, entry, inputs, source });
     }
   }
   return candidates;
+}
+
+/**
+ * A stdio entry runs where its app ran it, not in the hub's working folder: a relative
+ * `args: ["server.js"]` or `command: "./bin/server"` means the project's folder (a project file's
+ * workspace), or the source file's own folder. So `cwd` is set to it (a relative `cwd` is resolved
+ * against it); an entry whose `cwd` is absolute or a variable keeps it.
+ */
+function withLaunchFolder(entry: JsonObject, folder: string): JsonObject {
+  if (typeof entry.command !== 'string' || typeof entry.url === 'string') return entry;
+  const cwd = entry.cwd;
+  if (cwd === undefined) return { ...entry, cwd: folder };
+  if (typeof cwd === 'string' && !cwd.startsWith('${') && !isAbsolute(cwd)) return { ...entry, cwd: resolve(folder, cwd) };
+  return entry;
 }
 
 /** Why the loader would refuse this entry (an unsupported variable, say), or undefined: one bad entry does not sink an import. */

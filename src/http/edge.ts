@@ -38,6 +38,9 @@ export function sendJsonRpcError(res: ServerResponse, status: number, code: RpcE
   sendJson(res, status, { jsonrpc: '2.0', error: { code, message }, id: null }, headers);
 }
 
+/** An OAuth error body (RFC 6749 §5.2), as OAuth clients read one from an endpoint of theirs. */
+export type OAuthErrorBody = { error: string; error_description: string };
+
 /** What the edge answers instead of serving a request: a status, one of the hub's codes, and why. */
 export class EdgeRefusal extends Error {
   constructor(
@@ -45,11 +48,23 @@ export class EdgeRefusal extends Error {
     readonly code: RpcErrorCode,
     message: string,
     readonly headers?: Record<string, string>,
+    /** How an OAuth client should read this refusal, where it has one (a 401). */
+    readonly oauth?: OAuthErrorBody,
   ) {
     super(message);
   }
 
   send(res: ServerResponse): void {
     sendJsonRpcError(res, this.status, this.code, this.message, this.headers);
+  }
+
+  /**
+   * On a path the hub has no route for, an OAuth-aware client is looking for an OAuth endpoint
+   * (its SDK falls back to `/register` and `/token` at the root): it gets an OAuth error body it
+   * can read, where a JSON-RPC one would be an unreadable "invalid OAuth error response".
+   */
+  sendToOAuthClient(res: ServerResponse): void {
+    if (!this.oauth || res.headersSent) return this.send(res);
+    sendJson(res, this.status, this.oauth, this.headers);
   }
 }

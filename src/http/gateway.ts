@@ -44,6 +44,11 @@ type Route = { handle: RouteHandler; credential: Credential | 'none' };
  * `/%61dmin/state` finds an admin route that this pattern does not see.
  */
 const adminPath = /^\/admin(?:[/?]|$)/i;
+/**
+ * Metadata the hub does not serve (OAuth's protected resource and authorization server, OpenID):
+ * 404 to anyone, so no client takes the hub for an OAuth server. A 401 there would say "sign in".
+ */
+const wellKnownPath = /^\/\.well-known(?:[/?]|$)/i;
 
 /**
  * The HTTP edge: `node:http` and one route table, no framework. Every request takes the same
@@ -76,12 +81,15 @@ class Edge {
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // Routes and /admin answer in JSON-RPC; any other path is no MCP client's (see sendToOAuthClient).
+    let mcpOrAdmin = true;
     try {
       this.guard.checkCaller(req);
       const url = req.url ?? '/';
       const found = this.router.find(req.method as HTTPMethod, url);
       const route = found?.store as Route | undefined;
-      const credential = route?.credential ?? (adminPath.test(url) ? 'admin' : 'client');
+      mcpOrAdmin = route !== undefined || adminPath.test(url);
+      const credential = route?.credential ?? (adminPath.test(url) ? 'admin' : wellKnownPath.test(url) ? 'none' : 'client');
       if (credential !== 'none') this.guard.checkCredential(req, credential);
       if (!found || !route) {
         const path = url.split('?', 1)[0];
@@ -90,7 +98,7 @@ class Edge {
       const body = await readJsonBody(req, this.hub.config.settings);
       await route.handle({ req, res, params: found.params, query: found.searchParams, body });
     } catch (error) {
-      if (error instanceof EdgeRefusal) return error.send(res);
+      if (error instanceof EdgeRefusal) return mcpOrAdmin ? error.send(res) : error.sendToOAuthClient(res);
       this.logger.error(`${req.method ?? ''} ${req.url ?? ''} failed: ${errorMessage(error)}`);
       sendJsonRpcError(res, 500, RpcErrorCode.InternalError, 'Internal error');
     }

@@ -121,9 +121,13 @@ export class EdgeGuard {
     const isClient = timingSafeEqual(presented, this.expected.client);
     const isAdmin = timingSafeEqual(presented, this.expected.admin);
     if (!match || (!isClient && !isAdmin)) {
-      throw new EdgeRefusal(401, RpcErrorCode.Refused, match ? 'Unauthorized: wrong bearer token' : 'Unauthorized: send Authorization: Bearer <hub token>', {
-        'www-authenticate': 'Bearer realm="mcp-session-hub"',
-      });
+      const why = match ? 'wrong bearer token' : 'no bearer token';
+      const description = `${why}: send Authorization: Bearer <token> with the hub's client token (MCP endpoints) or admin token (/admin); this hub offers no OAuth`;
+      // error="invalid_token" (RFC 6750 §3.1) even with no token at all, which the RFC would leave
+      // bare: a bare challenge tells an OAuth-aware client to go and sign in, and there is nowhere to.
+      throw new EdgeRefusal(401, RpcErrorCode.Refused, `Unauthorized: ${description}`, {
+        'www-authenticate': `Bearer realm="mcp-session-hub", error="invalid_token", error_description="${description}"`,
+      }, { error: 'invalid_token', error_description: description });
     }
     const credential = isAdmin ? 'admin' : 'client';
     this.provenOn.set(socket, { header, credential });

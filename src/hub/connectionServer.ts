@@ -60,6 +60,7 @@ export const hubPageSize = 500;
  */
 export function createConnectionServer(hub: Hub, virtualServer: string | undefined, connection: () => Connection | undefined): ConnectionEndpoint {
   const vs = virtualServer === undefined ? undefined : hub.config.virtualServers.get(virtualServer);
+  const instructions = hub.instructionsFor(virtualServer);
   const server = new Server(
     { name: virtualServer ?? 'mcp-session-hub', title: vs?.title ?? 'MCP Session Hub', version: hubVersion },
     {
@@ -70,7 +71,7 @@ export function createConnectionServer(hub: Hub, virtualServer: string | undefin
         completions: {},
         logging: {},
       },
-      ...(vs?.description ? { instructions: vs.description } : {}),
+      ...(instructions ? { instructions } : {}),
     },
   );
 

@@ -10,6 +10,8 @@ import type { OwnershipRecord, OwnershipStore, SharedOwnership, TombstoneRelease
 import type { GateCall } from '../core/safeModeGate';
 import { profileFor } from '../core/safeModeProfiles';
 import { SessionRegistry, type Connection, type LogicalSession } from '../core/sessions';
+import { composeInstructions } from '../core/instructions';
+import { metaValue } from '../core/metaPath';
 import { announcedCapabilities } from '../upstream/attribution';
 import { UpstreamConnection, type UpstreamStatus } from '../upstream/upstreamConnection';
 import { buildAdminState, type AdminState } from './adminState';
@@ -142,6 +144,18 @@ export class Hub implements Disposable {
     return upstream;
   }
 
+  /**
+   * The instructions a new connection to `virtualServer` (or the global endpoint) gets: its
+   * description and its upstreams' own instructions as last heard (a per-session upstream's from
+   * its probe), read when the connection is made, so they follow reconnects and reloads.
+   */
+  instructionsFor(virtualServer: string | undefined): string | undefined {
+    const view = this.scope(virtualServer)?.view;
+    if (!view) return undefined;
+    const description = virtualServer === undefined ? undefined : this.configValue.virtualServers.get(virtualServer)?.description;
+    return composeInstructions(description, view.upstreams.map((upstream) => ({ upstream, instructions: this.upstreamStatus(upstream)?.instructions })), view.naming);
+  }
+
   /** An upstream's connection status (its probe's, for a per-session upstream). */
   upstreamStatus(upstreamId: string): UpstreamStatus | undefined {
     return this.upstreams.get(upstreamId)?.status;
@@ -165,7 +179,7 @@ export class Hub implements Disposable {
     const mode = (virtualServer === undefined ? undefined : this.configValue.virtualServers.get(virtualServer)?.chatSessions) ?? settings.chatSessions;
     if (mode === 'workspace' || !meta) return { session: connection.session };
     for (const key of settings.sessionKeys) {
-      const value = meta[key];
+      const value = metaValue(meta, key);
       if (value === undefined) continue;
       if (typeof value !== 'string' || value.length === 0 || value.length > 256) {
         if (!connection.warnedAboutChatKey) {
@@ -195,7 +209,10 @@ export class Hub implements Disposable {
   }
 
   async unsubscribe(connection: Connection, upstreamId: string, uri: string): Promise<void> {
-    await this.router.unsubscribe(connection.id, this.upstreamFor(upstreamId, connection.session), uri);
+    const pool = this.pools.get(upstreamId);
+    // A session with no instance has nothing subscribed there; no instance is started to say so.
+    const upstream = pool ? pool.instanceOf(connection.session.id) : this.upstreamFor(upstreamId, connection.session);
+    if (upstream) await this.router.unsubscribe(connection.id, upstream, uri);
   }
 
   /** A session's `logging/setLevel`: filters what it receives, and makes its upstreams send at least that much. */

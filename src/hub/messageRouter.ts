@@ -87,9 +87,12 @@ export class MessageRouter {
     }
   }
 
-  /** Subscribes a connection; the upstream hears only the first subscription to a URI. */
+  /**
+   * Subscribes a connection; the upstream hears only the first subscription to a URI. Its
+   * capabilities are read once it is ready: a session's per-session instance may be starting.
+   */
   async subscribe(connectionId: string, upstream: UpstreamConnection, uri: string, signal?: AbortSignal): Promise<void> {
-    if (!upstream.serverCapabilities.resources?.subscribe) {
+    if (!(await upstream.readyCapabilities(signal)).resources?.subscribe) {
       throw new RpcError(RpcErrorCode.MethodNotFound, `upstream '${upstream.id}' does not support resource subscriptions (${uri})`);
     }
     if (!this.subscriptions.add(upstream, uri, connectionId)) return;

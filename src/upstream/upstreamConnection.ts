@@ -33,6 +33,8 @@ export type UpstreamStatus = {
   /** While failed: when the next attempt is due (ms since epoch). */
   nextAttemptAt?: number;
   serverInfo?: Implementation;
+  /** What the server's initialize result said about using it, from its latest connection. */
+  instructions?: string;
   pid?: number;
 };
 
@@ -164,6 +166,15 @@ export class UpstreamConnection implements Disposable {
       const again = await this.readyClient(options.signal);
       return this.requests.send(again, this.http, request, options);
     }
+  }
+
+  /**
+   * The server's capabilities once it is ready: waits while it starts (a per-session instance
+   * assigned a moment ago knows none yet), and throws, as a request would, when it cannot be reached.
+   */
+  async readyCapabilities(signal?: AbortSignal): Promise<ServerCapabilities> {
+    if (this.current.state !== 'ready' || !this.client) await this.readyClient(signal);
+    return this.capabilities;
   }
 
   /** Subscribes the upstream to a resource; kept across reconnects until `unsubscribe`. */
@@ -326,7 +337,7 @@ export class UpstreamConnection implements Disposable {
       this.catalogStore.follow(client, { timeoutMs: this.config.timeoutMs, stillCurrent, ready: () => this.current.state === 'ready', logger: this.options.logger });
       await this.catalogStore.fetch(client, catalogCategories, this.startTimeoutMs, stillCurrent);
       await this.renewed.renew(client, this.capabilities);
-      this.setStatus({ state: 'ready', lastError: undefined, serverInfo: client.getServerVersion(), pid: pidOf(transport.inner) });
+      this.setStatus({ state: 'ready', lastError: undefined, serverInfo: client.getServerVersion(), instructions: client.getInstructions(), pid: pidOf(transport.inner) });
       this.reconnect.connected(() => {
         if (this.client === client) this.current = { ...this.current, failures: 0 };
       });

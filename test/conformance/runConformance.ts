@@ -38,6 +38,8 @@ export interface ConformanceOptions {
   cliPackage?: string;
   /** `--spec-version` for both listing and running, e.g. '2025-11-25' to leave out a pre-release's draft-spec scenarios. */
   specVersion?: string;
+  /** Run this one scenario (`--scenario`) instead of the whole suite. */
+  scenario?: string;
 }
 
 const DEFAULT_TIMEOUT_MS = 120_000;
@@ -210,8 +212,8 @@ async function readChecks(file: string): Promise<Check[]> {
 // ---------------------------------------------------------------------------
 
 /**
- * Runs every conformance server scenario (`--suite all`) against `url` and
- * returns one result per scenario the CLI knows about.
+ * Runs every conformance server scenario (`--suite all`), or the one named in
+ * `opts.scenario`, against `url` and returns one result per scenario run.
  */
 export async function runServerConformance(url: string, opts: ConformanceOptions = {}): Promise<ConformanceRun> {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -221,9 +223,10 @@ export async function runServerConformance(url: string, opts: ConformanceOptions
   const cli = conformanceCliPath(opts.cliPackage ?? '@modelcontextprotocol/conformance');
   const filter = opts.specVersion ? ['--spec-version', opts.specVersion] : [];
 
-  const names = await listServerScenarios(node, cli, outputDir, filter);
+  const names = opts.scenario ? [opts.scenario] : await listServerScenarios(node, cli, outputDir, filter);
+  const selection = opts.scenario ? ['--scenario', opts.scenario] : ['--suite', 'all'];
   // cwd = outputDir keeps any stray `results/` folder out of the repository.
-  const outcome = await runBounded(node, [cli, 'server', '--url', url, '--suite', 'all', ...filter, '-o', outputDir], outputDir, timeoutMs);
+  const outcome = await runBounded(node, [cli, 'server', '--url', url, ...selection, ...filter, '-o', outputDir], outputDir, timeoutMs);
   await fs.writeFile(path.join(outputDir, 'cli-stdout.txt'), outcome.stdout);
   await fs.writeFile(path.join(outputDir, 'cli-stderr.txt'), outcome.stderr);
 

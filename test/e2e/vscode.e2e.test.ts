@@ -10,22 +10,13 @@ import type { HubState } from '../../src/client/adminClient';
 import { chromiumPath, ensureChromium } from '../support/chromium';
 import { findRepoRoot } from '../support/modernNode';
 import { processState } from '../support/processes';
+import { until } from '../support/timing';
 import { freePort } from '../support/net';
 import { ensureCodeServer, installVsix, prepareProfile, startCodeServer, type RunningCodeServer } from './codeServer';
 
 const repo = findRepoRoot();
 const shotsDir = join(repo, 'test-results', 'e2e');
 const chromiumArgs = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-async function until<T>(probe: () => Promise<T | undefined> | T | undefined, what: string, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
 
 /**
  * The extension end to end in code-server, driven through Chromium: the in-host suite (VS Code's

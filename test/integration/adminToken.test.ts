@@ -87,7 +87,7 @@ describe('the admin token and the client token', function () {
     for (const headers of [{ authorization: undefined }, { authorization: 'Bearer nope' }, { authorization: `Bearer ${testAdminToken}x` }]) {
       const response = await rawRequest(`${hub.url}/admin/state`, { headers });
       assert.equal(response.status, 401);
-      assert.equal(response.headers['www-authenticate'], 'Bearer realm="mcp-session-hub"');
+      assert.match(String(response.headers['www-authenticate']), /^Bearer realm="mcp-session-hub", error="invalid_token", error_description="[^"]+"$/);
     }
   });
 

@@ -134,6 +134,21 @@ describe('chat sessions from the conversation id in _meta', function () {
     assert.equal(hub.logLines.filter((line) => /is not a string of 1-256 characters/.test(line)).length, 1);
   });
 
+  it("makes each Codex thread a chat, from _meta.threadId or _meta['x-codex-turn-metadata'].thread_id, with the default sessionKeys", async function () {
+    await start();
+    const ws = await workspace('codex:ws-1');
+    // Codex 0.165+ sends the thread id both ways on a call; older builds and other turns may send one of them.
+    const both = (thread: string) => ({ threadId: thread, 'x-codex-turn-metadata': { thread_id: thread, turn_id: `turn-of-${thread}` } });
+    const recall = async (meta: Record<string, unknown>) => firstText(await ws.callTool({ name: 'recall', arguments: {}, _meta: meta }));
+    await ws.callTool({ name: 'remember', arguments: { value: 't1-secret' }, _meta: both('t1') });
+    await ws.callTool({ name: 'remember', arguments: { value: 't2-secret' }, _meta: { 'x-codex-turn-metadata': { thread_id: 't2' } } });
+    assert.match(await recall({ threadId: 't1' }), /remembers t1-secret$/);
+    assert.match(await recall({ 'x-codex-turn-metadata': { thread_id: 't1', turn_id: 'later' } }), /remembers t1-secret$/, 'the nested thread id names the same chat');
+    assert.match(await recall(both('t2')), /remembers t2-secret$/);
+    assert.match(await recall({}), /remembers nothing$/, 'a call outside any thread runs in the workspace session');
+    assert.deepEqual(chatSessions().map((s) => s.chat?.conversationId).sort(), ['t1', 't2']);
+  });
+
   it("passes a client's traceparent and tracestate on to an HTTP upstream unchanged, in _meta and as headers", async function () {
     const web = await spawnReady(passthroughFixture, ['--http', '--port', '0'], { env: { FIXTURE_EVENT_LOG: join(tempDir(), 'web.log') } });
     try {

@@ -1,27 +1,53 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { cliPath, runCliToExit, startCli } from '../support/cli';
 import { connectClient, isAlive, tempDir, waitFor } from '../support/hubHarness';
 import { initializeBody, rawRequest } from '../support/rawHttp';
 
-const cli = join(__dirname, '..', '..', '..', 'dist', 'cli.js');
+describe('the mcp-session-hub CLI as a newcomer meets it', function () {
+  this.timeout(60_000);
 
-type Ready = { event: string; url: string; tokenFile: string | null; adminTokenFile: string | null; endpoints: Record<string, string>; pid: number };
-
-function startCli(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; ready: Promise<Ready>; stderr: () => string; exit: Promise<number | null> } {
-  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MCP_SESSION_HUB_TOKEN: '', MCP_SESSION_HUB_ADMIN_TOKEN: '', ...env } });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const ready = new Promise<Ready>((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
-    lines.once('line', (line) => resolve(JSON.parse(line) as Ready));
-    void exit.then((code) => reject(new Error(`cli exited with ${code}: ${stderr}`)));
+  it('answers --help on every command with that command\'s usage and exit code 0', async function () {
+    const cases: [string[], RegExp][] = [
+      [['--help'], /mcp-session-hub serve/],
+      [['-h'], /mcp-session-hub serve/],
+      [['help'], /mcp-session-hub serve/],
+      [['serve', '--help'], /--config FILE/],
+      [['serve', '-h'], /--config FILE/],
+      [['serve', '--port', '0', '--help'], /--config FILE/],
+      [['import', '--help'], /Import options:/],
+      [['help', 'import'], /Import options:/],
+      [['schema', '--help'], /mcp-session-hub schema/],
+    ];
+    for (const [args, usage] of cases) {
+      const run = await runCliToExit(args);
+      assert.equal(run.code, 0, `${args.join(' ')}: exit ${run.code}: ${run.stderr}`);
+      assert.match(run.stdout, /^Usage:|\nUsage:/, `${args.join(' ')} printed no usage: ${run.stdout.slice(0, 200)}`);
+      assert.match(run.stdout, usage, args.join(' '));
+      assert.equal(run.stderr, '', args.join(' '));
+    }
   });
-  return { child, ready, stderr: () => stderr, exit };
-}
+
+  it('prints usage, and neither serves nor writes a token, when run with no command', async function () {
+    const home = tempDir();
+    const run = await runCliToExit([], { HOME: home });
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /no command given/);
+    assert.match(run.stderr, /Usage:[\s\S]*mcp-session-hub serve/);
+    assert.equal(existsSync(join(home, '.mcp-session-hub')), false, 'token files were written to the home folder');
+  });
+
+  it('refuses an unknown command and an argument schema does not take, with usage and exit code 2', async function () {
+    for (const args of [['serv'], ['schema', '--out', 'x.json']]) {
+      const run = await runCliToExit(args);
+      assert.equal(run.code, 2, args.join(' '));
+      assert.match(run.stderr, /Usage:/, args.join(' '));
+      assert.equal(run.stdout, '', args.join(' '));
+    }
+  });
+});
 
 describe('the mcp-session-hub CLI', function () {
   this.timeout(30_000);
@@ -144,7 +170,7 @@ describe('the mcp-session-hub CLI', function () {
 
   it('names the admin token file next to the admin URL in the banner', async function () {
     const dir = tempDir();
-    const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--token-file', join(dir, 'token')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cliPath, 'serve', '--port', '0', '--token-file', join(dir, 'token')], { stdio: ['ignore', 'pipe', 'pipe'] });
     const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
       let banner = '';

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/core/config';
+import { cliPath } from '../support/cli';
 import { connectClient, firstText, fixturesDir, tempDir, testAdminToken, testToken } from '../support/hubHarness';
 import { spawnReady } from '../support/readyChild';
 
-const cli = join(__dirname, '..', '..', '..', 'dist', 'cli.js');
 const launchEchoFixture = join(fixturesDir, 'launchEchoFixture.js');
 
 function write(path: string, text: string): void {
@@ -60,7 +60,7 @@ describe('mcp-session-hub import', function () {
   });
 
   function runImport(args: string[]) {
-    const run = spawnSync(process.execPath, [cli, 'import', '--workspace', workspace, ...args], { env, encoding: 'utf8' });
+    const run = spawnSync(process.execPath, [cliPath, 'import', '--workspace', workspace, ...args], { env, encoding: 'utf8' });
     assert.equal(run.status, 0, run.stderr);
     return run;
   }
@@ -73,6 +73,9 @@ describe('mcp-session-hub import', function () {
     assert.deepEqual([...config.virtualServers.keys()].sort(), ['claude-code', 'claude-project', 'desktop', 'echo-vscode', 'project', 'remote']);
     const project = config.upstreams.get('project');
     assert.deepEqual(project?.type === 'stdio' && project.args, [launchEchoFixture, workspace], "a project file's ${workspaceFolder} is its folder");
+    assert.equal(project?.type === 'stdio' && project.cwd, workspace, "a project file's server runs in the project's folder");
+    const desktop = config.upstreams.get('desktop');
+    assert.equal(desktop?.type === 'stdio' && desktop.cwd, join(home, '.config', 'Claude'), "a user file's server runs in that file's folder");
     assert.match(run.stderr, /skipped 'same-as-vscode' from Cursor \(user\): already in the hub config as 'echo\.vscode'/);
     assert.match(run.stderr, /skipped 'odd' from Cursor \(user\): servers\.odd\.args\[1\]: \$\{config:editor\.tabSize\}: unsupported variable/);
     assert.match(run.stderr, /input 'tok': give it to serve with --input tok=VALUE or MCP_SESSION_HUB_INPUT_TOK/);
@@ -89,7 +92,7 @@ describe('mcp-session-hub import', function () {
     assert.equal(readFileSync(hubPath, 'utf8'), first, 'a second import changed the file');
     assert.match(again.stderr, /skipped 'echo\.vscode' from VS Code \(user\): already in the hub config/);
 
-    const hub = await spawnReady(cli, ['serve', '--config', hubPath, '--port', '0', '--json', '--token', testToken, '--admin-token', testAdminToken, '--input', 'tok=secret-2'], { env });
+    const hub = await spawnReady(cliPath, ['serve', '--config', hubPath, '--port', '0', '--json', '--token', testToken, '--admin-token', testAdminToken, '--input', 'tok=secret-2'], { env });
     try {
       const client = await connectClient(hub.url, { virtualServer: 'echo-vscode' });
       const launch = JSON.parse(firstText(await client.callTool({ name: 'echo_vscode__launch', arguments: {} }))) as { argv: string[]; env: Record<string, string> };
@@ -101,11 +104,38 @@ describe('mcp-session-hub import', function () {
     }
   });
 
+  it("runs an imported server's relative command and arguments from the folder of the file they came from, wherever the hub runs", async function () {
+    const project = join(home, 'elsewhere', 'tools');
+    write(join(project, 'server.js'), `require(${JSON.stringify(launchEchoFixture)});\n`);
+    write(join(project, 'bin', 'start-server'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} server.js "$@"\n`);
+    chmodSync(join(project, 'bin', 'start-server'), 0o755);
+    const source = join(project, 'mcp.json');
+    write(source, JSON.stringify({ mcpServers: { 'by-arg': { command: process.execPath, args: ['server.js', 'by-arg'] }, 'by-command': { command: './bin/start-server', args: ['by-command'] } } }));
+    const hubPath = join(home, 'relative-hub.jsonc');
+    runImport(['--config', hubPath, '--write', '--from', source]);
+
+    // The hub runs from another folder (the test's), as it would from a user's shell.
+    const hub = await spawnReady(cliPath, ['serve', '--config', hubPath, '--port', '0', '--json', '--token', testToken, '--admin-token', testAdminToken], { env });
+    try {
+      for (const id of ['by-arg', 'by-command']) {
+        const client = await connectClient(hub.url, { virtualServer: id });
+        const result = await client.callTool({ name: `${id}__launch`, arguments: {} });
+        assert.notEqual(result.isError, true, `${id}: ${firstText(result)}`);
+        const launch = JSON.parse(firstText(result)) as { argv: string[]; cwd: string };
+        assert.deepEqual(launch.argv, [id]);
+        assert.equal(launch.cwd, project, `${id} ran in another folder`);
+        await client.close();
+      }
+    } finally {
+      await hub.stop();
+    }
+  });
+
   it('refuses --write without --config, and a --from file that does not exist', function () {
-    const noConfig = spawnSync(process.execPath, [cli, 'import', '--write'], { env, encoding: 'utf8' });
+    const noConfig = spawnSync(process.execPath, [cliPath, 'import', '--write'], { env, encoding: 'utf8' });
     assert.equal(noConfig.status, 2);
     assert.match(noConfig.stderr, /--write needs --config FILE/);
-    const missing = spawnSync(process.execPath, [cli, 'import', '--from', join(home, 'nope.json')], { env, encoding: 'utf8' });
+    const missing = spawnSync(process.execPath, [cliPath, 'import', '--from', join(home, 'nope.json')], { env, encoding: 'utf8' });
     assert.equal(missing.status, 2);
     assert.match(missing.stderr, /no such file/);
   });

@@ -4,8 +4,9 @@ import { startAuthProxy, type AuthProxy } from '../support/authProxy';
 import { startTestHub, testToken, type TestHub } from '../support/hubHarness';
 
 /**
- * The conformance suite's server scenarios, run against the fixture directly and through the hub,
- * once with the fixture as the hub's stdio child and once as a Streamable HTTP upstream. Every
+ * The conformance suite's server scenarios, run against the fixture directly and through the hub:
+ * with the fixture as the hub's stdio child, as a Streamable HTTP upstream, and as a per-session
+ * Streamable HTTP upstream with no warm spare (each session's instance starts on its first use). Every
  * scenario that passes directly must pass through the hub: there is no list of exceptions.
  * Run with the pinned release and with the pinned pre-release ("conformance-next"), the latter held to the
  * released spec (its draft-spec scenarios need a stateless server the SDK does not provide yet).
@@ -41,12 +42,13 @@ describe('MCP conformance through the hub', function () {
       directRuns.set(name, await runServerConformance(fixture.url, suite));
       throughHub.set(`${name} stdio`, await runThroughHub({ command: process.execPath, args: [CONFORMANCE_FIXTURE_SCRIPT, '--stdio'], attribution: 'single-flight' }, suite));
       throughHub.set(`${name} streamable-http`, await runThroughHub({ type: 'http', url: fixture.url }, suite));
+      throughHub.set(`${name} per-session streamable-http`, await runThroughHub({ type: 'http', url: fixture.url, perSession: true, warm: 0 }, suite));
     }
   });
   after(async () => fixture?.stop());
 
   for (const suiteName of Object.keys(SUITES)) {
-    for (const upstreamTransport of ['stdio', 'streamable-http']) {
+    for (const upstreamTransport of ['stdio', 'streamable-http', 'per-session streamable-http']) {
       it(`passes every scenario through the hub that the fixture passes directly (${suiteName}, ${upstreamTransport} upstream)`, function () {
         const direct = directRuns.get(suiteName);
         const run = throughHub.get(`${suiteName} ${upstreamTransport}`);

@@ -247,7 +247,7 @@ function assertJsonRpcError(response: RawResponse, codes: number[], context: str
   assert.ok(codes.includes(body.error?.code as number), `${context}: code ${String(body.error?.code)}, expected one of ${codes.join(', ')}: ${response.body.slice(0, 300)}`);
   assert.ok(typeof body.error?.message === 'string' && body.error.message.length > 0, `${context}: no error message`);
   assert.doesNotMatch(response.body, /\bat .+\.js:\d+/, `${context}: a stack trace`);
-  if (response.status === 401) assert.equal(response.headers['www-authenticate'], 'Bearer realm="mcp-session-hub"', context);
+  if (response.status === 401) assert.match(String(response.headers['www-authenticate']), /^Bearer realm="mcp-session-hub", error="invalid_token", error_description="[^"]+"$/, context);
 }
 
 /** Pads a body with JSON whitespace to exactly `bytes` bytes. */

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { LoggingMessageNotificationSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
 import {
@@ -18,6 +16,7 @@ import {
   type TestHub,
   type TransportName,
 } from '../support/hubHarness';
+import { heapAfterGc } from '../support/heap';
 import { processState } from '../support/processes';
 import { rawInitialize, rawRequest } from '../support/rawHttp';
 import { RawSseSession } from '../support/rawSse';
@@ -35,14 +34,6 @@ const timeoutMs = 1_000;
 
 type FaultEvent = { pid: number; event: string; tool?: string; tag?: string };
 
-// A heap figure means little with garbage still in it; mocha runs without --expose-gc.
-setFlagsFromString('--expose-gc');
-const collectGarbage = runInNewContext('gc') as () => void;
-function heapAfterGc(): number {
-  collectGarbage();
-  collectGarbage();
-  return process.memoryUsage().heapUsed;
-}
 
 /** A request the test can cut off mid-flight, as a client that goes away does. */
 function startRawPost(url: string, headers: Record<string, string>, body: string): { cut(): void } {

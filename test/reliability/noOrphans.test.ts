@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { connectClient, firstText, fixturesDir, readJsonLines, startTestHub, tempDir, waitFor, type TestHub } from '../support/hubHarness';
+import { startCli } from '../support/cli';
 import { processState } from '../support/processes';
 
 const daemonFixture = join(fixturesDir, 'daemonFixture.js');
-const cli = join(__dirname, '..', '..', '..', 'dist', 'cli.js');
 /** Generous: nothing here may hinge on sub-second timing on a busy 2-core machine. */
 const goneWithinMs = 15_000;
 
@@ -73,30 +71,6 @@ async function assertFamiliesGone(file: string, what: string): Promise<void> {
     assert.ok(family, `${what}: the upstream's processes carry a family marker`);
     assert.deepEqual(carriersOf(`${family}\0`), [], `${what}: processes still carrying ${family}`);
   }
-}
-
-function startCli(configFile: string, dir: string): { child: ChildProcess; ready: Promise<{ url: string; pid: number }>; exit: Promise<number | null> } {
-  const child = spawn(process.execPath, [
-    cli,
-    'serve',
-    '--config',
-    configFile,
-    '--port',
-    '0',
-    '--json',
-    '--token-file',
-    join(dir, 'token'),
-    '--admin-token-file',
-    join(dir, 'admin-token'),
-  ], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const ready = new Promise<{ url: string; pid: number }>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once('line', (line) => resolve(JSON.parse(line) as { url: string; pid: number }));
-    void exit.then((code) => reject(new Error(`cli exited with ${code}: ${stderr}`)));
-  });
-  return { child, ready, exit };
 }
 
 /**
@@ -177,7 +151,8 @@ describe('reliability: no orphan, ever', function () {
       const config = join(dir, `cli-${how}.json`);
       const env: Record<string, string> = { DAEMON_ON_START: '1', DAEMON_PID_FILE: pids, ...(how === 'SIGKILL' ? { DAEMON_IGNORE_EOF: '1' } : {}) };
       writeFileSync(config, JSON.stringify({ servers: { daemon: { command: process.execPath, args: [daemonFixture], env } } }));
-      const run = startCli(config, tempDir('hub-no-orphans-cli-'));
+      const state = tempDir('hub-no-orphans-cli-');
+      const run = startCli(['serve', '--config', config, '--port', '0', '--json', '--token-file', join(state, 'token'), '--admin-token-file', join(state, 'admin-token')]);
       try {
         await run.ready;
         const [daemon] = await waitForDaemons(pids, 1);

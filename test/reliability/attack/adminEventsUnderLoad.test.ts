@@ -7,6 +7,7 @@ import { Emitter } from '../../../src/core/events';
 import { StateBroadcaster } from '../../../src/http/stateBroadcaster';
 import { adminAuth, connectClient, demoUpstream, firstText, startTestHub, waitFor, type TestHub } from '../../support/hubHarness';
 import { rawInitialize, rawRequest } from '../../support/rawHttp';
+import { sleep } from '../../support/timing';
 
 /**
  * Issue #17, break 9: `/admin/events` must not degrade the hub under load. A hub with thousands
@@ -176,7 +177,6 @@ class FakeResponse extends EventEmitter {
   }
 }
 const asResponse = (fake: FakeResponse) => fake as unknown as ServerResponse;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('StateBroadcaster: one snapshot for all, none piled up for a slow subscriber', function () {
   let changed: Emitter<void>;

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { connectClient, firstText, startTestHub, tempDir, waitFor, type TestHub } from '../../support/hubHarness';
+import { sleep } from '../../support/timing';
 import { hostileEvents, hostileUpstream } from './attackHarness';
 
 const starts = (log: string) => hostileEvents(log).filter((e) => e.event === 'started').length;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Break 9 (crash loops): an upstream that dies right after initialize must be retried ever more slowly. */
 describe('attack: crash-looping upstreams', function () {

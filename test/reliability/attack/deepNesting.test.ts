@@ -1,17 +1,8 @@
 import assert from 'node:assert/strict';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { heapAfterGc } from '../../support/heap';
 import { connectClient, demoUpstream, firstText, startTestHub, type TestHub } from '../../support/hubHarness';
 import { answerMessages, rawInitialize, rawRequest } from '../../support/rawHttp';
 import { RawSseSession } from '../../support/rawSse';
-
-setFlagsFromString('--expose-gc');
-const collectGarbage = runInNewContext('gc') as () => void;
-
-function heapAfterGc(): number {
-  for (let i = 0; i < 3; i++) collectGarbage();
-  return process.memoryUsage().heapUsed;
-}
 
 /** A tools/call whose arguments nest `depth` arrays: 2 bytes a level, just under the body limit. */
 function deepCall(id: number, depth: number): string {

@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { cliPath } from '../../support/cli';
 import { connectClient, demoUpstream, firstText, isAlive, tempDir, testAdminToken, testToken, waitFor } from '../../support/hubHarness';
 import { rawRequest } from '../../support/rawHttp';
 import { spawnReady, type ReadyChild } from '../../support/readyChild';
 import { hostileUpstream } from './attackHarness';
 
-const cli = join(__dirname, '..', '..', '..', '..', 'dist', 'cli.js');
 
 /** Break 6: one huge message from an upstream must fail at most its own call, never the hub. */
 describe('attack: huge messages from an upstream', function () {
@@ -26,7 +26,7 @@ describe('attack: huge messages from an upstream', function () {
       }),
     );
     // The real CLI, so that an error nobody catches would end a real process.
-    hub = await spawnReady(cli, ['serve', '--config', config, '--port', '0', '--json', '--token', testToken, '--admin-token', testAdminToken], {
+    hub = await spawnReady(cliPath, ['serve', '--config', config, '--port', '0', '--json', '--token', testToken, '--admin-token', testAdminToken], {
       env: { MCP_SESSION_HUB_TOKEN: '', MCP_SESSION_HUB_ADMIN_TOKEN: '' },
     });
     await waitFor(async () => {

@@ -2,21 +2,11 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import * as vscode from 'vscode';
 import type { HubExtensionApi } from '../../../src/vscode/extension';
+import { until } from '../../support/timing';
 import type { ChatProbeApi } from '../chatProbe/extension';
 
 const extensionId = 'mcp-session-hub.mcp-session-hub';
 const chatProbeId = 'mcp-session-hub-tests.chat-probe';
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until<T>(probe: () => T | undefined | Promise<T | undefined>, what: string, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
 
 /** The extension in a real extension host, with VS Code's own MCP client (the one Copilot uses). */
 describe('MCP Session Hub in VS Code', function () {
