@@ -37,6 +37,8 @@ describe('VS Code end to end (code-server + Chromium)', function () {
   /** The folder the real filesystem server serves, with a file nobody in the hub created. */
   let files: string;
   const runDir = mkdtempSync(join(tmpdir(), 'hub-e2e-'));
+  /** An id the first window's session created: after the hub moves to the second window, it must still be refused to others. */
+  let firstWindowOwned: string | undefined;
 
   const adminState = async (): Promise<HubState> =>
     (await (await fetch(`${hub.url}/admin/state`, { headers: { authorization: `Bearer ${hub.adminToken}` } })).json()) as HubState;
@@ -188,14 +190,7 @@ describe('VS Code end to end (code-server + Chromium)', function () {
     // VS Code's client may reconnect at once as a new session: what must go is this session's rows.
     const instanceRow = page.locator('.monaco-list-row', { hasText: `pid ${instancePid}` });
     await until(async () => ((await instanceRow.count()) === 0 ? true : undefined), 'the session and its instance gone from the tree', 15_000);
-    // What it owned outlives it: refused to every session, under "Ended sessions' things", until released.
-    const ended = page.locator('.monaco-list-row', { hasText: "Ended sessions' things" }).first();
-    await ended.waitFor({ timeout: 15_000 });
-    await expand(ended);
-    await expand(page.locator('.monaco-list-row', { hasText: session.id }).first());
-    await page.locator('.monaco-list-row', { hasText: ownedId }).first().waitFor({ timeout: 15_000 });
-    await shot('tree-tombstones');
-    assert.ok((await adminState()).tombstones.some((t) => t.session === session.id && t.owned.some((o) => o.id === ownedId)));
+    firstWindowOwned = ownedId;
   });
 
   it("shows safe mode's approval request in the chat, and Allow once lets that call write the file", async function () {
@@ -359,5 +354,27 @@ describe('VS Code end to end (code-server + Chromium)', function () {
     page = second;
     await page.locator('.activitybar [aria-label^="MCP Session Hub"]').first().click();
     await page.locator('.monaco-list-row', { hasText: 'Virtual Servers' }).first().waitFor({ timeout: 30_000 });
+
+    // The new hub read the ledger the old one kept in the extension's global storage: what the
+    // first window's sessions created stays theirs, refused to every other session, never asked.
+    assert.ok(firstWindowOwned);
+    assert.match(after.ownership.store, /globalStorage.*ownership\.journal$/);
+    assert.ok(after.tombstones.some((t) => t.owned.some((o) => o.id === firstWindowOwned)), 'kept across the hub moving to another window');
+    const ended = page.locator('.monaco-list-row', { hasText: "Ended sessions' things" }).first();
+    await ended.waitFor({ timeout: 30_000 });
+    await ended.click();
+    const tombstone = after.tombstones.find((t) => t.owned.some((o) => o.id === firstWindowOwned));
+    await page.locator('.monaco-list-row', { hasText: tombstone?.session ?? '' }).first().click();
+    await page.locator('.monaco-list-row', { hasText: firstWindowOwned }).first().waitFor({ timeout: 15_000 });
+    await shot('tree-tombstones');
+    const other = new Client({ name: 'after-takeover', version: '1.0.0' });
+    await other.connect(new StreamableHTTPClientTransport(new URL(`${hub.url}/servers/editor/mcp`), { requestInit: { headers: { authorization: `Bearer ${hub.token}` } } }));
+    try {
+      const refused = await other.callTool({ name: 'delete_item', arguments: { id: firstWindowOwned } });
+      assert.equal(refused.isError, true);
+      assert.match(JSON.stringify(refused.content), /belongs to a session that ended at/);
+    } finally {
+      await other.close().catch(() => undefined);
+    }
   });
 });
