@@ -6,6 +6,7 @@ import { defaultConfig } from '../core/defaultConfig';
 import type { Disposable } from '../core/lifecycle';
 import type { Logger } from '../core/logger';
 import { Hub } from '../hub/hub';
+import type { SecretStore } from '../upstream/oauth/secretStore';
 import { startGateway, type RunningGateway } from './gateway';
 import { assertDistinctTokens } from './security';
 
@@ -28,6 +29,8 @@ export type RunHubOptions = {
   port?: number;
   allowedOrigins?: string[];
   upstreamBackoffMs?: number;
+  /** Where OAuth tokens of remote upstreams are kept (the CLI: a 0600 file; VS Code: SecretStorage); unset, in memory. */
+  secretStore?: SecretStore;
 };
 
 export type RunningHub = {
@@ -55,7 +58,7 @@ export async function runHub(options: RunHubOptions): Promise<RunningHub> {
   const source = options.config ? 'given config' : (options.configPath ?? 'embedded default config');
   const load = (path: string) => loadConfigFile(path, options.configContext?.());
   const config = options.config ?? (options.configPath ? load(options.configPath) : defaultConfig(demoServerPath()));
-  const hub = new Hub({ config, configSource: source, logger, upstreamBackoffMs: options.upstreamBackoffMs });
+  const hub = new Hub({ config, configSource: source, logger, upstreamBackoffMs: options.upstreamBackoffMs, secretStore: options.secretStore });
   hub.start();
   // Ready means ready: no client is told the hub is up before every upstream has had its first try.
   await hub.settled();

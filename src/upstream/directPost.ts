@@ -34,12 +34,77 @@ export class MessageTooLargeError extends Error {
 }
 
 /** An upstream URL as request options, worked out once rather than on every request, and its configured headers. */
-export type PostTarget = { https: boolean; options: RequestOptions; headers: Record<string, string>; agent: HttpAgent };
+export type PostTarget = { https: boolean; options: RequestOptions; headers: Record<string, string>; agent: HttpAgent; auth?: BearerAuth };
+
+/** Where an OAuth-protected upstream's bearer token comes from (`UpstreamAuth`). */
+export type BearerAuth = {
+  /** The token to send now (refreshed first when about to expire); undefined when not signed in. */
+  accessToken(): Promise<string | undefined>;
+  /** After a 401 with `token`: a new token, or undefined when the user must sign in. */
+  refreshAfterUnauthorized(token: string): Promise<string | undefined>;
+  /** After a 403 `insufficient_scope`: a token with more scope, or undefined when the user must sign in. */
+  stepUp(wwwAuthenticate: string): Promise<string | undefined>;
+};
 
 /** The target with its own keep-alive sockets; `agent.destroy()` closes them. */
-export function targetOf(url: URL, headers: Record<string, string>): PostTarget {
+export function targetOf(url: URL, headers: Record<string, string>, auth?: BearerAuth): PostTarget {
   const https = url.protocol === 'https:';
-  return { https, options: urlToHttpOptions(url), headers, agent: https ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true }) };
+  return { https, options: urlToHttpOptions(url), headers, agent: https ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true }), ...(auth ? { auth } : {}) };
+}
+
+/** An HTTP error status from the upstream, with what it said in `WWW-Authenticate`. */
+export class UpstreamHttpError extends StreamableHTTPError {
+  constructor(
+    code: number,
+    message: string,
+    readonly wwwAuthenticate: string | undefined,
+  ) {
+    super(code, message);
+  }
+}
+
+/** The upstream wants a sign-in the hub does not have: a refresh or step-up could not give a token. */
+export class SignInNeededError extends Error {
+  constructor(readonly status: number) {
+    super(`the upstream answered HTTP ${status} and the hub holds no sign-in it accepts`);
+    this.name = 'SignInNeededError';
+  }
+}
+
+/**
+ * `postRequest` with the target's bearer token: refreshed before it expires, once more after a
+ * 401, and after a 403 `insufficient_scope` one step-up to the scope the upstream names. Rejects
+ * with `SignInNeededError` when none of that gives a token the upstream takes.
+ */
+export async function postAuthorized(post: DirectPost): Promise<JSONRPCResponse> {
+  const auth = post.target.auth;
+  if (!auth) return postRequest(post);
+  let token = await auth.accessToken();
+  let refreshed = false;
+  let steppedUp = false;
+  for (;;) {
+    try {
+      return await postRequest(token ? { ...post, headers: { ...post.headers, authorization: `Bearer ${token}` } } : post);
+    } catch (error) {
+      if (!(error instanceof UpstreamHttpError)) throw error;
+      let next: string | undefined;
+      if (error.code === 401 && !refreshed) {
+        refreshed = true;
+        next = await auth.refreshAfterUnauthorized(token ?? '');
+      } else if (error.code === 403 && !steppedUp && /insufficient_scope/.test(error.wwwAuthenticate ?? '')) {
+        steppedUp = true;
+        next = await auth.stepUp(error.wwwAuthenticate ?? '');
+      } else {
+        throw error;
+      }
+      if (!next) throw new SignInNeededError(error.code ?? 0);
+      token = next;
+    }
+  }
+}
+
+function headerText(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
 }
 
 function isAnswerTo(message: unknown, id: RequestId): message is JSONRPCResponse {
@@ -98,7 +163,7 @@ export function postRequest(post: DirectPost): Promise<JSONRPCResponse> {
       const status = res.statusCode ?? 0;
       if (status < 200 || status >= 300) {
         readText(res, 64 * 1024).then(
-          (text) => fail(new StreamableHTTPError(status, `Error POSTing to endpoint: ${text.slice(0, 500)}`)),
+          (text) => fail(new UpstreamHttpError(status, `Error POSTing to endpoint: ${text.slice(0, 500)}`, headerText(res.headers['www-authenticate']))),
           fail,
         );
         return;

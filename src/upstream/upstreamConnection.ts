@@ -1,4 +1,6 @@
+import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { ClientRequest, Implementation, JSONRPCMessage, LoggingMessageNotification, ServerCapabilities } from '@modelcontextprotocol/sdk/types.js';
 import type { McpLogLevel } from '../core/logLevels';
 import { catalogCategories, type UpstreamCatalog } from '../core/catalog';
@@ -13,12 +15,15 @@ import { CatalogStore } from './catalogStore';
 import { targetOf, type PostTarget } from './directPost';
 import { ForwardedRequests, type HttpChannel, type UpstreamRequestOptions } from './forwardedRequests';
 import { LineTooLongError } from './lineBuffer';
+import { describeAuthError, howToSignIn, type SignInState, type UpstreamAuth } from './oauth/upstreamAuth';
 import type { PassthroughResult } from './passthrough';
 import { ReconnectPolicy, startTimeoutMs } from './reconnectPolicy';
 import { RenewedOnReconnect } from './renewedOnReconnect';
 import { describeUpstreamError, isForgottenSession, isHookedHttp, pidOf, TransportFactory, type InstanceOptions } from './transportFactory';
 
-export type UpstreamState = 'starting' | 'ready' | 'failed' | 'stopped';
+/** `needs-auth`: a remote upstream the user must sign in to; the hub does not retry until they do. */
+export type UpstreamState = 'starting' | 'ready' | 'failed' | 'needs-auth' | 'stopped';
+
 
 export type UpstreamStatus = {
   state: UpstreamState;
@@ -34,6 +39,8 @@ export type UpstreamStatus = {
   nextAttemptAt?: number;
   serverInfo?: Implementation;
   pid?: number;
+  /** While `needs-auth`: why, and the URL to open to sign in (when a sign-in has been started). */
+  signIn?: { reason: string; authorizationUrl?: string };
 };
 
 const clientInfo = { name: 'mcp-session-hub', version: '0.1.0' };
@@ -54,6 +61,8 @@ export type UpstreamConnectionOptions = {
   maxMessageBytes?: () => number;
   /** Set for an instance of a per-session upstream (and its probe): fills in `${sessionId}` and `${instanceDir}`. */
   instance?: InstanceOptions;
+  /** A remote upstream's OAuth client, shared by all its connections; absent, the hub never signs in to it. */
+  auth?: UpstreamAuth;
 };
 
 /**
@@ -98,12 +107,15 @@ export class UpstreamConnection implements Disposable {
   ) {
     this.rootsValue = config.roots;
     const maxMessageBytes = () => options.maxMessageBytes?.() ?? defaultSettings.maxUpstreamMessageBytes;
-    this.transports = new TransportFactory(config, { logger: options.logger, instance: options.instance, maxMessageBytes });
+    this.transports = new TransportFactory(config, { logger: options.logger, instance: options.instance, maxMessageBytes, auth: options.auth });
     this.reconnect = new ReconnectPolicy(options);
     this.attributor = new Attributor(config);
     this.requests = new ForwardedRequests(config.id, config.timeoutMs, maxMessageBytes, this.attributor);
     this.renewed = new RenewedOnReconnect(config.timeoutMs, options.logger);
+    this.signInSubscription = options.auth?.onDidChange((state) => this.onSignInChange(state));
   }
+
+  private readonly signInSubscription?: Disposable;
 
   get id(): string {
     return this.config.id;
@@ -236,6 +248,7 @@ export class UpstreamConnection implements Disposable {
       void this.connect();
     }
     if (this.current.state === 'starting') await this.waitForReady(this.startTimeoutMs, signal);
+    if (this.current.state === 'needs-auth') throw new UpstreamUnavailableError(this.id, this.current.lastError ?? 'needs sign-in');
     if (this.current.state !== 'ready' || !this.client) {
       const left = this.current.state === 'failed' ? this.backoffLeftMs() : 0;
       const next = left > 0 ? `; next try in ${(left / 1000).toFixed(1)} s` : '';
@@ -298,6 +311,7 @@ export class UpstreamConnection implements Disposable {
     const capabilities = handlers ? announcedCapabilities(this.config) : {};
     const client = new Client({ ...clientInfo, name: this.options.clientName ?? clientInfo.name }, { capabilities });
     if (handlers) this.attributor.answerClientRequests(client, capabilities, handlers);
+    await this.options.auth?.prepare();
     const transport = new HookedTransport(this.transports.create(), { incoming: (message) => this.routeIncoming(message) });
     let closedDuringConnect = false;
     // Why the transport is about to close, when it says so: a message over the size limit.
@@ -318,7 +332,7 @@ export class UpstreamConnection implements Disposable {
       if (this.disposed || closedDuringConnect) throw new Error('connection closed during initialize');
       this.client = client;
       if (isHookedHttp(transport) && this.config.type === 'http') {
-        this.postTarget ??= targetOf(new URL(this.config.url), this.config.headers);
+        this.postTarget ??= targetOf(new URL(this.config.url), this.config.headers, this.options.auth);
         this.http = { transport, target: this.postTarget };
       }
       this.capabilities = client.getServerCapabilities() ?? {};
@@ -326,7 +340,7 @@ export class UpstreamConnection implements Disposable {
       this.catalogStore.follow(client, { timeoutMs: this.config.timeoutMs, stillCurrent, ready: () => this.current.state === 'ready', logger: this.options.logger });
       await this.catalogStore.fetch(client, catalogCategories, this.startTimeoutMs, stillCurrent);
       await this.renewed.renew(client, this.capabilities);
-      this.setStatus({ state: 'ready', lastError: undefined, serverInfo: client.getServerVersion(), pid: pidOf(transport.inner) });
+      this.setStatus({ state: 'ready', lastError: undefined, signIn: undefined, serverInfo: client.getServerVersion(), pid: pidOf(transport.inner) });
       this.reconnect.connected(() => {
         if (this.client === client) this.current = { ...this.current, failures: 0 };
       });
@@ -336,6 +350,19 @@ export class UpstreamConnection implements Disposable {
       if (this.client === client) this.client = undefined;
       await client.close().catch(() => undefined);
       if (this.disposed) return;
+      const auth = this.options.auth;
+      if (auth && (error instanceof UnauthorizedError || !auth.signInState.signedIn)) {
+        this.needsSignIn(auth.signInState.signedIn ? { reason: describeAuthError(error) } : auth.signInState);
+        return;
+      }
+      const unauthorized = auth?.takeLastUnauthorized();
+      if (unauthorized && !(error instanceof StreamableHTTPError)) {
+        // The upstream said 401 and offers no OAuth sign-in the hub could find: its 401 is the error.
+        this.options.logger.info(`no OAuth sign-in found after its 401: ${describeAuthError(error)}`);
+        this.options.logger.warn(`failed to connect: ${unauthorized}`);
+        this.fail(unauthorized);
+        return;
+      }
       if (this.transports.fallBackToSse(error)) {
         this.options.logger.info(`Streamable HTTP refused (${describeUpstreamError(error)}); trying legacy SSE`);
         return this.connectOnce();
@@ -344,6 +371,27 @@ export class UpstreamConnection implements Disposable {
       this.options.logger.warn(`failed to connect: ${message}`);
       this.fail(message);
     }
+  }
+
+  /** The upstream needs the user to sign in: no retry until they do (a retry would only open another sign-in). */
+  private needsSignIn(signIn: { reason: string; authorizationUrl?: string }): void {
+    this.reconnect.cancel();
+    const lastError = `needs sign-in (${signIn.reason}); ${howToSignIn(this.id)}`;
+    this.setStatus({ state: 'needs-auth', lastError, signIn: { reason: signIn.reason, authorizationUrl: signIn.authorizationUrl }, pid: undefined, nextAttemptAt: undefined });
+  }
+
+  private onSignInChange(state: SignInState): void {
+    if (this.disposed) return;
+    if (state.signedIn) {
+      if (this.current.state !== 'needs-auth') return;
+      this.current = { ...this.current, failures: 0, signIn: undefined };
+      void this.connect();
+      return;
+    }
+    // A connection under way ends in UnauthorizedError, and says so then.
+    if (this.current.state === 'starting') return;
+    if (this.current.state === 'ready') void this.teardown();
+    this.needsSignIn(state);
   }
 
   private onConnectionLost(reason: string): void {
@@ -377,6 +425,7 @@ export class UpstreamConnection implements Disposable {
   async close(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
+    this.signInSubscription?.dispose();
     this.settleFirstAttempt();
     await this.teardown();
     this.postTarget?.agent.destroy();
