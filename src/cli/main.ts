@@ -9,7 +9,9 @@ import { createLogger, errorMessage, type Logger, type LogLevel } from '../core/
 import { hubVersion } from '../hub/hub';
 import { isLoopbackHost } from '../http/security';
 import { runHub } from '../http/runHub';
+import { FileSecretStore } from '../upstream/oauth/secretStore';
 import { importOptions, importUsage, ImportUsageError, runImport } from './importCommand';
+import { LoginUsageError, loginUsage, runLogin, signInLines, signInUrls } from './loginCommand';
 
 export const defaultPort = 7337;
 export const tokenEnvVar = 'MCP_SESSION_HUB_TOKEN';
@@ -23,6 +25,7 @@ const usage = `mcp-session-hub ${hubVersion}: a local multi-session MCP gateway
 Usage:
   mcp-session-hub serve [options]
 ${importUsage}
+${loginUsage}
   mcp-session-hub schema                    print the JSON schema of the hub config
 
 Options:
@@ -102,7 +105,9 @@ async function serve(argv: string[]): Promise<number> {
   if (adminToken === token) throw new UsageError(`the admin token must differ from the client token (--admin-token, $${adminTokenEnvVar} or the admin token file)`);
   const configPath = values.config === undefined ? undefined : resolve(values.config);
   const configContext = { inputs: parseInputFlags(values.input), workspaceFolder: resolve(values.workspace ?? process.cwd()) };
-  const running = await runHub({ configPath, configContext: () => configContext, token, adminToken, logger, host, port, allowedOrigins: values['allow-origin'] });
+  // OAuth tokens of remote upstreams: a 0600 file next to the tokens.
+  const secretStore = new FileSecretStore(join(dirname(tokenFilePath), 'oauth-credentials.json'));
+  const running = await runHub({ configPath, configContext: () => configContext, token, adminToken, logger, host, port, allowedOrigins: values['allow-origin'], secretStore });
   const { url } = running.gateway;
   const endpoints = Object.fromEntries([
     ['global', `${url}/mcp`],
@@ -110,7 +115,7 @@ async function serve(argv: string[]): Promise<number> {
   ]);
 
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ event: 'ready', url, tokenFile: tokenFile ?? null, adminTokenFile: adminTokenFile ?? null, endpoints, pid: process.pid })}\n`);
+    process.stdout.write(`${JSON.stringify({ event: 'ready', url, tokenFile: tokenFile ?? null, adminTokenFile: adminTokenFile ?? null, endpoints, pid: process.pid, signIn: signInUrls(running.hub.state()) })}\n`);
   } else {
     const lines = [
       `MCP Session Hub ${hubVersion} listening on ${url} (config: ${running.hub.configSource})`,
@@ -119,6 +124,7 @@ async function serve(argv: string[]): Promise<number> {
       `  ${'admin'.padEnd(14)} ${url}/admin/state`,
       `  admin token    ${adminTokenFile ? `in ${adminTokenFile}` : 'as given'} (the admin API takes only this token)`,
       'Legacy SSE clients: replace /mcp with /sse. Ctrl+C stops the hub and its upstreams.',
+      ...signInLines(running.hub.state()),
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
   }
@@ -187,6 +193,10 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${JSON.stringify(hubConfigJsonSchema(), null, 2)}\n`);
       return 0;
     }
+    if (command === 'login') {
+      const defaultAdminTokenFile = join(dirname(defaultTokenFile), adminTokenFileName);
+      return await runLogin(rest, { port: defaultPort, adminTokenEnvVar, adminTokenFile: defaultAdminTokenFile }, (text) => process.stdout.write(text));
+    }
     if (command === 'import') return runImport(rest, (text) => process.stdout.write(text), (text) => process.stderr.write(text));
     throw new UsageError(`unknown command '${command}'`);
   } catch (error) {
@@ -194,7 +204,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`${error.message}\n`);
       return 2;
     }
-    if (error instanceof UsageError || error instanceof ImportUsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (error instanceof UsageError || error instanceof ImportUsageError || error instanceof LoginUsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`mcp-session-hub: ${errorMessage(error)}\n\n${usage}\n`);
       return 2;
     }

@@ -356,11 +356,13 @@ export class UpstreamConnection implements Disposable {
         return;
       }
       const unauthorized = auth?.takeLastUnauthorized();
-      if (unauthorized && !(error instanceof StreamableHTTPError)) {
-        // The upstream said 401 and offers no OAuth sign-in the hub could find: its 401 is the error.
-        this.options.logger.info(`no OAuth sign-in found after its 401: ${describeAuthError(error)}`);
-        this.options.logger.warn(`failed to connect: ${unauthorized}`);
-        this.fail(unauthorized);
+      if (auth && unauthorized && !(error instanceof StreamableHTTPError)) {
+        // The upstream said 401. Where it offers no OAuth sign-in the hub could find, its 401 is the
+        // error; where it does, why signing in failed (a resource that is not this URL, say).
+        const message = auth.offersOAuth ? `${unauthorized}; signing in failed: ${describeAuthError(error)}` : unauthorized;
+        if (!auth.offersOAuth) this.options.logger.info(`no OAuth sign-in found after its 401: ${describeAuthError(error)}`);
+        this.options.logger.warn(`failed to connect: ${message}`);
+        this.fail(message);
         return;
       }
       if (this.transports.fallBackToSse(error)) {

@@ -70,6 +70,11 @@ export class UpstreamAuth implements OAuthClientProvider, Disposable {
     return this.options.upstream;
   }
 
+  /** Whether discovery found protected resource or authorization server metadata: the upstream signs in with OAuth. */
+  get offersOAuth(): boolean {
+    return this.discovery?.resourceMetadata !== undefined || this.discovery?.authorizationServerMetadata !== undefined;
+  }
+
   get signInState(): SignInState {
     return this.stateValue;
   }
