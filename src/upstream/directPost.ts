@@ -26,6 +26,13 @@ export type DirectPost = {
   maxMessageBytes: number;
 };
 
+/** How long to wait before resuming a request's closed event stream when the upstream gave no `retry`. */
+const defaultRetryMs = 1_000;
+/** The longest `retry` honoured: an upstream cannot park a call for longer than this per resumption. */
+const maxRetryMs = 30_000;
+/** Resumptions of one request's stream; past it the request fails as unanswered. */
+const maxResumes = 5;
+
 /** The error for an answer over `maxMessageBytes`. */
 export class MessageTooLargeError extends Error {
   constructor(readonly limit: number) {
@@ -158,6 +165,18 @@ export function postRequest(post: DirectPost): Promise<JSONRPCResponse> {
     const unanswered = () => {
       if (!settled) fail(new Error(`upstream ended its response to request ${JSON.stringify(id)} without answering it`));
     };
+    // SEP-1699: an upstream may close a request's event stream before it answers, having given
+    // an event id; the answer then comes on a GET with Last-Event-ID, after `retry` ms.
+    let lastEventId: string | undefined;
+    let retryMs = defaultRetryMs;
+    let resumes = 0;
+    let resumeTimer: NodeJS.Timeout | undefined;
+    const streamEnded = () => {
+      if (settled) return;
+      if (lastEventId === undefined || resumes >= maxResumes) return unanswered();
+      resumes++;
+      resumeTimer = setTimeout(resume, retryMs);
+    };
 
     const onResponse = (res: IncomingMessage) => {
       const status = res.statusCode ?? 0;
@@ -175,8 +194,10 @@ export function postRequest(post: DirectPost): Promise<JSONRPCResponse> {
         // Characters read since the last complete event: what the parser holds for the next one.
         let pending = 0;
         const parser = createParser({
+          onRetry: (retry) => (retryMs = Math.min(Math.max(retry, 0), maxRetryMs)),
           onEvent: (event) => {
             pending = 0;
+            if (event.id) lastEventId = event.id;
             if ((event.event && event.event !== 'message') || !event.data) return;
             try {
               deliver(JSON.parse(event.data));
@@ -195,7 +216,7 @@ export function postRequest(post: DirectPost): Promise<JSONRPCResponse> {
           }
           parser.feed(chunk);
         });
-        res.on('end', unanswered);
+        res.on('end', streamEnded);
         return;
       }
       readText(res, post.maxMessageBytes).then((text) => {
@@ -216,7 +237,7 @@ export function postRequest(post: DirectPost): Promise<JSONRPCResponse> {
     };
 
     const send = target.https ? httpsRequest : httpRequest;
-    const req = send(
+    let req = send(
       {
         ...target.options,
         method: 'POST',
@@ -231,7 +252,14 @@ export function postRequest(post: DirectPost): Promise<JSONRPCResponse> {
       },
       onResponse,
     );
+    const resume = () => {
+      if (settled) return;
+      req = send({ ...target.options, method: 'GET', agent: target.agent, headers: { ...target.headers, ...post.headers, accept: 'text/event-stream', 'last-event-id': lastEventId ?? '' } }, onResponse);
+      req.on('error', fail);
+      req.end();
+    };
     const onAbort = () => {
+      clearTimeout(resumeTimer);
       fail(signal.reason);
       req.destroy();
     };
