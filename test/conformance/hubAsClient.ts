@@ -51,8 +51,8 @@ class Hub {
     // nothing that says whose it is: the hub gives it to the one session calling only when told to.
     const attribution = scenario.startsWith('elicitation') ? { attribution: 'single-flight' } : {};
     writeFileSync(config, JSON.stringify({ servers: { [upstream]: { type: 'http', url: serverUrl, ...attribution, ...(oauth ? { oauth } : {}) } } }));
-    const token = randomBytes(24).toString('base64url');
-    const adminToken = randomBytes(24).toString('base64url');
+    const token = randomBytes(24).toString('hex');
+    const adminToken = randomBytes(24).toString('hex');
     const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--json', '--config', config, '--token', token, '--admin-token', adminToken, '--token-file', join(dir, 'token'), '--log-level', 'debug'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
