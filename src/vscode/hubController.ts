@@ -10,6 +10,7 @@ import { defaultConfigJson } from '../core/defaultConfig';
 import { errorMessage, type Logger } from '../core/logger';
 import { runHub, type RunningHub } from '../http/runHub';
 import { InputValues } from './inputValues';
+import { VsCodeSecretStore } from './signIn';
 
 export type HubMode = 'starting' | 'hosting' | 'attached' | 'unavailable';
 
@@ -184,7 +185,7 @@ export class HubController implements vscode.Disposable {
     try {
       const configPath = this.configPath();
       await this.inputs.load(readDeclaredInputs(existsSync(configPath) ? readFileSync(configPath, 'utf8') : '').map((input) => input.id));
-      this.running = await runHub({ configPath, configContext: () => this.configContext(), token: tokens.token, adminToken: tokens.adminToken, logger: this.logger, port: this.port });
+      this.running = await runHub({ configPath, configContext: () => this.configContext(), token: tokens.token, adminToken: tokens.adminToken, logger: this.logger, port: this.port, secretStore: new VsCodeSecretStore(this.context.secrets) });
       this.logger.info(`hosting the hub on ${this.url} (config ${configPath})`);
       this.follow(tokens, 'hosting');
       // Not awaited: the hub serves what it can while the user answers.
