@@ -8,7 +8,7 @@ import type { DashboardView } from './dashboardModel';
 export type ToDashboard = { type: 'state'; view: DashboardView } | { type: 'disconnected'; reason: string } | { type: 'result'; message: string; ok: boolean };
 
 /** Webview → extension. The webview sends `ready` first; nothing is sent to it before that. */
-export type FromDashboard = { type: 'ready' } | { type: 'killSession'; sessionId: string } | { type: 'killAllSessions' };
+export type FromDashboard = { type: 'ready' } | { type: 'killSession'; sessionId: string } | { type: 'killAllSessions' } | { type: 'signIn'; upstream: string };
 
 /** Messages from a webview are untrusted input: checked, never cast. */
 export function parseFromDashboard(value: unknown): FromDashboard | undefined {
@@ -18,5 +18,6 @@ export function parseFromDashboard(value: unknown): FromDashboard | undefined {
   if (message.type === 'killSession' && typeof message.sessionId === 'string' && message.sessionId.length > 0) {
     return { type: 'killSession', sessionId: message.sessionId };
   }
+  if (message.type === 'signIn' && typeof message.upstream === 'string' && message.upstream.length > 0) return { type: 'signIn', upstream: message.upstream };
   return undefined;
 }
