@@ -121,12 +121,20 @@ export function readCandidates(source: ImportSource, text: string): ImportCandid
       if (typeof entry.envFile === 'string' && !entry.envFile.startsWith('${') && !isAbsolute(entry.envFile)) {
         entry = { ...entry, envFile: resolve(dirname(source.path), entry.envFile) };
       }
+      if (isObject(entry.oauth)) entry = { ...entry, oauth: knownOAuthFields(entry.oauth) };
       const used = new Set([...JSON.stringify(entry).matchAll(/\$\{input:([^}]+)\}/g)].map((match) => match[1]));
       const inputs = [...used].flatMap((inputId) => (declared.has(inputId) ? [declared.get(inputId)!] : []));
       candidates.push({ id, entry, inputs, source });
     }
   }
   return candidates;
+}
+
+/** The `oauth` fields the hub reads (Claude writes `clientId` and `callbackPort`); others are left behind, not a reason to refuse the server. */
+const oauthFields = ['clientId', 'clientSecret', 'tokenEndpointAuthMethod', 'clientMetadataUrl', 'scopes', 'callbackPort'];
+
+function knownOAuthFields(oauth: JsonObject): JsonObject {
+  return Object.fromEntries(Object.entries(oauth).filter(([key]) => oauthFields.includes(key)));
 }
 
 /** Why the loader would refuse this entry (an unsupported variable, say), or undefined: one bad entry does not sink an import. */

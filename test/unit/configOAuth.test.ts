@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { validateConfig, type RemoteUpstreamConfig } from '../../src/core/config';
 import { ConfigError } from '../../src/core/errors';
+import { mergeImport, readCandidates } from '../../src/core/importServers';
 
 function issues(raw: unknown): string[] {
   try {
@@ -42,5 +43,16 @@ describe('config: oauth on remote upstreams', function () {
     );
     assert.deepEqual(issues({ servers: { b: { type: 'http', url: 'https://b.example/mcp', oauth: { clientSecret: 'x' } } } }), ['servers.b.oauth.clientSecret: needs oauth.clientId: a secret belongs to a pre-registered client']);
     assert.deepEqual(issues({ servers: { c: { type: 'sse', url: 'https://c.example/sse', oauth: { clientId: 'c', tokenEndpointAuthMethod: 'client_secret_post' } } } }), ['servers.c.oauth.tokenEndpointAuthMethod: "client_secret_post" needs oauth.clientSecret']);
+  });
+});
+
+describe('import: oauth fields', function () {
+  it("carries over Claude's oauth.clientId and callbackPort, and leaves fields the hub does not read", function () {
+    const text = JSON.stringify({ mcpServers: { linear: { type: 'http', url: 'https://mcp.linear.app/mcp', oauth: { clientId: 'abc', callbackPort: 33418, authServerMetadataUrl: 'https://x.example' } } } });
+    const [candidate] = readCandidates({ kind: 'claude', label: 'Claude Code (user)', path: '/home/ann/.claude.json' }, text);
+    assert.deepEqual(candidate.entry.oauth, { clientId: 'abc', callbackPort: 33418 });
+    const merged = mergeImport('', 'hub.json', [candidate]);
+    assert.deepEqual(merged.skipped, []);
+    assert.match(merged.text, /"callbackPort": 33418/);
   });
 });
