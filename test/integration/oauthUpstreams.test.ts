@@ -135,6 +135,19 @@ describe('OAuth upstreams: the hub signs in, keeps and refreshes tokens', functi
     assertNoTokens(fixture!, hub);
   });
 
+  it('refreshes once after a 401 and the call goes through, for two sessions calling at once', async function () {
+    const hub = await setUp();
+    await signIn(hub);
+    const [one, two] = [await client(hub), await client(hub)];
+    assert.equal(await callWhoami(one), 'signed in');
+    fixture!.revokeAccessTokens();
+    const answers = await Promise.all([callWhoami(one), callWhoami(two), callWhoami(one)]);
+    assert.deepEqual(answers, ['signed in', 'signed in', 'signed in']);
+    assert.equal(fixture!.stats.refreshes, 1, 'one refresh for every call that got 401');
+    assert.equal(upstreamState(hub).state, 'ready');
+    assertNoTokens(fixture!, hub);
+  });
+
   it('a refused refresh (invalid_grant) puts the upstream in needs-auth once, without retrying', async function () {
     const hub = await setUp({ expiresIn: 12, refuseRefresh: true });
     await signIn(hub);

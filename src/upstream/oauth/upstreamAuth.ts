@@ -329,6 +329,8 @@ export class UpstreamAuth implements OAuthClientProvider, Disposable {
   private async beginSignInOnce(): Promise<string | undefined> {
     await this.prepare();
     if (!this.stateValue.signedIn && this.stateValue.authorizationUrl) return this.stateValue.authorizationUrl;
+    // Signed in with tokens: nothing to start (a refresh, if one is due, happens on the next call).
+    if (this.stateValue.signedIn && this.current) return undefined;
     const result = await auth(this, { serverUrl: this.options.url, ...this.challenge, fetchFn: this.options.fetch });
     if (result === 'AUTHORIZED') return undefined;
     return this.stateValue.signedIn ? undefined : this.stateValue.authorizationUrl;
