@@ -24,7 +24,6 @@ import { describeUpstreamError, isForgottenSession, isHookedHttp, pidOf, Transpo
 /** `needs-auth`: a remote upstream the user must sign in to; the hub does not retry until they do. */
 export type UpstreamState = 'starting' | 'ready' | 'failed' | 'needs-auth' | 'stopped';
 
-
 export type UpstreamStatus = {
   state: UpstreamState;
   lastError?: string;
@@ -312,6 +311,7 @@ export class UpstreamConnection implements Disposable {
     const client = new Client({ ...clientInfo, name: this.options.clientName ?? clientInfo.name }, { capabilities });
     if (handlers) this.attributor.answerClientRequests(client, capabilities, handlers);
     await this.options.auth?.prepare();
+    this.options.auth?.takeLastUnauthorized(); // an earlier 401 is not this attempt's
     const transport = new HookedTransport(this.transports.create(), { incoming: (message) => this.routeIncoming(message) });
     let closedDuringConnect = false;
     // Why the transport is about to close, when it says so: a message over the size limit.
