@@ -11,10 +11,10 @@ import { connectClient, tempDir, testAdminToken, testLogger, testToken, waitFor 
 
 type Hub = RunningHub & { url: string; logLines: string[]; storePath: string };
 
-async function startHub(fixture: OAuthFixture, storePath: string): Promise<Hub> {
+async function startHub(fixture: OAuthFixture, storePath: string, transport: 'http' | 'sse' = 'http'): Promise<Hub> {
   const logLines: string[] = [];
   const running = await runHub({
-    config: validateConfig({ servers: { remote: { type: 'http', url: fixture.mcpUrl } } }, 'test config'),
+    config: validateConfig({ servers: { remote: { type: transport, url: transport === 'sse' ? fixture.sseUrl : fixture.mcpUrl } } }, 'test config'),
     token: testToken,
     adminToken: testAdminToken,
     logger: testLogger(logLines),
@@ -69,9 +69,9 @@ describe('OAuth upstreams: the hub signs in, keeps and refreshes tokens', functi
   const hubs: Hub[] = [];
   const clients: Client[] = [];
 
-  async function setUp(settings: Partial<OAuthFixtureSettings> = {}, storePath = join(tempDir('hub-oauth-'), 'oauth-credentials.json')): Promise<Hub> {
+  async function setUp(settings: Partial<OAuthFixtureSettings> = {}, storePath = join(tempDir('hub-oauth-'), 'oauth-credentials.json'), transport: 'http' | 'sse' = 'http'): Promise<Hub> {
     fixture ??= await startOAuthFixture(settings);
-    const hub = await startHub(fixture, storePath);
+    const hub = await startHub(fixture, storePath, transport);
     hubs.push(hub);
     return hub;
   }
@@ -145,6 +145,18 @@ describe('OAuth upstreams: the hub signs in, keeps and refreshes tokens', functi
     assert.deepEqual(answers, ['signed in', 'signed in', 'signed in']);
     assert.equal(fixture!.stats.refreshes, 1, 'one refresh for every call that got 401');
     assert.equal(upstreamState(hub).state, 'ready');
+    assertNoTokens(fixture!, hub);
+  });
+
+  it('signs in to a legacy SSE upstream, and refreshes once after a 401 there', async function () {
+    const hub = await setUp({}, undefined, 'sse');
+    await signIn(hub);
+    const session = await client(hub);
+    assert.equal(await callWhoami(session), 'signed in');
+    assert.ok(fixture!.stats.resources.every((r) => r === fixture!.sseUrl), `resource sent: ${fixture!.stats.resources.join(', ')}`);
+    fixture!.revokeAccessTokens();
+    assert.equal(await callWhoami(session), 'signed in');
+    assert.equal(fixture!.stats.refreshes, 1);
     assertNoTokens(fixture!, hub);
   });
 
