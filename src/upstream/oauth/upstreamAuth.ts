@@ -438,5 +438,7 @@ export function howToSignIn(upstream: string): string {
 /** An OAuth failure in words, never with a token in them (the SDK's errors carry none). */
 export function describeAuthError(error: unknown): string {
   if (error instanceof UnauthorizedError) return 'sign-in needed';
-  return errorMessage(error).replace(/(access_token|refresh_token|code)=[^&\s"]+/g, '$1=…');
+  return errorMessage(error)
+    .replace(/(access_token|refresh_token|id_token|code|client_secret)=[^&\s"]+/g, '$1=…')
+    .replace(/("(?:access_token|refresh_token|id_token|client_secret)"\s*:\s*)"[^"]*"/g, '$1"…"');
 }
