@@ -1,8 +1,9 @@
 import { parseArgs } from 'node:util';
 import { importOptions, importUsage } from './importCommand';
+import { loginUsage } from './loginCommand';
 
 /** The CLI's commands; each takes `-h`/`--help`. */
-export const commands = ['serve', 'import', 'schema'] as const;
+export const commands = ['serve', 'import', 'schema', 'login'] as const;
 export type Command = (typeof commands)[number];
 
 /** What a command line asks for, before any command's own flags are read. */
@@ -39,6 +40,7 @@ export function readCommandLine(argv: readonly string[]): CommandLine {
 /** A command's help: `serve`'s is the whole usage (its options are most of it). */
 export function commandHelp(command: Command | undefined, usage: string): string {
   if (command === 'import') return `Usage:\n${importUsage}\n\n${importOptions}`;
+  if (command === 'login') return `Usage:\n${loginUsage}`;
   if (command === 'schema') return `Usage:\n${schemaUsage}\n\nPrints the hub config's JSON schema (the one VS Code validates hub.jsonc with) to stdout. Takes no options.`;
   return usage;
 }

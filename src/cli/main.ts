@@ -10,7 +10,9 @@ import { hubVersion } from '../hub/hub';
 import { isLoopbackHost } from '../http/security';
 import { runHub } from '../http/runHub';
 import { commandHelp, readCommandLine, refuseArguments, schemaUsage } from './commandLine';
+import { FileSecretStore } from '../upstream/oauth/secretStore';
 import { importOptions, importUsage, ImportUsageError, runImport } from './importCommand';
+import { LoginUsageError, loginUsage, runLogin, signInLines, signInUrls } from './loginCommand';
 
 export const defaultPort = 7337;
 export const tokenEnvVar = 'MCP_SESSION_HUB_TOKEN';
@@ -26,6 +28,7 @@ Usage:
   mcp-session-hub serve [options]
 ${importUsage}
 ${schemaUsage}
+${loginUsage}
 
 Options:
   --config FILE        hub config (mcp.json "servers"/"mcpServers" + "virtualServers");
@@ -108,7 +111,21 @@ async function serve(argv: string[]): Promise<number> {
   const configPath = values.config === undefined ? undefined : resolve(values.config);
   const configContext = { inputs: parseInputFlags(values.input), workspaceFolder: resolve(values.workspace ?? process.cwd()) };
   const ledgerPath = resolve(values.ledger ?? join(dirname(tokenFilePath), ledgerFileName));
-  const running = await runHub({ configPath, configContext: () => configContext, token, adminToken, logger, host, port, allowedOrigins: values['allow-origin'], ledgerPath, ledgerUrl: process.env.MCP_SESSION_HUB_LEDGER_URL });
+  // OAuth tokens of remote upstreams: a 0600 file next to the tokens.
+  const secretStore = new FileSecretStore(join(dirname(tokenFilePath), 'oauth-credentials.json'));
+  const running = await runHub({
+    configPath,
+    configContext: () => configContext,
+    token,
+    adminToken,
+    logger,
+    host,
+    port,
+    allowedOrigins: values['allow-origin'],
+    ledgerPath,
+    ledgerUrl: process.env.MCP_SESSION_HUB_LEDGER_URL,
+    secretStore,
+  });
   const { url } = running.gateway;
   const endpoints = Object.fromEntries([
     ['global', `${url}/mcp`],
@@ -116,7 +133,7 @@ async function serve(argv: string[]): Promise<number> {
   ]);
 
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ event: 'ready', url, tokenFile: tokenFile ?? null, adminTokenFile: adminTokenFile ?? null, endpoints, pid: process.pid })}\n`);
+    process.stdout.write(`${JSON.stringify({ event: 'ready', url, tokenFile: tokenFile ?? null, adminTokenFile: adminTokenFile ?? null, endpoints, pid: process.pid, signIn: signInUrls(running.hub.state()) })}\n`);
   } else {
     const lines = [
       `MCP Session Hub ${hubVersion} listening on ${url} (config: ${running.hub.configSource})`,
@@ -125,6 +142,7 @@ async function serve(argv: string[]): Promise<number> {
       `  ${'admin'.padEnd(14)} ${url}/admin/state`,
       `  admin token    ${adminTokenFile ? `in ${adminTokenFile}` : 'as given'} (the admin API takes only this token)`,
       'Legacy SSE clients: replace /mcp with /sse. Ctrl+C stops the hub and its upstreams.',
+      ...signInLines(running.hub.state()),
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
   }
@@ -196,13 +214,17 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${JSON.stringify(hubConfigJsonSchema(), null, 2)}\n`);
       return 0;
     }
+    if (command === 'login') {
+      const defaultAdminTokenFile = join(dirname(defaultTokenFile), adminTokenFileName);
+      return await runLogin(rest, { port: defaultPort, adminTokenEnvVar, adminTokenFile: defaultAdminTokenFile }, (text) => process.stdout.write(text));
+    }
     return runImport(rest, (text) => process.stdout.write(text), (text) => process.stderr.write(text));
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
       return 2;
     }
-    if (error instanceof UsageError || error instanceof ImportUsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (error instanceof UsageError || error instanceof ImportUsageError || error instanceof LoginUsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`mcp-session-hub: ${errorMessage(error)}\n\n${usage}\n`);
       return 2;
     }

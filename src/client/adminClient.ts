@@ -57,6 +57,16 @@ export class AdminClient {
     return (await this.call<{ ended: number }>('DELETE', '/admin/sessions')).ended;
   }
 
+  /** Starts a sign-in to an OAuth upstream: the URL to open, or `signedIn` when the stored sign-in works. */
+  login(id: string): Promise<{ authorizationUrl?: string; signedIn?: boolean }> {
+    return this.call('POST', `/admin/upstreams/${encodeURIComponent(id)}/login`);
+  }
+
+  /** Forgets an OAuth upstream's tokens and registration. */
+  async logout(id: string): Promise<void> {
+    await this.call('POST', `/admin/upstreams/${encodeURIComponent(id)}/logout`);
+  }
+
   async restartUpstream(id: string): Promise<void> {
     await this.call('POST', `/admin/upstreams/${encodeURIComponent(id)}/restart`);
   }

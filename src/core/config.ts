@@ -125,9 +125,36 @@ const remoteUpstream = z
     // A URL with variables is checked again once they are resolved.
     url: z.string().refine((url) => url.includes('${') || isHttpUrl(url), 'must be an absolute http(s) URL'),
     headers: z.record(z.string(), z.string()).optional(),
+    /** Signing in with OAuth; without it the hub still discovers the server's sign-in on its first 401. */
+    oauth: z
+      .object({
+        /** A pre-registered client's id (used before a client metadata document or dynamic registration). */
+        clientId: z.string().min(1).optional(),
+        /** A confidential pre-registered client's secret; use `${input:…}` or `${env:…}` rather than a literal. */
+        clientSecret: z.string().min(1).optional(),
+        /** How the client authenticates at the token endpoint; unset, the best the server supports. */
+        tokenEndpointAuthMethod: z.enum(['client_secret_basic', 'client_secret_post', 'none']).optional(),
+        /** An https URL of this client's metadata document (SEP-991), used when the server supports it. */
+        clientMetadataUrl: z.string().refine(isHttpsUrlWithPath, 'must be an https URL with a path').optional(),
+        /** Scopes asked for when the server names none (in WWW-Authenticate or scopes_supported). */
+        scopes: z.array(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'must be a scope token (no spaces or quotes)')).optional(),
+        /** A fixed port on 127.0.0.1 for the sign-in redirect, for a client registered with one redirect URI. */
+        callbackPort: z.number().int().min(1).max(65535).optional(),
+      })
+      .strict()
+      .optional(),
     ...upstreamCommon,
   })
   .passthrough();
+
+function isHttpsUrlWithPath(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return url.protocol === 'https:' && url.pathname !== '/';
+  } catch {
+    return false;
+  }
+}
 
 const upstreamSchema = z.unknown().superRefine((value, ctx) => {
   // Pick the variant from `type` (or `command`), so errors speak of the fields that variant needs.
@@ -295,6 +322,18 @@ export type RemoteUpstreamConfig = {
   headers: Record<string, string>;
   /** An entry with only a `url`: if the Streamable HTTP initialize is refused, try legacy SSE (as VS Code does). */
   sseFallback?: boolean;
+  /** The entry's `oauth`, its variables resolved; absent, the hub still signs in when the server asks. */
+  oauth?: OAuthSettings;
+};
+
+/** How the hub signs in to a remote upstream (see the schema's `oauth`). */
+export type OAuthSettings = {
+  clientId?: string;
+  clientSecret?: string;
+  tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post' | 'none';
+  clientMetadataUrl?: string;
+  scopes?: string[];
+  callbackPort?: number;
 };
 
 /** How a per-session upstream's instances are kept. */
@@ -603,6 +642,7 @@ function toUpstreamConfig(id: string, entry: UpstreamEntry, path: string, resolv
       url,
       headers: resolver.resolveRecord(remote.headers, `${path}.headers`),
       ...(remote.type === undefined ? { sseFallback: true } : {}),
+      ...(remote.oauth ? { oauth: toOAuthSettings(remote.oauth, `${path}.oauth`, resolver) } : {}),
     };
   } else {
     const stdio = entry as z.infer<typeof stdioUpstream>;
@@ -618,6 +658,17 @@ function toUpstreamConfig(id: string, entry: UpstreamEntry, path: string, resolv
   }
   upstream.inputs = [...resolver.usedInputs];
   return upstream;
+}
+
+function toOAuthSettings(oauth: NonNullable<z.infer<typeof remoteUpstream>['oauth']>, path: string, resolver: VariableResolver): OAuthSettings {
+  const settings: OAuthSettings = { ...oauth };
+  if (oauth.clientId !== undefined) settings.clientId = resolver.resolve(oauth.clientId, `${path}.clientId`);
+  if (oauth.clientSecret !== undefined) settings.clientSecret = resolver.resolve(oauth.clientSecret, `${path}.clientSecret`);
+  if (oauth.clientSecret !== undefined && oauth.clientId === undefined) resolver.issues.push({ path: `${path}.clientSecret`, message: 'needs oauth.clientId: a secret belongs to a pre-registered client' });
+  if (oauth.tokenEndpointAuthMethod !== undefined && oauth.tokenEndpointAuthMethod !== 'none' && oauth.clientSecret === undefined) {
+    resolver.issues.push({ path: `${path}.tokenEndpointAuthMethod`, message: `"${oauth.tokenEndpointAuthMethod}" needs oauth.clientSecret` });
+  }
+  return settings;
 }
 
 function isHttpUrl(text: string): boolean {

@@ -123,6 +123,7 @@ export function readCandidates(source: ImportSource, text: string): ImportCandid
         entry = { ...entry, envFile: resolve(dirname(source.path), entry.envFile) };
       }
       entry = withLaunchFolder(entry, folder ?? dirname(source.path));
+      if (isObject(entry.oauth)) entry = { ...entry, oauth: knownOAuthFields(entry.oauth) };
       const used = new Set([...JSON.stringify(entry).matchAll(/\$\{input:([^}]+)\}/g)].map((match) => match[1]));
       const inputs = [...used].flatMap((inputId) => (declared.has(inputId) ? [declared.get(inputId)!] : []));
       candidates.push({ id, entry, inputs, source });
@@ -143,6 +144,13 @@ function withLaunchFolder(entry: JsonObject, folder: string): JsonObject {
   if (cwd === undefined) return { ...entry, cwd: folder };
   if (typeof cwd === 'string' && !cwd.startsWith('${') && !isAbsolute(cwd)) return { ...entry, cwd: resolve(folder, cwd) };
   return entry;
+}
+
+/** The `oauth` fields the hub reads (Claude writes `clientId` and `callbackPort`); others are left behind, not a reason to refuse the server. */
+const oauthFields = ['clientId', 'clientSecret', 'tokenEndpointAuthMethod', 'clientMetadataUrl', 'scopes', 'callbackPort'];
+
+function knownOAuthFields(oauth: JsonObject): JsonObject {
+  return Object.fromEntries(Object.entries(oauth).filter(([key]) => oauthFields.includes(key)));
 }
 
 /** Why the loader would refuse this entry (an unsupported variable, say), or undefined: one bad entry does not sink an import. */

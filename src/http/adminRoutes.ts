@@ -30,6 +30,7 @@ const keepAliveMs = 15_000;
  * The admin API the VS Code views and scripts use, on routes that take the admin token only:
  * `GET /admin/state`, `GET /admin/events` (SSE, event `state` with the whole state, coalesced),
  * `DELETE /admin/sessions/{id}`, `DELETE /admin/sessions`, `POST /admin/upstreams/{id}/restart`,
+ * `POST /admin/upstreams/{id}/login` (the URL to sign in), `POST /admin/upstreams/{id}/logout`,
  * `POST /admin/safe-mode`, `POST /admin/tombstones/release`. Anything else under `/admin` is the edge's 404, after the same
  * admin-token check, so no admin request reaches the MCP routes (which take the client token).
  */
@@ -95,6 +96,31 @@ export function adminRoutes(routes: RouteTable, hub: Hub, baseUrl: () => string)
     } catch (error) {
       sendJsonRpcError(res, 503, RpcErrorCode.Refused, `Could not release: ${errorMessage(error)}`);
     }
+  });
+
+  routes.on('POST', '/admin/upstreams/:id/login', async ({ res, params }) => {
+    const id = params.id ?? '';
+    let result: Awaited<ReturnType<Hub['signIn']>>;
+    try {
+      result = await hub.signIn(id);
+    } catch (error) {
+      sendJsonRpcError(res, 409, RpcErrorCode.Refused, `Cannot sign in to '${id}': ${errorMessage(error)}`);
+      return;
+    }
+    if (!result) {
+      sendJsonRpcError(res, 404, RpcErrorCode.Refused, `No upstream '${id}'`);
+      return;
+    }
+    sendJson(res, 200, { upstream: id, ...result });
+  });
+
+  routes.on('POST', '/admin/upstreams/:id/logout', async ({ res, params }) => {
+    const id = params.id ?? '';
+    if (!(await hub.signOut(id))) {
+      sendJsonRpcError(res, 404, RpcErrorCode.Refused, `No upstream '${id}' that signs in with OAuth`);
+      return;
+    }
+    sendJson(res, 200, { upstream: id, signedOut: true });
   });
 
   routes.on('POST', '/admin/upstreams/:id/restart', async ({ res, params }) => {

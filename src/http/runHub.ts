@@ -8,6 +8,7 @@ import type { Logger } from '../core/logger';
 import { Hub } from '../hub/hub';
 import { OwnershipJournal } from '../hub/ownershipJournal';
 import { RedisOwnership } from '../hub/redisOwnership';
+import type { SecretStore } from '../upstream/oauth/secretStore';
 import { startGateway, type RunningGateway } from './gateway';
 import { SavedConnections } from './savedConnections';
 import { assertDistinctTokens } from './security';
@@ -39,6 +40,8 @@ export type RunHubOptions = {
   ledgerPath?: string;
   /** A Redis several hubs share ownership in (`MCP_SESSION_HUB_LEDGER_URL`); the config's `ledger` wins. */
   ledgerUrl?: string;
+  /** Where OAuth tokens of remote upstreams are kept (the CLI: a 0600 file; VS Code: SecretStorage); unset, in memory. */
+  secretStore?: SecretStore;
 };
 
 export type RunningHub = {
@@ -75,6 +78,7 @@ export async function runHub(options: RunHubOptions): Promise<RunningHub> {
     configSource: source,
     logger,
     upstreamBackoffMs: options.upstreamBackoffMs,
+    secretStore: options.secretStore,
     ...(journal ? { ownership: { store: journal.journal, records: journal.records } } : shared ? { ownership: { shared } } : {}),
   });
   journal?.journal.attach(hub.sessions.ownership);

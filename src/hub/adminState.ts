@@ -67,6 +67,8 @@ type UpstreamSummary = {
   nextAttemptAt?: number;
   serverInfo?: { name: string; version: string };
   pid?: number;
+  /** While `needs-auth`: why, and the URL that signs the hub in (POST /admin/upstreams/{id}/login starts one). Never a token. */
+  signIn?: { reason: string; authorizationUrl?: string };
   counts: { tools: number; resources: number; resourceTemplates: number; prompts: number };
 };
 
@@ -163,6 +165,7 @@ export function buildAdminState(input: {
         ...(status.nextAttemptAt !== undefined ? { nextAttemptAt: status.nextAttemptAt } : {}),
         ...(status.serverInfo ? { serverInfo: { name: status.serverInfo.name, version: status.serverInfo.version } } : {}),
         ...(status.pid ? { pid: status.pid } : {}),
+        ...(status.state === 'needs-auth' && status.signIn ? { signIn: status.signIn } : {}),
         counts: {
           tools: catalog.tools.length,
           resources: catalog.resources.length,

@@ -14,6 +14,9 @@ import { composeInstructions } from '../core/instructions';
 import { metaValue } from '../core/metaPath';
 import { announcedCapabilities } from '../upstream/attribution';
 import { UpstreamConnection, type UpstreamStatus } from '../upstream/upstreamConnection';
+import { OAuthCallbackServer } from '../upstream/oauth/callbackServer';
+import { MemorySecretStore, type SecretStore } from '../upstream/oauth/secretStore';
+import { UpstreamAuth } from '../upstream/oauth/upstreamAuth';
 import { buildAdminState, type AdminState } from './adminState';
 import { InstancePool } from './instancePool';
 import { MessageRouter } from './messageRouter';
@@ -34,7 +37,21 @@ export type HubOptions = {
   upstreamBackoffMs?: number;
   /** Where ownership is kept beyond this process, and what it held when the hub last stopped; unset: memory only. */
   ownership?: { store?: OwnershipStore; records?: readonly OwnershipRecord[]; shared?: SharedOwnership };
+  /** Where OAuth tokens and registrations of remote upstreams are kept; unset, only in memory. */
+  secretStore?: SecretStore;
 };
+
+/** The store's entry for the sign-in redirect's port: kept, so a registration's redirect URI stays valid across restarts. */
+const callbackPortName = 'oauth/callback-port';
+
+/**
+ * Whether the hub signs in to a remote upstream with OAuth: when its entry has `oauth`, or sends
+ * no `Authorization` header of its own (a PAT or API key in `headers` is the upstream's sign-in).
+ */
+function usesOAuth(config: UpstreamConfig): boolean {
+  if (config.type === 'stdio') return false;
+  return config.oauth !== undefined || !Object.keys(config.headers).some((name) => name.toLowerCase() === 'authorization');
+}
 
 /** Notifications the hub sends to the connections of a view whose catalog changed. */
 const listChangedMethod: Record<CatalogCategory, string> = {
@@ -54,6 +71,10 @@ export class Hub implements Disposable {
   private configValue: HubConfig;
   /** One connection per upstream: it serves every session, or for a per-session upstream only lists its catalog. */
   private readonly upstreams = new Map<string, UpstreamConnection>();
+  /** The OAuth client of each remote upstream that signs in, shared by its connections. */
+  private readonly auths = new Map<string, UpstreamAuth>();
+  private readonly secretStore: SecretStore;
+  private readonly callbacks: OAuthCallbackServer;
   /** The instances of each per-session upstream. */
   private readonly pools = new Map<string, InstancePool>();
   private scopes = new Map<string, ScopedCatalog>();
@@ -72,6 +93,13 @@ export class Hub implements Disposable {
 
   constructor(private readonly options: HubOptions) {
     this.configValue = options.config;
+    const store = options.secretStore ?? new MemorySecretStore();
+    this.secretStore = store;
+    this.callbacks = new OAuthCallbackServer(
+      options.logger.child('oauth'),
+      async () => Number((await store.get(callbackPortName)) ?? '') || undefined,
+      (port) => store.set(callbackPortName, String(port)),
+    );
     this.stateEmitter = new Emitter<void>((error) => options.logger.error(`state listener failed: ${errorMessage(error)}`));
     this.onDidChangeState = this.stateEmitter.event;
     this.sessions = new SessionRegistry({
@@ -275,6 +303,8 @@ export class Hub implements Disposable {
       this.upstreams.delete(id);
       this.router.upstreamClosed(connection);
       closing.push(connection.close());
+      this.auths.get(id)?.dispose();
+      this.auths.delete(id);
       const pool = this.pools.get(id);
       this.pools.delete(id);
       if (pool) closing.push(pool.close('its upstream changed in the config'));
@@ -391,8 +421,50 @@ export class Hub implements Disposable {
     });
   }
 
+  /**
+   * Starts signing in to a remote upstream: the authorization URL to open, or `signedIn` when the
+   * stored sign-in still works (the upstream reconnects). Undefined for an unknown upstream.
+   */
+  async signIn(id: string): Promise<{ authorizationUrl: string } | { signedIn: true } | undefined> {
+    const auth = this.auths.get(id);
+    if (!auth) return this.upstreams.has(id) ? Promise.reject(new Error(`upstream '${id}' does not sign in with OAuth (a stdio upstream, or one with its own Authorization header)`)) : undefined;
+    const authorizationUrl = await auth.beginSignIn();
+    if (authorizationUrl) return { authorizationUrl };
+    const connection = this.upstreams.get(id);
+    if (connection && connection.status.state !== 'ready') await connection.restart();
+    return { signedIn: true };
+  }
+
+  /** Forgets an upstream's tokens and registration; false for an upstream that does not sign in. */
+  async signOut(id: string): Promise<boolean> {
+    const auth = this.auths.get(id);
+    if (!auth) return false;
+    await auth.signOut();
+    return true;
+  }
+
+  private authFor(config: UpstreamConfig): UpstreamAuth | undefined {
+    if (config.type === 'stdio' || !usesOAuth(config)) return undefined;
+    let auth = this.auths.get(config.id);
+    if (!auth) {
+      auth = new UpstreamAuth({
+        upstream: config.id,
+        url: config.url,
+        settings: config.oauth,
+        store: this.secretStore,
+        callbacks: this.callbacks,
+        logger: this.options.logger.child(`upstream:${config.id}:oauth`),
+      });
+      auth.onDidChange(() => this.stateEmitter.fire());
+      this.auths.set(config.id, auth);
+    }
+    return auth;
+  }
+
   private addUpstream(config: UpstreamConfig): void {
+    const auth = this.authFor(config);
     const connection: UpstreamConnection = new UpstreamConnection(config, {
+      auth,
       logger: this.options.logger.child(`upstream:${config.id}`),
       backoffBaseMs: this.options.upstreamBackoffMs,
       handlers: this.router.handlersFor(config.id, () => connection),
@@ -416,6 +488,7 @@ export class Hub implements Disposable {
           onDidChange: () => this.stateEmitter.fire(),
           onDidStop: (instance) => this.router.upstreamClosed(instance),
           maxMessageBytes: () => this.configValue.settings.maxUpstreamMessageBytes,
+          auth,
         },
       );
       this.pools.set(config.id, pool);
@@ -468,6 +541,9 @@ export class Hub implements Disposable {
     await Promise.all([...[...this.upstreams.values()].map((upstream) => upstream.close()), ...[...this.pools.values()].map((pool) => pool.close())]);
     this.upstreams.clear();
     this.pools.clear();
+    for (const auth of this.auths.values()) auth.dispose();
+    this.auths.clear();
+    await this.callbacks.close();
     this.stateEmitter.dispose();
   }
 

@@ -1,3 +1,4 @@
+import type { UpstreamAuth } from '../upstream/oauth/upstreamAuth';
 import type { PerSessionPolicy, UpstreamConfig } from '../core/config';
 import { InstanceLimitError } from '../core/errors';
 import { usesInstanceVariable } from '../core/instanceVariables';
@@ -32,6 +33,8 @@ export type InstancePoolOptions = {
   now?: () => number;
   /** See `UpstreamConnectionOptions.maxMessageBytes`. */
   maxMessageBytes?: () => number;
+  /** The upstream's OAuth client: every instance signs in with the same tokens. */
+  auth?: UpstreamAuth;
 };
 
 /**
@@ -178,6 +181,7 @@ export class InstancePool implements Disposable {
       ),
       restartOnDemand: true,
       maxMessageBytes: this.options.maxMessageBytes,
+      auth: this.options.auth,
     });
     const instance: Instance = { connection, owner, startedAt: this.now(), lastUsedAt: this.now() };
     connection.onDidChangeStatus(() => this.options.onDidChange());

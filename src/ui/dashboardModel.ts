@@ -18,7 +18,7 @@ export type DashboardView = {
     /** Set on a chat session's row, which follows its workspace session's row. */
     chatOf?: string;
   }[];
-  upstreams: { id: string; type: string; state: string; detail: string; healthy: boolean }[];
+  upstreams: { id: string; type: string; state: string; detail: string; healthy: boolean; needsSignIn: boolean }[];
   /** Ended sessions that still own things: refused to every session until released. */
   tombstones: { session: string; ended: string; reason: string; owned: string[] }[];
 };
@@ -61,8 +61,9 @@ export function buildDashboard(state: HubState, now = Date.now()): DashboardView
       id: u.id,
       type: u.perSession ? `${u.type}, per session` : u.type,
       state: u.state,
-      detail: u.lastError ?? (u.perSession ? `${u.perSession.instances} instances, ${u.perSession.spares} spares, max ${u.perSession.maxInstances}` : `${u.counts.tools} tools`),
+      detail: u.signIn ? `needs sign-in: ${u.signIn.reason}` : u.lastError ?? (u.perSession ? `${u.perSession.instances} instances, ${u.perSession.spares} spares, max ${u.perSession.maxInstances}` : `${u.counts.tools} tools`),
       healthy: u.state === 'ready',
+      needsSignIn: u.state === 'needs-auth',
     })),
     tombstones: state.tombstones.map((tombstone) => ({
       session: tombstone.session,

@@ -13,7 +13,8 @@ export type FromDashboard =
   | { type: 'killSession'; sessionId: string }
   | { type: 'killAllSessions' }
   | { type: 'releaseTombstone'; sessionId: string }
-  | { type: 'releaseAllTombstones' };
+  | { type: 'releaseAllTombstones' }
+  | { type: 'signIn'; upstream: string };
 
 /** Messages from a webview are untrusted input: checked, never cast. */
 export function parseFromDashboard(value: unknown): FromDashboard | undefined {
@@ -23,5 +24,6 @@ export function parseFromDashboard(value: unknown): FromDashboard | undefined {
   if ((message.type === 'killSession' || message.type === 'releaseTombstone') && typeof message.sessionId === 'string' && message.sessionId.length > 0) {
     return { type: message.type, sessionId: message.sessionId };
   }
+  if (message.type === 'signIn' && typeof message.upstream === 'string' && message.upstream.length > 0) return { type: 'signIn', upstream: message.upstream };
   return undefined;
 }

@@ -67,10 +67,10 @@ export function buildTree(state: HubState, now = Date.now()): TreeNode[] {
     children: state.upstreams.map((upstream) => ({
       id: `upstream:${upstream.id}`,
       label: upstream.id,
-      description: [upstream.state, upstream.perSession ? `per session: ${upstream.perSession.instances} running, ${upstream.perSession.spares} spare` : upstream.type].join(' · '),
-      tooltip: upstream.lastError ? `${upstream.state}: ${upstream.lastError}` : `${upstream.type} upstream, ${upstream.state}${upstream.pid ? `, pid ${upstream.pid}` : ''}`,
-      contextValue: upstream.state === 'failed' ? 'upstream.failed' : 'upstream',
-      icon: upstream.state === 'ready' ? 'pass' : upstream.state === 'failed' ? 'error' : 'loading~spin',
+      description: [upstream.state === 'needs-auth' ? 'needs sign-in' : upstream.state, upstream.perSession ? `per session: ${upstream.perSession.instances} running, ${upstream.perSession.spares} spare` : upstream.type].join(' · '),
+      tooltip: upstream.signIn ? `needs sign-in: ${upstream.signIn.reason}` : upstream.lastError ? `${upstream.state}: ${upstream.lastError}` : `${upstream.type} upstream, ${upstream.state}${upstream.pid ? `, pid ${upstream.pid}` : ''}`,
+      contextValue: upstream.state === 'failed' ? 'upstream.failed' : upstream.state === 'needs-auth' ? 'upstream.needsAuth' : upstream.type === 'stdio' ? 'upstream' : 'upstream.remote',
+      icon: upstream.state === 'ready' ? 'pass' : upstream.state === 'failed' ? 'error' : upstream.state === 'needs-auth' ? 'key' : 'loading~spin',
       target: upstream.id,
     })),
   };

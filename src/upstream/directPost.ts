@@ -26,6 +26,13 @@ export type DirectPost = {
   maxMessageBytes: number;
 };
 
+/** How long to wait before resuming a request's closed event stream when the upstream gave no `retry`. */
+const defaultRetryMs = 1_000;
+/** The longest `retry` honoured: an upstream cannot park a call for longer than this per resumption. */
+const maxRetryMs = 30_000;
+/** Resumptions of one request's stream; past it the request fails as unanswered. */
+const maxResumes = 5;
+
 /** The error for an answer over `maxMessageBytes`. */
 export class MessageTooLargeError extends Error {
   constructor(readonly limit: number) {
@@ -34,12 +41,77 @@ export class MessageTooLargeError extends Error {
 }
 
 /** An upstream URL as request options, worked out once rather than on every request, and its configured headers. */
-export type PostTarget = { https: boolean; options: RequestOptions; headers: Record<string, string>; agent: HttpAgent };
+export type PostTarget = { https: boolean; options: RequestOptions; headers: Record<string, string>; agent: HttpAgent; auth?: BearerAuth };
+
+/** Where an OAuth-protected upstream's bearer token comes from (`UpstreamAuth`). */
+export type BearerAuth = {
+  /** The token to send now (refreshed first when about to expire); undefined when not signed in. */
+  accessToken(): Promise<string | undefined>;
+  /** After a 401 with `token`: a new token, or undefined when the user must sign in. */
+  refreshAfterUnauthorized(token: string): Promise<string | undefined>;
+  /** After a 403 `insufficient_scope`: a token with more scope, or undefined when the user must sign in. */
+  stepUp(wwwAuthenticate: string): Promise<string | undefined>;
+};
 
 /** The target with its own keep-alive sockets; `agent.destroy()` closes them. */
-export function targetOf(url: URL, headers: Record<string, string>): PostTarget {
+export function targetOf(url: URL, headers: Record<string, string>, auth?: BearerAuth): PostTarget {
   const https = url.protocol === 'https:';
-  return { https, options: urlToHttpOptions(url), headers, agent: https ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true }) };
+  return { https, options: urlToHttpOptions(url), headers, agent: https ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true }), ...(auth ? { auth } : {}) };
+}
+
+/** An HTTP error status from the upstream, with what it said in `WWW-Authenticate`. */
+export class UpstreamHttpError extends StreamableHTTPError {
+  constructor(
+    code: number,
+    message: string,
+    readonly wwwAuthenticate: string | undefined,
+  ) {
+    super(code, message);
+  }
+}
+
+/** The upstream wants a sign-in the hub does not have: a refresh or step-up could not give a token. */
+export class SignInNeededError extends Error {
+  constructor(readonly status: number) {
+    super(`the upstream answered HTTP ${status} and the hub holds no sign-in it accepts`);
+    this.name = 'SignInNeededError';
+  }
+}
+
+/**
+ * `postRequest` with the target's bearer token: refreshed before it expires, once more after a
+ * 401, and after a 403 `insufficient_scope` one step-up to the scope the upstream names. Rejects
+ * with `SignInNeededError` when none of that gives a token the upstream takes.
+ */
+export async function postAuthorized(post: DirectPost): Promise<JSONRPCResponse> {
+  const auth = post.target.auth;
+  if (!auth) return postRequest(post);
+  let token = await auth.accessToken();
+  let refreshed = false;
+  let steppedUp = false;
+  for (;;) {
+    try {
+      return await postRequest(token ? { ...post, headers: { ...post.headers, authorization: `Bearer ${token}` } } : post);
+    } catch (error) {
+      if (!(error instanceof UpstreamHttpError)) throw error;
+      let next: string | undefined;
+      if (error.code === 401 && !refreshed) {
+        refreshed = true;
+        next = await auth.refreshAfterUnauthorized(token ?? '');
+      } else if (error.code === 403 && !steppedUp && /insufficient_scope/.test(error.wwwAuthenticate ?? '')) {
+        steppedUp = true;
+        next = await auth.stepUp(error.wwwAuthenticate ?? '');
+      } else {
+        throw error;
+      }
+      if (!next) throw new SignInNeededError(error.code ?? 0);
+      token = next;
+    }
+  }
+}
+
+function headerText(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
 }
 
 function isAnswerTo(message: unknown, id: RequestId): message is JSONRPCResponse {
@@ -93,12 +165,24 @@ export function postRequest(post: DirectPost): Promise<JSONRPCResponse> {
     const unanswered = () => {
       if (!settled) fail(new Error(`upstream ended its response to request ${JSON.stringify(id)} without answering it`));
     };
+    // SEP-1699: an upstream may close a request's event stream before it answers, having given
+    // an event id; the answer then comes on a GET with Last-Event-ID, after `retry` ms.
+    let lastEventId: string | undefined;
+    let retryMs = defaultRetryMs;
+    let resumes = 0;
+    let resumeTimer: NodeJS.Timeout | undefined;
+    const streamEnded = () => {
+      if (settled) return;
+      if (lastEventId === undefined || resumes >= maxResumes) return unanswered();
+      resumes++;
+      resumeTimer = setTimeout(resume, retryMs);
+    };
 
     const onResponse = (res: IncomingMessage) => {
       const status = res.statusCode ?? 0;
       if (status < 200 || status >= 300) {
         readText(res, 64 * 1024).then(
-          (text) => fail(new StreamableHTTPError(status, `Error POSTing to endpoint: ${text.slice(0, 500)}`)),
+          (text) => fail(new UpstreamHttpError(status, `Error POSTing to endpoint: ${text.slice(0, 500)}`, headerText(res.headers['www-authenticate']))),
           fail,
         );
         return;
@@ -110,8 +194,10 @@ export function postRequest(post: DirectPost): Promise<JSONRPCResponse> {
         // Characters read since the last complete event: what the parser holds for the next one.
         let pending = 0;
         const parser = createParser({
+          onRetry: (retry) => (retryMs = Math.min(Math.max(retry, 0), maxRetryMs)),
           onEvent: (event) => {
             pending = 0;
+            if (event.id) lastEventId = event.id;
             if ((event.event && event.event !== 'message') || !event.data) return;
             try {
               deliver(JSON.parse(event.data));
@@ -130,7 +216,7 @@ export function postRequest(post: DirectPost): Promise<JSONRPCResponse> {
           }
           parser.feed(chunk);
         });
-        res.on('end', unanswered);
+        res.on('end', streamEnded);
         return;
       }
       readText(res, post.maxMessageBytes).then((text) => {
@@ -151,7 +237,7 @@ export function postRequest(post: DirectPost): Promise<JSONRPCResponse> {
     };
 
     const send = target.https ? httpsRequest : httpRequest;
-    const req = send(
+    let req = send(
       {
         ...target.options,
         method: 'POST',
@@ -166,7 +252,14 @@ export function postRequest(post: DirectPost): Promise<JSONRPCResponse> {
       },
       onResponse,
     );
+    const resume = () => {
+      if (settled) return;
+      req = send({ ...target.options, method: 'GET', agent: target.agent, headers: { ...target.headers, ...post.headers, accept: 'text/event-stream', 'last-event-id': lastEventId ?? '' } }, onResponse);
+      req.on('error', fail);
+      req.end();
+    };
     const onAbort = () => {
+      clearTimeout(resumeTimer);
       fail(signal.reason);
       req.destroy();
     };

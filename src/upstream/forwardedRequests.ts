@@ -3,9 +3,10 @@ import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/cl
 import { McpError, type ClientRequest, type JSONRPCMessage, type Progress } from '@modelcontextprotocol/sdk/types.js';
 import type { HookedTransport } from '../core/hookedTransport';
 import type { Attributor, CallOrigin } from './attribution';
-import { postRequest, type PostTarget } from './directPost';
+import { postAuthorized, SignInNeededError, type PostTarget } from './directPost';
+import { howToSignIn } from './oauth/upstreamAuth';
 import { passthroughResult, type PassthroughResult } from './passthrough';
-import { RpcErrorCode } from '../core/errors';
+import { RpcErrorCode, UpstreamUnavailableError } from '../core/errors';
 
 export type UpstreamRequestOptions = {
   signal?: AbortSignal;
@@ -107,7 +108,7 @@ export class ForwardedRequests {
     const meta = (request.params as { _meta?: Record<string, unknown> } | undefined)?._meta;
     for (const name of ['traceparent', 'tracestate'] as const) if (typeof meta?.[name] === 'string') headers[name] = meta[name];
     try {
-      const answer = await postRequest({
+      const answer = await postAuthorized({
         target,
         headers,
         id,
@@ -123,6 +124,7 @@ export class ForwardedRequests {
       }
       return result as PassthroughResult;
     } catch (error) {
+      if (error instanceof SignInNeededError) throw new UpstreamUnavailableError(this.upstreamId, `needs sign-in (it answered HTTP ${error.status}); ${howToSignIn(this.upstreamId)}`);
       if (signal.aborted) {
         const reason = signal.reason instanceof Error ? signal.reason.message : String(signal.reason);
         void client.notification({ method: 'notifications/cancelled', params: { requestId: id, reason } }).catch(() => undefined);

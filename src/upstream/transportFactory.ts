@@ -11,6 +11,7 @@ import { fillInstanceVariables, usesInstanceVariable, type InstanceVariables } f
 import { errorMessage, type Logger } from '../core/logger';
 import { GroupStdioTransport } from './groupStdioTransport';
 import { resolveLaunch } from './launch';
+import type { UpstreamAuth } from './oauth/upstreamAuth';
 import { createOwnSignalFetch } from './ownSignalFetch';
 import { StderrTail } from './stderrTail';
 
@@ -25,6 +26,8 @@ export type TransportFactoryOptions = {
   instance?: InstanceOptions;
   /** Largest message taken from a stdio child. */
   maxMessageBytes: () => number;
+  /** A remote upstream's OAuth client: the SDK's transport signs in with it on a 401. */
+  auth?: UpstreamAuth;
 };
 
 /**
@@ -59,10 +62,13 @@ export class TransportFactory {
       return transport;
     }
     const requestInit = { headers: config.headers };
+    const { auth } = this.options;
+    const fetch = auth ? auth.wrapFetch(createOwnSignalFetch()) : createOwnSignalFetch();
+    const authProvider = auth ? { authProvider: auth } : {};
     if (config.type === 'http' && !this.fellBackToSse) {
-      return new StreamableHTTPClientTransport(new URL(config.url), { requestInit, fetch: createOwnSignalFetch() });
+      return new StreamableHTTPClientTransport(new URL(config.url), { requestInit, fetch, ...authProvider });
     }
-    return new SSEClientTransport(new URL(config.url), { requestInit, fetch: createOwnSignalFetch() });
+    return new SSEClientTransport(new URL(config.url), { requestInit, fetch, ...authProvider });
   }
 
   /**

@@ -1,4 +1,6 @@
+import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { ClientRequest, Implementation, JSONRPCMessage, LoggingMessageNotification, ServerCapabilities } from '@modelcontextprotocol/sdk/types.js';
 import type { McpLogLevel } from '../core/logLevels';
 import { catalogCategories, type UpstreamCatalog } from '../core/catalog';
@@ -13,12 +15,14 @@ import { CatalogStore } from './catalogStore';
 import { targetOf, type PostTarget } from './directPost';
 import { ForwardedRequests, type HttpChannel, type UpstreamRequestOptions } from './forwardedRequests';
 import { LineTooLongError } from './lineBuffer';
+import { describeAuthError, howToSignIn, type SignInState, type UpstreamAuth } from './oauth/upstreamAuth';
 import type { PassthroughResult } from './passthrough';
 import { ReconnectPolicy, startTimeoutMs } from './reconnectPolicy';
 import { RenewedOnReconnect } from './renewedOnReconnect';
 import { describeUpstreamError, isForgottenSession, isHookedHttp, pidOf, TransportFactory, type InstanceOptions } from './transportFactory';
 
-export type UpstreamState = 'starting' | 'ready' | 'failed' | 'stopped';
+/** `needs-auth`: a remote upstream the user must sign in to; the hub does not retry until they do. */
+export type UpstreamState = 'starting' | 'ready' | 'failed' | 'needs-auth' | 'stopped';
 
 export type UpstreamStatus = {
   state: UpstreamState;
@@ -36,6 +40,8 @@ export type UpstreamStatus = {
   /** What the server's initialize result said about using it, from its latest connection. */
   instructions?: string;
   pid?: number;
+  /** While `needs-auth`: why, and the URL to open to sign in (when a sign-in has been started). */
+  signIn?: { reason: string; authorizationUrl?: string };
 };
 
 const clientInfo = { name: 'mcp-session-hub', version: '0.1.0' };
@@ -56,6 +62,8 @@ export type UpstreamConnectionOptions = {
   maxMessageBytes?: () => number;
   /** Set for an instance of a per-session upstream (and its probe): fills in `${sessionId}` and `${instanceDir}`. */
   instance?: InstanceOptions;
+  /** A remote upstream's OAuth client, shared by all its connections; absent, the hub never signs in to it. */
+  auth?: UpstreamAuth;
 };
 
 /**
@@ -100,12 +108,15 @@ export class UpstreamConnection implements Disposable {
   ) {
     this.rootsValue = config.roots;
     const maxMessageBytes = () => options.maxMessageBytes?.() ?? defaultSettings.maxUpstreamMessageBytes;
-    this.transports = new TransportFactory(config, { logger: options.logger, instance: options.instance, maxMessageBytes });
+    this.transports = new TransportFactory(config, { logger: options.logger, instance: options.instance, maxMessageBytes, auth: options.auth });
     this.reconnect = new ReconnectPolicy(options);
     this.attributor = new Attributor(config);
     this.requests = new ForwardedRequests(config.id, config.timeoutMs, maxMessageBytes, this.attributor);
     this.renewed = new RenewedOnReconnect(config.timeoutMs, options.logger);
+    this.signInSubscription = options.auth?.onDidChange((state) => this.onSignInChange(state));
   }
+
+  private readonly signInSubscription?: Disposable;
 
   get id(): string {
     return this.config.id;
@@ -247,6 +258,7 @@ export class UpstreamConnection implements Disposable {
       void this.connect();
     }
     if (this.current.state === 'starting') await this.waitForReady(this.startTimeoutMs, signal);
+    if (this.current.state === 'needs-auth') throw new UpstreamUnavailableError(this.id, this.current.lastError ?? 'needs sign-in');
     if (this.current.state !== 'ready' || !this.client) {
       const left = this.current.state === 'failed' ? this.backoffLeftMs() : 0;
       const next = left > 0 ? `; next try in ${(left / 1000).toFixed(1)} s` : '';
@@ -309,6 +321,8 @@ export class UpstreamConnection implements Disposable {
     const capabilities = handlers ? announcedCapabilities(this.config) : {};
     const client = new Client({ ...clientInfo, name: this.options.clientName ?? clientInfo.name }, { capabilities });
     if (handlers) this.attributor.answerClientRequests(client, capabilities, handlers);
+    await this.options.auth?.prepare();
+    this.options.auth?.takeLastUnauthorized(); // an earlier 401 is not this attempt's
     const transport = new HookedTransport(this.transports.create(), { incoming: (message) => this.routeIncoming(message) });
     let closedDuringConnect = false;
     // Why the transport is about to close, when it says so: a message over the size limit.
@@ -329,7 +343,7 @@ export class UpstreamConnection implements Disposable {
       if (this.disposed || closedDuringConnect) throw new Error('connection closed during initialize');
       this.client = client;
       if (isHookedHttp(transport) && this.config.type === 'http') {
-        this.postTarget ??= targetOf(new URL(this.config.url), this.config.headers);
+        this.postTarget ??= targetOf(new URL(this.config.url), this.config.headers, this.options.auth);
         this.http = { transport, target: this.postTarget };
       }
       this.capabilities = client.getServerCapabilities() ?? {};
@@ -337,7 +351,7 @@ export class UpstreamConnection implements Disposable {
       this.catalogStore.follow(client, { timeoutMs: this.config.timeoutMs, stillCurrent, ready: () => this.current.state === 'ready', logger: this.options.logger });
       await this.catalogStore.fetch(client, catalogCategories, this.startTimeoutMs, stillCurrent);
       await this.renewed.renew(client, this.capabilities);
-      this.setStatus({ state: 'ready', lastError: undefined, serverInfo: client.getServerVersion(), instructions: client.getInstructions(), pid: pidOf(transport.inner) });
+      this.setStatus({ state: 'ready', lastError: undefined, signIn: undefined, serverInfo: client.getServerVersion(), instructions: client.getInstructions(), pid: pidOf(transport.inner) });
       this.reconnect.connected(() => {
         if (this.client === client) this.current = { ...this.current, failures: 0 };
       });
@@ -347,6 +361,21 @@ export class UpstreamConnection implements Disposable {
       if (this.client === client) this.client = undefined;
       await client.close().catch(() => undefined);
       if (this.disposed) return;
+      const auth = this.options.auth;
+      if (auth && (error instanceof UnauthorizedError || !auth.signInState.signedIn)) {
+        this.needsSignIn(auth.signInState.signedIn ? { reason: describeAuthError(error) } : auth.signInState);
+        return;
+      }
+      const unauthorized = auth?.takeLastUnauthorized();
+      if (auth && unauthorized && !(error instanceof StreamableHTTPError)) {
+        // The upstream said 401. Where it offers no OAuth sign-in the hub could find, its 401 is the
+        // error; where it does, why signing in failed (a resource that is not this URL, say).
+        const message = auth.offersOAuth ? `${unauthorized}; signing in failed: ${describeAuthError(error)}` : unauthorized;
+        if (!auth.offersOAuth) this.options.logger.info(`no OAuth sign-in found after its 401: ${describeAuthError(error)}`);
+        this.options.logger.warn(`failed to connect: ${message}`);
+        this.fail(message);
+        return;
+      }
       if (this.transports.fallBackToSse(error)) {
         this.options.logger.info(`Streamable HTTP refused (${describeUpstreamError(error)}); trying legacy SSE`);
         return this.connectOnce();
@@ -355,6 +384,27 @@ export class UpstreamConnection implements Disposable {
       this.options.logger.warn(`failed to connect: ${message}`);
       this.fail(message);
     }
+  }
+
+  /** The upstream needs the user to sign in: no retry until they do (a retry would only open another sign-in). */
+  private needsSignIn(signIn: { reason: string; authorizationUrl?: string }): void {
+    this.reconnect.cancel();
+    const lastError = `needs sign-in (${signIn.reason}); ${howToSignIn(this.id)}`;
+    this.setStatus({ state: 'needs-auth', lastError, signIn: { reason: signIn.reason, authorizationUrl: signIn.authorizationUrl }, pid: undefined, nextAttemptAt: undefined });
+  }
+
+  private onSignInChange(state: SignInState): void {
+    if (this.disposed) return;
+    if (state.signedIn) {
+      if (this.current.state !== 'needs-auth') return;
+      this.current = { ...this.current, failures: 0, signIn: undefined };
+      void this.connect();
+      return;
+    }
+    // A connection under way ends in UnauthorizedError, and says so then.
+    if (this.current.state === 'starting') return;
+    if (this.current.state === 'ready') void this.teardown();
+    this.needsSignIn(state);
   }
 
   private onConnectionLost(reason: string): void {
@@ -388,6 +438,7 @@ export class UpstreamConnection implements Disposable {
   async close(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
+    this.signInSubscription?.dispose();
     this.settleFirstAttempt();
     await this.teardown();
     this.postTarget?.agent.destroy();

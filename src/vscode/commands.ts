@@ -3,6 +3,7 @@ import { errorMessage, type Logger } from '../core/logger';
 import type { TreeNode } from '../ui/treeModel';
 import { DashboardPanel } from './dashboardPanel';
 import type { HubController } from './hubController';
+import { signInTo } from './signIn';
 
 /** A command action whose failure is logged and shown to the user, never left unhandled. */
 export function reportingErrors(logger: Logger) {
@@ -67,6 +68,18 @@ export function registerCommands(context: vscode.ExtensionContext, controller: H
       if (!id) return;
       await client().restartUpstream(id);
       void vscode.window.showInformationMessage(`Upstream ${id} restarting.`);
+    },
+    'mcpSessionHub.signIn': async (node) => {
+      const waiting = (controller.state?.upstreams ?? []).filter((u) => u.state === 'needs-auth');
+      const id = node?.contextValue.startsWith('upstream') ? node.target : (await pick(waiting.map((u) => ({ label: u.id, description: u.signIn?.reason })), 'Upstream to sign in to'))?.label;
+      if (!id) return;
+      await signInTo(controller, id);
+    },
+    'mcpSessionHub.signOut': async (node) => {
+      const id = node?.contextValue.startsWith('upstream') ? node.target : await pickUpstream();
+      if (!id) return;
+      await client().logout(id);
+      void vscode.window.showInformationMessage(`Signed out of ${id}: the hub forgot its tokens.`);
     },
     'mcpSessionHub.copyEndpointUrl': async (node) => {
       const id = node?.contextValue === 'virtualServer' || node?.contextValue === 'endpoint.global' ? node.target : await pickServer();

@@ -4,6 +4,7 @@ import { errorMessage } from '../core/logger';
 import { buildDashboard } from '../ui/dashboardModel';
 import { parseFromDashboard, type ToDashboard } from '../ui/messages';
 import type { HubController } from './hubController';
+import { signInTo } from './signIn';
 
 /** The live dashboard: one panel, fed with each state once the page has said `ready`. */
 export class DashboardPanel implements vscode.Disposable {
@@ -49,7 +50,10 @@ export class DashboardPanel implements vscode.Disposable {
     const client = this.controller.client;
     if (!client) return this.post({ type: 'result', ok: false, message: 'no hub is reachable' });
     try {
-      if (message.type === 'killSession') {
+      if (message.type === 'signIn') {
+        await signInTo(this.controller, message.upstream);
+        this.post({ type: 'result', ok: true, message: `Opened the sign-in page of ${message.upstream}.` });
+      } else if (message.type === 'killSession') {
         const ended = await client.killSession(message.sessionId);
         this.post({ type: 'result', ok: ended, message: ended ? `Session ${message.sessionId} ended.` : `No session ${message.sessionId}.` });
       } else if (message.type === 'killAllSessions') {

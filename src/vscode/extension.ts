@@ -5,6 +5,7 @@ import { applyToolCheckboxes, registerConfigCommands } from './configCommands';
 import { HubController } from './hubController';
 import { HubTreeProvider } from './hubTreeView';
 import { registerMcpProvider } from './mcpProvider';
+import { notifyWhenSignInNeeded } from './signIn';
 
 let controller: HubController | undefined;
 
@@ -44,6 +45,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<HubExt
     registerConfigCommands(context, controller, logger),
     controller.onDidChangeState(updateStatus),
     controller.onDidChangeMode(updateStatus),
+    notifyWhenSignInNeeded(controller, async (upstream) => {
+      await vscode.commands.executeCommand('mcpSessionHub.signIn', { contextValue: 'upstream', target: upstream });
+    }),
   );
   updateStatus();
   await controller.start();

@@ -10,6 +10,7 @@ import { defaultConfigJson } from '../core/defaultConfig';
 import { errorMessage, type Logger } from '../core/logger';
 import { runHub, type RunningHub } from '../http/runHub';
 import { InputValues } from './inputValues';
+import { VsCodeSecretStore } from './signIn';
 
 export type HubMode = 'starting' | 'hosting' | 'attached' | 'unavailable';
 
@@ -191,6 +192,7 @@ export class HubController implements vscode.Disposable {
         adminToken: tokens.adminToken,
         logger: this.logger,
         port: this.port,
+        secretStore: new VsCodeSecretStore(this.context.secrets),
         // Owners outlive a window reload, and pass to whichever window hosts the hub next.
         ledgerPath: join(this.context.globalStorageUri.fsPath, 'ownership.journal'),
       });

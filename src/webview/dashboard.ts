@@ -65,6 +65,16 @@ function render(view: DashboardView): void {
     ...view.upstreams.map((u) => {
       const row = document.createElement('tr');
       row.append(cell(u.id), cell(u.type), cell(u.state, u.healthy ? 'ok' : 'bad'), cell(u.detail));
+      if (u.needsSignIn) {
+        const signIn = document.createElement('button');
+        signIn.textContent = 'Sign in';
+        signIn.className = 'sign-in';
+        signIn.title = `Open the sign-in page of ${u.id}`;
+        signIn.addEventListener('click', () => send({ type: 'signIn', upstream: u.id }));
+        const actions = document.createElement('td');
+        actions.append(signIn);
+        row.append(actions);
+      }
       return row;
     }),
   );

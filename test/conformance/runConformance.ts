@@ -94,7 +94,7 @@ interface ProcessOutcome {
 }
 
 /** Runs a command to completion, killing it if it outlives `timeoutMs`. */
-async function runBounded(command: string, args: string[], cwd: string, timeoutMs: number): Promise<ProcessOutcome> {
+export async function runBounded(command: string, args: string[], cwd: string, timeoutMs: number): Promise<ProcessOutcome> {
   const child = track(spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] }));
   let stdout = '';
   let stderr = '';
@@ -116,7 +116,7 @@ async function runBounded(command: string, args: string[], cwd: string, timeoutM
 // Conformance CLI
 // ---------------------------------------------------------------------------
 
-function conformanceCliPath(cliPackage: string): string {
+export function conformanceCliPath(cliPackage: string): string {
   const manifestPath = require.resolve(`${cliPackage}/package.json`);
   const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { version: string; bin: Record<string, string> };
   const bin = manifest.bin['conformance'];
@@ -152,7 +152,7 @@ function defaultOutputDir(): string {
 // Result parsing
 // ---------------------------------------------------------------------------
 
-interface Check {
+export interface Check {
   id: string;
   status: 'SUCCESS' | 'FAILURE' | 'WARNING' | 'INFO' | string;
   description?: string;
@@ -184,7 +184,7 @@ function describeCheck(check: Check): string {
 }
 
 /** A scenario passes when none of its checks failed; warnings only go into the detail. */
-function judgeChecks(name: string, checks: Check[]): ScenarioResult {
+export function judgeChecks(name: string, checks: Check[]): ScenarioResult {
   const failures = checks.filter((check) => check.status === 'FAILURE');
   const warnings = checks.filter((check) => check.status === 'WARNING');
   const notes = [...failures.map(describeCheck), ...warnings.map((check) => `warning ${describeCheck(check)}`)];

@@ -367,14 +367,31 @@ describe('VS Code end to end (code-server + Chromium)', function () {
     await page.locator('.monaco-list-row', { hasText: tombstone?.session ?? '' }).first().click();
     await page.locator('.monaco-list-row', { hasText: firstWindowOwned }).first().waitFor({ timeout: 15_000 });
     await shot('tree-tombstones');
-    const other = new Client({ name: 'after-takeover', version: '1.0.0' });
-    await other.connect(new StreamableHTTPClientTransport(new URL(`${hub.url}/servers/editor/mcp`), { requestInit: { headers: { authorization: `Bearer ${hub.token}` } } }));
-    try {
-      const refused = await other.callTool({ name: 'delete_item', arguments: { id: firstWindowOwned } });
-      assert.equal(refused.isError, true);
-      assert.match(JSON.stringify(refused.content), /belongs to a session that ended at/);
-    } finally {
-      await other.close().catch(() => undefined);
-    }
+    const refusedToOthers = async (name: string) => {
+      const other = new Client({ name, version: '1.0.0' });
+      await other.connect(new StreamableHTTPClientTransport(new URL(`${hub.url}/servers/editor/mcp`), { requestInit: { headers: { authorization: `Bearer ${hub.token}` } } }));
+      try {
+        const refused = await other.callTool({ name: 'delete_item', arguments: { id: firstWindowOwned } });
+        assert.equal(refused.isError, true);
+        assert.match(JSON.stringify(refused.content), /belongs to a session that ended at/);
+      } finally {
+        await other.close().catch(() => undefined);
+      }
+    };
+    await refusedToOthers('after-takeover');
+
+    // Reloading the window that hosts the hub restarts it (workbench.action.reloadWindow): the
+    // ledger comes back once more.
+    await palette('Developer: Reload Window');
+    const reloaded = await until(async () => {
+      try {
+        const state = await adminState();
+        return state.hub.startedAt > after.hub.startedAt ? state : undefined;
+      } catch {
+        return undefined; // while the window's extension host restarts
+      }
+    }, 'the hub restarted by the reload', 120_000);
+    assert.ok(reloaded.tombstones.some((t) => t.owned.some((o) => o.id === firstWindowOwned)), 'kept across a window reload');
+    await refusedToOthers('after-reload');
   });
 });
