@@ -3,9 +3,9 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { hubConfigJsonSchema } from '../core/configSchema';
-import { ConfigError } from '../core/errors';
-import { createLogger, errorMessage, type Logger, type LogLevel } from '../core/logger';
+import { hubConfigJsonSchema } from '../core/config/configSchema';
+import { ConfigError } from '../core/infra/errors';
+import { createLogger, errorMessage, type Logger, type LogLevel } from '../core/infra/logger';
 import { hubVersion } from '../hub/hub';
 import { isLoopbackHost } from '../http/security';
 import { runHub } from '../http/runHub';

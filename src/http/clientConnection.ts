@@ -3,8 +3,8 @@ import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/se
 import type { InitializeRequest, RequestId } from '@modelcontextprotocol/sdk/types.js';
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
-import { HookedTransport } from '../core/hookedTransport';
-import type { Connection, ConnectionEdge, TransportKind } from '../core/sessions';
+import { HookedTransport } from '../core/infra/hookedTransport';
+import type { Connection, ConnectionEdge, TransportKind } from '../core/sessions/sessions';
 import type { Hub } from '../hub/hub';
 import { createConnectionServer, type ConnectionEndpoint } from '../hub/connectionServer';
 import { ConnectionClosedError, type DirectResponse } from './directResponse';

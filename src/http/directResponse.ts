@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
-import { RpcErrorCode } from '../core/errors';
+import { RpcErrorCode } from '../core/infra/errors';
 
 /** Why a direct call ended without its result: its connection closed under it. */
 export class ConnectionClosedError extends Error {

@@ -4,16 +4,16 @@ import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest, isJSONRPCRequest, JSONRPCMessageSchema, SUPPORTED_PROTOCOL_VERSIONS, type InitializeRequest, type JSONRPCRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HookedTransport } from '../core/hookedTransport';
-import { errorMessage, type Logger } from '../core/logger';
-import { keyedSessionId, sessionKeyPattern, type Connection, type TransportKind } from '../core/sessions';
+import { HookedTransport } from '../core/infra/hookedTransport';
+import { errorMessage, type Logger } from '../core/infra/logger';
+import { keyedSessionId, sessionKeyPattern, type Connection, type TransportKind } from '../core/sessions/sessions';
 import type { Hub } from '../hub/hub';
 import { answerDirectly, asDirectToolCall, cancelledRequestId } from '../hub/directCall';
 import { ClientConnection } from './clientConnection';
 import { DirectResponse } from './directResponse';
 import type { SavedConnection, SavedConnections } from './savedConnections';
 import { sendJsonRpcError, type EdgeRequest, type RouteTable } from './edge';
-import { RpcErrorCode } from '../core/errors';
+import { RpcErrorCode } from '../core/infra/errors';
 
 /** What a client at the session or connection cap is told to wait before it tries again. */
 const retryAfterSeconds = 5;

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { ConfigContext, HubConfig } from '../core/config';
-import { loadConfigFile, watchConfigFile } from '../core/configFile';
-import { defaultConfig } from '../core/defaultConfig';
-import type { Disposable } from '../core/lifecycle';
-import type { Logger } from '../core/logger';
+import type { ConfigContext, HubConfig } from '../core/config/config';
+import { loadConfigFile, watchConfigFile } from '../core/config/configFile';
+import { defaultConfig } from '../core/config/defaultConfig';
+import type { Disposable } from '../core/infra/lifecycle';
+import type { Logger } from '../core/infra/logger';
 import { Hub } from '../hub/hub';
 import { OwnershipJournal } from '../hub/ownershipJournal';
 import { RedisOwnership } from '../hub/redisOwnership';

@@ -1,8 +1,8 @@
-import type { Ownership, OwnershipLedger } from '../core/ownershipLedger';
-import type { SafeModeDecision } from '../core/safeMode';
-import type { ScopedCatalog } from '../core/catalog';
-import type { HubConfig } from '../core/config';
-import type { LogicalSession } from '../core/sessions';
+import type { Ownership, OwnershipLedger } from '../core/sessions/ownershipLedger';
+import type { SafeModeDecision } from '../core/sessions/safeMode';
+import type { ScopedCatalog } from '../core/scoping/catalog';
+import type { HubConfig } from '../core/config/config';
+import type { LogicalSession } from '../core/sessions/sessions';
 import type { UpstreamConnection, UpstreamState } from '../upstream/upstreamConnection';
 import type { InstanceInfo, InstancePool } from './instancePool';
 

@@ -2,8 +2,8 @@ import { statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { UpstreamConfig } from '../core/config';
-import { containersOf, judgeIdentifier, localSpelling, type Spelling } from '../core/spelling';
+import type { UpstreamConfig } from '../core/config/config';
+import { containersOf, judgeIdentifier, localSpelling, type Spelling } from '../core/sessions/spelling';
 
 /**
  * How safe mode reads one upstream's paths, worked out once per upstream config: the folders a

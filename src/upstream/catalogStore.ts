@@ -5,10 +5,10 @@ import {
   ToolListChangedNotificationSchema,
   type ClientRequest,
 } from '@modelcontextprotocol/sdk/types.js';
-import { catalogCategories, emptyCatalog, type CatalogCategory, type UpstreamCatalog } from '../core/catalog';
-import { Emitter } from '../core/events';
-import type { Disposable } from '../core/lifecycle';
-import { errorMessage, type Logger } from '../core/logger';
+import { catalogCategories, emptyCatalog, type CatalogCategory, type UpstreamCatalog } from '../core/scoping/catalog';
+import { Emitter } from '../core/infra/events';
+import type { Disposable } from '../core/infra/lifecycle';
+import { errorMessage, type Logger } from '../core/infra/logger';
 import { passthroughResult } from './passthrough';
 
 const maxListPages = 100;

@@ -6,11 +6,11 @@ import { parseEnv } from 'node:util';
 import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { z } from 'zod';
 import { inputEnvVarName, VariableResolver, type InputDeclaration } from './configVariables';
-import { ConfigError, type ConfigIssue } from './errors';
-import { upstreamNamePrefix } from './naming';
-import type { SafeModePolicy } from './safeMode';
-import { safeModeProfileNames } from './safeModeProfiles';
-import { stableStringify } from './stableJson';
+import { ConfigError, type ConfigIssue } from '../infra/errors';
+import { upstreamNamePrefix } from '../scoping/naming';
+import type { SafeModePolicy } from '../sessions/safeMode';
+import { safeModeProfileNames } from '../sessions/safeModeProfiles';
+import { stableStringify } from '../infra/stableJson';
 
 /**
  * The hub's config file: VS Code's `mcp.json` (`servers`) or Claude's (`mcpServers`),

@@ -1,8 +1,8 @@
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { Emitter } from './events';
-import { DisposableStore, type Disposable } from './lifecycle';
-import type { McpLogLevel } from './logLevels';
-import { errorMessage, type Logger } from './logger';
+import { Emitter } from '../infra/events';
+import { DisposableStore, type Disposable } from '../infra/lifecycle';
+import type { McpLogLevel } from '../infra/logLevels';
+import { errorMessage, type Logger } from '../infra/logger';
 import { OwnershipIndex, type OwnershipLedger, type OwnershipRecord, type OwnershipStore, type SharedOwnership, type TombstoneRelease } from './ownershipLedger';
 import { SafeModeJournal } from './safeMode';
 

@@ -1,5 +1,5 @@
 import { basename, sep } from 'node:path';
-import type { ConfigIssue } from './errors';
+import type { ConfigIssue } from '../infra/errors';
 
 /**
  * The variables of VS Code's `mcp.json`, resolved in a server entry's strings. A variable is
