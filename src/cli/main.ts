@@ -10,6 +10,7 @@ import { hubVersion } from '../hub/hub';
 import { isLoopbackHost } from '../http/security';
 import { runHub } from '../http/runHub';
 import { importOptions, importUsage, ImportUsageError, runImport } from './importCommand';
+import { OutputSink } from './outputSink';
 
 export const defaultPort = 7337;
 export const tokenEnvVar = 'MCP_SESSION_HUB_TOKEN';
@@ -17,6 +18,13 @@ export const adminTokenEnvVar = 'MCP_SESSION_HUB_ADMIN_TOKEN';
 export const defaultTokenFile = join(homedir(), '.mcp-session-hub', 'token');
 /** The admin token's file is named this, next to the client token's file unless told otherwise. */
 export const adminTokenFileName = 'admin-token';
+/** How long SIGTERM / SIGINT wait for a clean shutdown before the process exits anyway. */
+export const shutdownGraceMs = 10_000;
+
+// The CLI's two outputs. A dead reader (a supervisor restarting, `| tee` killed) makes them fail
+// with EPIPE; the hub then goes on silently instead of failing, or logging the failure, forever.
+const stderr = new OutputSink(process.stderr);
+const stdout = new OutputSink(process.stdout, (error) => stderr.write(`${new Date().toISOString()} warn  stdout failed (${errorMessage(error)}): its output is dropped\n`));
 
 const usage = `mcp-session-hub ${hubVersion}: a local multi-session MCP gateway
 
@@ -88,7 +96,7 @@ async function serve(argv: string[]): Promise<number> {
   const port = values.port === undefined ? defaultPort : Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a whole number from 0 to 65535 (got '${values.port}')`);
   const host = values.host ?? '127.0.0.1';
-  const logger = createLogger((lvl, line) => process.stderr.write(`${new Date().toISOString()} ${lvl.padEnd(5)} ${line}\n`), level);
+  const logger = createLogger((lvl, line) => stderr.write(`${new Date().toISOString()} ${lvl.padEnd(5)} ${line}\n`), level);
   keepServingOnUncaughtErrors(logger);
   if (!isLoopbackHost(host)) logger.warn(`binding ${host}: the hub is reachable from the network; anyone with the client token can use every upstream`);
 
@@ -110,7 +118,7 @@ async function serve(argv: string[]): Promise<number> {
   ]);
 
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ event: 'ready', url, tokenFile: tokenFile ?? null, adminTokenFile: adminTokenFile ?? null, endpoints, pid: process.pid })}\n`);
+    stdout.write(`${JSON.stringify({ event: 'ready', url, tokenFile: tokenFile ?? null, adminTokenFile: adminTokenFile ?? null, endpoints, pid: process.pid })}\n`);
   } else {
     const lines = [
       `MCP Session Hub ${hubVersion} listening on ${url} (config: ${running.hub.configSource})`,
@@ -120,7 +128,7 @@ async function serve(argv: string[]): Promise<number> {
       `  admin token    ${adminTokenFile ? `in ${adminTokenFile}` : 'as given'} (the admin API takes only this token)`,
       'Legacy SSE clients: replace /mcp with /sse. Ctrl+C stops the hub and its upstreams.',
     ];
-    process.stdout.write(`${lines.join('\n')}\n`);
+    stdout.write(`${lines.join('\n')}\n`);
   }
 
   return new Promise<number>((resolveExit) => {
@@ -133,6 +141,11 @@ async function serve(argv: string[]): Promise<number> {
       }
       stopping = true;
       logger.info(`${signal}: closing sessions and upstreams`);
+      // Whatever state the hub is in, a signal ends it: a shutdown stuck on an upstream or a socket does not.
+      setTimeout(() => {
+        logger.warn(`${signal}: shutdown took over ${shutdownGraceMs} ms; exiting without waiting`);
+        resolveExit(1);
+      }, shutdownGraceMs).unref();
       running.close().then(
         () => resolveExit(0),
         (error: unknown) => {
@@ -152,6 +165,7 @@ async function serve(argv: string[]): Promise<number> {
  */
 function keepServingOnUncaughtErrors(logger: Logger): void {
   const report = (kind: string) => (error: unknown) => {
+    // The logger's sinks never throw, so reporting cannot raise the next uncaught error.
     logger.error(`${kind} (the hub keeps serving): ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   };
   process.on('uncaughtException', report('uncaught exception'));
@@ -174,35 +188,35 @@ function parseInputFlags(flags: string[] | undefined): Record<string, string> {
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === '-h' || command === '--help' || command === 'help') {
-    process.stdout.write(`${usage}\n`);
+    stdout.write(`${usage}\n`);
     return 0;
   }
   if (command === '-v' || command === '--version') {
-    process.stdout.write(`${hubVersion}\n`);
+    stdout.write(`${hubVersion}\n`);
     return 0;
   }
   try {
     if (command === 'serve' || command === undefined) return await serve(rest);
     if (command === 'schema') {
-      process.stdout.write(`${JSON.stringify(hubConfigJsonSchema(), null, 2)}\n`);
+      stdout.write(`${JSON.stringify(hubConfigJsonSchema(), null, 2)}\n`);
       return 0;
     }
-    if (command === 'import') return runImport(rest, (text) => process.stdout.write(text), (text) => process.stderr.write(text));
+    if (command === 'import') return runImport(rest, (text) => stdout.write(text), (text) => stderr.write(text));
     throw new UsageError(`unknown command '${command}'`);
   } catch (error) {
     if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\n`);
+      stderr.write(`${error.message}\n`);
       return 2;
     }
     if (error instanceof UsageError || error instanceof ImportUsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`mcp-session-hub: ${errorMessage(error)}\n\n${usage}\n`);
+      stderr.write(`mcp-session-hub: ${errorMessage(error)}\n\n${usage}\n`);
       return 2;
     }
     if ((error as { code?: string }).code === 'EADDRINUSE') {
-      process.stderr.write(`mcp-session-hub: port already in use: ${errorMessage(error)}\n`);
+      stderr.write(`mcp-session-hub: port already in use: ${errorMessage(error)}\n`);
       return 1;
     }
-    process.stderr.write(`mcp-session-hub: ${errorMessage(error)}\n`);
+    stderr.write(`mcp-session-hub: ${errorMessage(error)}\n`);
     return 1;
   }
 }
