@@ -1,6 +1,3 @@
-import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { hubConfigJsonSchema } from '../core/configSchema';
@@ -11,11 +8,12 @@ import { isLoopbackHost } from '../http/security';
 import { runHub } from '../http/runHub';
 import { importOptions, importUsage, ImportUsageError, runImport } from './importCommand';
 import { OutputSink } from './outputSink';
+import { defaultTokenFolder, resolveToken, TokenFileError } from './tokenFiles';
 
 export const defaultPort = 7337;
 export const tokenEnvVar = 'MCP_SESSION_HUB_TOKEN';
 export const adminTokenEnvVar = 'MCP_SESSION_HUB_ADMIN_TOKEN';
-export const defaultTokenFile = join(homedir(), '.mcp-session-hub', 'token');
+export const defaultTokenFile = join(defaultTokenFolder, 'token');
 /** The admin token's file is named this, next to the client token's file unless told otherwise. */
 export const adminTokenFileName = 'admin-token';
 /** How long SIGTERM / SIGINT wait for a clean shutdown before the process exits anyway. */
@@ -38,7 +36,8 @@ Options:
                        without it, an embedded demo config runs
   --port N             port on 127.0.0.1 (default ${defaultPort}; 0 picks a free one)
   --host H             address to bind (default 127.0.0.1; anything else is exposed to the network)
-  --token T            client token, for MCP endpoints (else $${tokenEnvVar}, else the token file)
+  --token T            client token, for MCP endpoints (else $${tokenEnvVar}, else the token file);
+                       other local users can read a flag in /proc/<pid>/cmdline: prefer those
   --token-file F       where the generated client token is kept (default ${defaultTokenFile})
   --admin-token T      admin token, for /admin/* only; must differ from the client token
                        (else $${adminTokenEnvVar}, else the admin token file)
@@ -55,22 +54,6 @@ Options:
   -v, --version        the version
 
 ${importOptions}`;
-
-/** A token: given, from the environment, or kept in a file only the user can read (created on first run). */
-function resolveToken(flag: string | undefined, envVar: string, tokenFile: string): { token: string; tokenFile?: string } {
-  if (flag) return { token: flag };
-  const fromEnv = process.env[envVar];
-  if (fromEnv) return { token: fromEnv };
-  if (existsSync(tokenFile)) {
-    const saved = readFileSync(tokenFile, 'utf8').trim();
-    if (saved) return { token: saved, tokenFile };
-  }
-  const token = randomBytes(32).toString('base64url');
-  mkdirSync(dirname(tokenFile), { recursive: true, mode: 0o700 });
-  writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
-  chmodSync(tokenFile, 0o600);
-  return { token, tokenFile };
-}
 
 async function serve(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -105,8 +88,12 @@ async function serve(argv: string[]): Promise<number> {
   const tokenFilePath = resolve(values['token-file'] ?? defaultTokenFile);
   const adminTokenFilePath = resolve(values['admin-token-file'] ?? join(dirname(tokenFilePath), adminTokenFileName));
   if (adminTokenFilePath === tokenFilePath) throw new UsageError(`the admin token file must not be the token file (${tokenFilePath})`);
-  const { token, tokenFile } = resolveToken(values.token, tokenEnvVar, tokenFilePath);
-  const { token: adminToken, tokenFile: adminTokenFile } = resolveToken(values['admin-token'], adminTokenEnvVar, adminTokenFilePath);
+  // A command line is no place for a secret: every local user reads it in /proc/<pid>/cmdline (and `ps`).
+  if (values.token) logger.warn(`--token: other local users can read it in /proc/<pid>/cmdline and ps; give it as $${tokenEnvVar} or in a --token-file instead`);
+  if (values['admin-token']) logger.warn(`--admin-token: other local users can read it in /proc/<pid>/cmdline and ps; give it as $${adminTokenEnvVar} or in an --admin-token-file instead`);
+  const warn = (message: string) => logger.warn(message);
+  const { token, tokenFile } = resolveToken(values.token, tokenEnvVar, tokenFilePath, warn);
+  const { token: adminToken, tokenFile: adminTokenFile } = resolveToken(values['admin-token'], adminTokenEnvVar, adminTokenFilePath, warn);
   if (adminToken === token) throw new UsageError(`the admin token must differ from the client token (--admin-token, $${adminTokenEnvVar} or the admin token file)`);
   const configPath = values.config === undefined ? undefined : resolve(values.config);
   const configContext = { inputs: parseInputFlags(values.input), workspaceFolder: resolve(values.workspace ?? process.cwd()) };
@@ -204,7 +191,7 @@ export async function main(argv: string[]): Promise<number> {
     if (command === 'import') return runImport(rest, (text) => stdout.write(text), (text) => stderr.write(text));
     throw new UsageError(`unknown command '${command}'`);
   } catch (error) {
-    if (error instanceof ConfigError) {
+    if (error instanceof ConfigError || error instanceof TokenFileError) {
       stderr.write(`${error.message}\n`);
       return 2;
     }
