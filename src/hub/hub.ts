@@ -2,6 +2,7 @@ import { type ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
 import { catalogCategories, globalView, ScopedCatalog, virtualServerView, type CatalogCategory, type UpstreamCatalog } from '../core/catalog';
 import { upstreamFingerprint, type HubConfig, type UpstreamConfig } from '../core/config';
 import { ConfigError } from '../core/errors';
+import { escapedForLog, isUsableConversationId } from '../core/conversationIds';
 import { Emitter } from '../core/events';
 import type { Disposable } from '../core/lifecycle';
 import { mostVerbose, type McpLogLevel } from '../core/logLevels';
@@ -159,10 +160,12 @@ export class Hub implements Disposable {
     for (const key of settings.sessionKeys) {
       const value = meta[key];
       if (value === undefined) continue;
-      if (typeof value !== 'string' || value.length === 0 || value.length > 256) {
+      if (!isUsableConversationId(value)) {
         if (!connection.warnedAboutChatKey) {
           connection.warnedAboutChatKey = true;
-          this.options.logger.warn(`connection ${connection.id}: _meta["${key}"] is not a string of 1-256 characters; its calls run in the connection's session`);
+          this.options.logger.warn(
+            `connection ${connection.id}: _meta["${key}"] ${escapedForLog(value)} is not a string of 1-256 characters without control characters or lone surrogates (a usable conversation id); its calls run in the connection's session`,
+          );
         }
         return { session: connection.session };
       }
