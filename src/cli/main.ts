@@ -105,7 +105,8 @@ async function serve(argv: string[]): Promise<number> {
   ]);
 
   if (values.json) {
-    stdout.write(`${JSON.stringify({ event: 'ready', url, tokenFile: tokenFile ?? null, adminTokenFile: adminTokenFile ?? null, endpoints, pid: process.pid })}\n`);
+    const { starting } = running;
+    stdout.write(`${JSON.stringify({ event: 'ready', url, tokenFile: tokenFile ?? null, adminTokenFile: adminTokenFile ?? null, endpoints, pid: process.pid, starting })}\n`);
   } else {
     const lines = [
       `MCP Session Hub ${hubVersion} listening on ${url} (config: ${running.hub.configSource})`,
@@ -113,6 +114,9 @@ async function serve(argv: string[]): Promise<number> {
       `  client token   ${tokenFile ? `in ${tokenFile}` : 'as given'} (MCP clients send Authorization: Bearer <token>)`,
       `  ${'admin'.padEnd(14)} ${url}/admin/state`,
       `  admin token    ${adminTokenFile ? `in ${adminTokenFile}` : 'as given'} (the admin API takes only this token)`,
+      ...(running.starting.length > 0
+        ? [`  still starting ${running.starting.join(', ')} (lists show their tools when they are ready, with list_changed)`]
+        : []),
       'Legacy SSE clients: replace /mcp with /sse. Ctrl+C stops the hub and its upstreams.',
     ];
     stdout.write(`${lines.join('\n')}\n`);

@@ -192,6 +192,11 @@ const hubSettingsSchema = z
     maxSessions: z.number().int().min(1).max(1_000_000).optional(),
     /** Most connections at once; past it a new one gets 503. */
     maxConnections: z.number().int().min(1).max(1_000_000).optional(),
+    /**
+     * Milliseconds the ready line, and a list, wait at most for upstreams still in their first
+     * try; past it they come anyway, with what is ready (the rest is announced by list_changed).
+     */
+    readyWaitMs: z.number().int().min(0).max(600_000).optional(),
   })
   .strict();
 
@@ -312,6 +317,7 @@ export type HubSettings = {
   maxUpstreamMessageBytes: number;
   maxSessions: number;
   maxConnections: number;
+  readyWaitMs: number;
 };
 
 export type HubConfig = {
@@ -349,6 +355,8 @@ export const defaultSettings: HubSettings = {
   maxUpstreamMessageBytes: 32 * 1024 * 1024,
   maxSessions: 1_000,
   maxConnections: 2_000,
+  // Long enough for a local server to start, short enough that one slow `npx -y` holds up nothing.
+  readyWaitMs: 5_000,
 };
 
 /** Formats a zod path as a JSON path: `servers.demo.args[0]`. */
@@ -471,6 +479,7 @@ export function validateConfig(raw: unknown, source: string, context: ConfigCont
       maxUpstreamMessageBytes: file.hub?.maxUpstreamMessageBytes ?? defaultSettings.maxUpstreamMessageBytes,
       maxSessions: file.hub?.maxSessions ?? defaultSettings.maxSessions,
       maxConnections: file.hub?.maxConnections ?? defaultSettings.maxConnections,
+      readyWaitMs: file.hub?.readyWaitMs ?? defaultSettings.readyWaitMs,
     },
   };
 }

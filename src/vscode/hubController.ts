@@ -186,6 +186,7 @@ export class HubController implements vscode.Disposable {
       await this.inputs.load(readDeclaredInputs(existsSync(configPath) ? readFileSync(configPath, 'utf8') : '').map((input) => input.id));
       this.running = await runHub({ configPath, configContext: () => this.configContext(), token: tokens.token, adminToken: tokens.adminToken, logger: this.logger, port: this.port });
       this.logger.info(`hosting the hub on ${this.url} (config ${configPath})`);
+      if (this.running.starting.length > 0) this.logger.info(`still starting after hub.readyWaitMs: ${this.running.starting.join(', ')} (their tools follow with list_changed)`);
       this.follow(tokens, 'hosting');
       // Not awaited: the hub serves what it can while the user answers.
       this.inputWatch?.dispose();

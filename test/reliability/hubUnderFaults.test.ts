@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { adminAuth, connectClient, firstText, fixturesDir, tempDir, testAdminToken, testToken, waitFor } from '../support/hubHarness';
+import { freePort } from '../support/net';
 import { rawRequest } from '../support/rawHttp';
 
 const stormFixture = join(fixturesDir, 'stormFixture.js');
@@ -37,21 +38,24 @@ async function cpuWhenIdle(pid: number): Promise<number> {
 
 const cli = join(__dirname, '..', '..', '..', 'dist', 'cli.js');
 
-type CliRun = { child: ChildProcess; url: Promise<string>; exit: Promise<number | null> };
+type ReadyLine = { url: string; starting?: string[] };
+type CliRun = { child: ChildProcess; url: Promise<string>; ready: Promise<ReadyLine>; exit: Promise<number | null> };
 
 /** The real CLI with its stdout and stderr piped to this process, as a supervisor or `| tee` would. */
 function startCli(args: string[]): CliRun {
   args = args.includes('--token-file') ? args : [...args, '--token-file', join(tempDir(), 'token')];
-  const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--json', ...args], {
+  args = args.includes('--port') ? args : ['--port', '0', ...args];
+  const child = spawn(process.execPath, [cli, 'serve', '--json', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, MCP_SESSION_HUB_TOKEN: testToken, MCP_SESSION_HUB_ADMIN_TOKEN: testAdminToken },
   });
   const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const url = new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once('line', (line) => resolve((JSON.parse(line) as { url: string }).url));
+  const ready = new Promise<ReadyLine>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once('line', (line) => resolve(JSON.parse(line) as ReadyLine));
     void exit.then((code) => reject(new Error(`cli exited with ${code} before its ready line`)));
   });
-  return { child, url, exit };
+  ready.catch(() => undefined); // awaited by the test that needs it
+  return { child, url: ready.then((line) => line.url), ready, exit };
 }
 
 describe('the hub itself under faults', function () {
@@ -109,6 +113,85 @@ describe('the hub itself under faults', function () {
       await waitFor(async () => (await client.listTools()).tools.some((tool) => tool.name === 'storm__after_the_storm'), 30_000, 'the change at the end of the storm listed');
       assert.ok(listChanged <= unhandled * 1.5 + 0.5, `list_changed cost ${listChanged.toFixed(2)} s of CPU against ${unhandled.toFixed(2)} s for notifications nobody handles`);
       assert.ok(stats.toolListRequests < count / 10, `${stats.toolListRequests} re-lists for ${count} notifications`);
+    } finally {
+      await client.close().catch(() => undefined);
+    }
+  });
+
+  /** An upstream that never answers initialize. */
+  const hanging = { command: process.execPath, args: ['-e', 'setInterval(() => {}, 1000)'] };
+
+  it('listens at once and bounds its ready line and lists by hub.readyWaitMs while an upstream never answers initialize, also after a reload adds one', async function () {
+    const dir = tempDir('hub-ready-');
+    const configPath = join(dir, 'hub.json');
+    const config = (servers: Record<string, unknown>) => JSON.stringify({ servers: { fast: { command: process.execPath, args: [stormFixture] }, ...servers }, hub: { readyWaitMs: 3_000 } });
+    writeFileSync(configPath, config({ hang: hanging }));
+    const port = await freePort();
+    const started = Date.now();
+    const run = startCli(['--config', configPath, '--port', String(port)]);
+    runs.push(run);
+    let readyAt: number | undefined;
+    void run.ready.then(() => (readyAt = Date.now()), () => undefined);
+    // /healthz answers while the hanging upstream is still in its first try (its start timeout is 60 s).
+    await waitFor(async () => (await rawRequest(`http://127.0.0.1:${port}/healthz`, { auth: false, timeoutMs: 2_000 }).catch(() => undefined))?.status === 200, 20_000, '/healthz to answer');
+    const ready = await Promise.race([run.ready, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 30_000))]);
+    assert.ok(ready, 'no ready line within 30 s');
+    const readyMs = (readyAt ?? Date.now()) - started;
+    console.log(`      ready line after ${readyMs} ms (hub.readyWaitMs 3000), naming ${JSON.stringify(ready.starting)} as starting`);
+    assert.deepEqual(ready.starting, ['hang'], 'the ready line names the upstream still starting');
+
+    const timedList = async (client: Client): Promise<{ ms: number; names: string[] }> => {
+      const at = Date.now();
+      const names = (await client.listTools(undefined, { timeout: 60_000 })).tools.map((tool) => tool.name);
+      return { ms: Date.now() - at, names };
+    };
+    const existing = await connectClient(ready.url);
+    try {
+      const first = await timedList(existing);
+      assert.ok(first.names.includes('fast__storm'), first.names.join(', '));
+
+      writeFileSync(configPath, config({ hang: hanging, hang2: hanging }));
+      await waitFor(async () => {
+        const state = JSON.parse((await rawRequest(`${ready.url}/admin/state`, { headers: adminAuth, timeoutMs: 10_000 })).body) as { upstreams: { id: string }[] };
+        return state.upstreams.some((upstream) => upstream.id === 'hang2');
+      }, 20_000, 'the reload that adds hang2');
+      const fresh = await connectClient(ready.url);
+      try {
+        for (const [who, client] of [['an existing session', existing], ['a new session', fresh]] as const) {
+          const listed = await timedList(client);
+          console.log(`      tools/list of ${who} after the reload: ${listed.ms} ms`);
+          assert.ok(listed.names.includes('fast__storm'));
+          assert.ok(listed.ms < 20_000, `tools/list of ${who} took ${listed.ms} ms with an upstream starting (hub.readyWaitMs 3000)`);
+        }
+      } finally {
+        await fresh.close().catch(() => undefined);
+      }
+    } finally {
+      await existing.close().catch(() => undefined);
+    }
+  });
+
+  it('answers a list with what is ready and sends list_changed when a slow upstream arrives', async function () {
+    const dir = tempDir('hub-slow-start-');
+    const configPath = join(dir, 'hub.json');
+    writeFileSync(
+      configPath,
+      JSON.stringify({
+        servers: { fast: { command: process.execPath, args: [stormFixture] }, slow: { command: process.execPath, args: [stormFixture], env: { STORM_INIT_DELAY_MS: '8000' } } },
+        hub: { readyWaitMs: 1_000 },
+      }),
+    );
+    const run = startCli(['--config', configPath]);
+    runs.push(run);
+    const ready = await run.ready;
+    let toldChanged = 0;
+    const client = await connectClient(ready.url, { beforeConnect: (c) => c.setNotificationHandler(ToolListChangedNotificationSchema, () => void (toldChanged += 1)) });
+    try {
+      const names = (await client.listTools()).tools.map((tool) => tool.name);
+      if (names.includes('slow__storm')) this.skip(); // the machine took longer than the slow start to get here: nothing left to see
+      assert.ok(names.includes('fast__storm'));
+      await waitFor(() => toldChanged > 0, 30_000, 'tools/list_changed when the slow upstream is ready');
+      assert.ok((await client.listTools()).tools.some((tool) => tool.name === 'slow__storm'));
     } finally {
       await client.close().catch(() => undefined);
     }
