@@ -1,11 +1,18 @@
+import type { ServerResponse } from 'node:http';
 import type { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import type { RequestId } from '@modelcontextprotocol/sdk/types.js';
+import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
 import { HookedTransport } from '../core/hookedTransport';
 import type { Connection, ConnectionEdge, TransportKind } from '../core/sessions';
 import type { Hub } from '../hub/hub';
 import { createConnectionServer, type ConnectionEndpoint } from '../hub/sessionServer';
 import { ConnectionClosedError, type DirectResponse } from './directResponse';
+
+/** Below this many bytes queued, a connection reads well enough: the hub-wide sum is not worth adding up. */
+const readingClientBytes = 64 * 1024;
+
+/** What to do with one outgoing message, given what is queued: send it, drop it (progress: keep the latest), or close the connection. */
+export type OutputVerdict = 'send' | 'drop' | 'close';
 
 type TransportOf<K extends TransportKind> = K extends 'streamable-http' ? StreamableHTTPServerTransport : SSEServerTransport;
 
@@ -25,6 +32,10 @@ export class ClientConnection<K extends TransportKind = TransportKind> implement
   /** The registry's record, from `open` on (a Streamable HTTP connection opens during initialize). */
   connection?: Connection;
   private ended = false;
+  /** The HTTP responses open to this client: what is queued for it is what they hold. */
+  private readonly responses = new Set<ServerResponse>();
+  private dropped = 0;
+  private warnedAboutQueue = false;
 
   constructor(
     private readonly hub: Hub,
@@ -39,11 +50,78 @@ export class ClientConnection<K extends TransportKind = TransportKind> implement
       outgoing: (message, options) => {
         const related = options?.relatedRequestId;
         const direct = related === undefined ? undefined : this.directCalls.get(related);
-        direct?.write(message);
-        return direct !== undefined;
+        if (direct) {
+          direct.write(message);
+          return true;
+        }
+        // The SDK's path: over the limits, progress and logs are dropped (counted), a result closes.
+        const verdict = this.admit(message, 0);
+        return verdict !== 'send';
       },
     });
     this.hooked.onclose = () => this.end(kind === 'sse' ? 'SSE stream closed' : 'closed by client or hub');
+  }
+
+  /**
+   * An HTTP response that carries messages to this client (a POST's answer, a GET or SSE stream).
+   * When it closes, whatever was still queued for it is dropped at once.
+   */
+  track(res: ServerResponse): void {
+    this.responses.add(res);
+    res.once('close', () => {
+      this.responses.delete(res);
+      if (!res.writableFinished) res.destroy();
+    });
+  }
+
+  /** Bytes written to this client and not yet taken by its socket's peer. */
+  get queuedBytes(): number {
+    let bytes = 0;
+    for (const res of this.responses) bytes += res.writableLength;
+    return bytes;
+  }
+
+  get droppedMessages(): number {
+    return this.dropped;
+  }
+
+  /**
+   * Whether `message` (of about `size` bytes, 0 when unknown) may be queued to this client now.
+   * Within the limits (hub.maxQueuedBytesPerConnection for this client, hub.maxQueuedBytes for
+   * all), it is sent; one result always fits an empty queue. Past them, progress and logs are
+   * dropped (the caller may keep the latest progress), other notifications and requests go on,
+   * and a result closes the connection: the client is not reading, and its calls are cancelled.
+   */
+  admit(message: JSONRPCMessage, size: number): OutputVerdict {
+    const own = this.queuedBytes;
+    const { maxQueuedBytesPerConnection, maxQueuedBytes } = this.hub.config.settings;
+    const isResult = 'id' in message && !('method' in message);
+    let over: string | undefined;
+    if (own > 0 && own + size > maxQueuedBytesPerConnection) over = `its queue holds ${own} bytes (hub.maxQueuedBytesPerConnection ${maxQueuedBytesPerConnection})`;
+    else if (own + size >= readingClientBytes) {
+      const total = this.hub.sessions.allConnections.reduce((sum, c) => sum + (c.edge.queuedBytes ?? 0), 0);
+      if (total + size > maxQueuedBytes) over = `the hub's clients hold ${total} queued bytes (hub.maxQueuedBytes ${maxQueuedBytes})`;
+    }
+    if (!over) return 'send';
+    const method = 'method' in message ? message.method : undefined;
+    if (method === 'notifications/progress' || method === 'notifications/message') {
+      this.dropped += 1;
+      if (!this.warnedAboutQueue) {
+        this.warnedAboutQueue = true;
+        this.hub.logger.warn(`connection ${this.connection?.id ?? '(opening)'} does not read: ${over}; its progress is coalesced and its logs dropped`);
+      }
+      return 'drop';
+    }
+    if (!isResult) return 'send';
+    this.hub.logger.warn(`connection ${this.connection?.id ?? '(opening)'} closed: a result${size > 0 ? ` of ${size} bytes` : ''} does not fit, ${over}; its calls are cancelled`);
+    this.closeNow();
+    return 'close';
+  }
+
+  /** Ends the connection now, dropping what is queued for it (its sockets go with it). */
+  private closeNow(): void {
+    for (const res of this.responses) res.destroy();
+    this.close().catch(() => undefined);
   }
 
   /** Registers the connection with the hub under its id (joining the session its key names). */

@@ -7,9 +7,44 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { adminAuth, connectClient, firstText, fixturesDir, tempDir, testAdminToken, testToken, waitFor } from '../support/hubHarness';
 import { freePort } from '../support/net';
-import { rawRequest } from '../support/rawHttp';
+import { rawInitialize, rawRequest } from '../support/rawHttp';
+import { connect as connectTcp, type Socket } from 'node:net';
 
 const stormFixture = join(fixturesDir, 'stormFixture.js');
+const hostileFixture = join(fixturesDir, 'hostileFixture.js');
+
+/** Resident memory of a process in MiB, from /proc (Linux). */
+function rssMiB(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) / 1024 : 0;
+}
+
+/**
+ * A client that asks for a tool call on a raw socket and never reads the answer: the socket is
+ * paused, so once the kernel's buffers fill, everything the hub sends it stays queued in the hub.
+ */
+function deafCall(url: string, connectionId: string, name: string, args: Record<string, unknown>): Socket {
+  const { hostname, port } = new URL(url);
+  const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name, arguments: args, _meta: { progressToken: 'p' } } });
+  const socket = connectTcp(Number(port), hostname);
+  socket.on('error', () => undefined);
+  socket.write(
+    [
+      'POST /mcp HTTP/1.1',
+      `host: ${hostname}:${port}`,
+      `authorization: Bearer ${testToken}`,
+      'content-type: application/json',
+      'accept: application/json, text/event-stream',
+      `mcp-session-id: ${connectionId}`,
+      'mcp-protocol-version: 2025-11-25',
+      `content-length: ${Buffer.byteLength(body)}`,
+      '',
+      body,
+    ].join('\r\n'),
+  );
+  socket.pause();
+  return socket;
+}
 
 /** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
 function cpuSeconds(pid: number): number {
@@ -194,6 +229,70 @@ describe('the hub itself under faults', function () {
       assert.ok((await client.listTools()).tools.some((tool) => tool.name === 'slow__storm'));
     } finally {
       await client.close().catch(() => undefined);
+    }
+  });
+
+  it('bounds what clients that never read can pin: RSS stays bounded, /admin/state shows queued bytes, and memory returns when they go', async function () {
+    if (process.platform !== 'linux') this.skip(); // RSS from /proc
+    const dir = tempDir('hub-deaf-');
+    const configPath = join(dir, 'hub.json');
+    writeFileSync(
+      configPath,
+      JSON.stringify({
+        servers: { hostile: { command: process.execPath, args: [hostileFixture], timeout: 120_000, env: { FIXTURE_EVENT_LOG: join(dir, 'events.jsonl') } } },
+        hub: { maxQueuedBytesPerConnection: 8 * 1024 * 1024, maxQueuedBytes: 32 * 1024 * 1024 },
+      }),
+    );
+    const run = startCli(['--config', configPath]);
+    runs.push(run);
+    const url = await run.url;
+    const pid = run.child.pid!;
+    const sockets: Socket[] = [];
+    try {
+      await waitFor(async () => {
+        const state = JSON.parse((await rawRequest(`${url}/admin/state`, { headers: adminAuth, timeoutMs: 10_000 })).body) as { upstreams: { state: string }[] };
+        return state.upstreams[0]?.state === 'ready';
+      }, 20_000, 'the hostile upstream ready');
+      const before = rssMiB(pid);
+      const ids: string[] = [];
+      for (let i = 0; i < 20; i++) ids.push(await rawInitialize(`${url}/mcp`));
+      for (const id of ids) sockets.push(deafCall(url, id, 'hostile__huge_result', { mb: 20 }));
+      // Every call has been answered (or its connection closed) once the upstream has served all 20.
+      let peak = before;
+      let queued: number[] = [];
+      await waitFor(async () => {
+        peak = Math.max(peak, rssMiB(pid));
+        const state = JSON.parse((await rawRequest(`${url}/admin/state`, { headers: adminAuth, timeoutMs: 10_000 })).body) as {
+          sessions: { connections: { id: string; calls: number; queuedBytes?: number }[] }[];
+        };
+        const connections = new Map(state.sessions.flatMap((s) => s.connections.map((c) => [c.id, c] as const)));
+        queued = [...connections.values()].map((c) => c.queuedBytes ?? 0);
+        // Answered, or closed by the hub.
+        return ids.every((id) => (connections.get(id)?.calls ?? 1) >= 1);
+      }, 120_000, 'the hub to answer every call');
+      for (let i = 0; i < 5; i++) {
+        peak = Math.max(peak, rssMiB(pid));
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      const during = rssMiB(pid);
+      for (const socket of sockets) socket.destroy();
+      // What the hub queued for the closed sockets is dropped at once.
+      await waitFor(async () => {
+        const state = JSON.parse((await rawRequest(`${url}/admin/state`, { headers: adminAuth, timeoutMs: 10_000 })).body) as { sessions: { connections: { queuedBytes: number }[] }[] };
+        return state.sessions.every((s) => s.connections.every((c) => c.queuedBytes === 0));
+      }, 10_000, 'no bytes queued once the sockets closed');
+      let after = during;
+      await waitFor(() => (after = rssMiB(pid)) < before + 120, 15_000, 'RSS back near its level before').catch(() => undefined);
+      console.log(`      hub RSS: before ${before.toFixed(0)} MiB, peak ${peak.toFixed(0)}, during ${during.toFixed(0)}, 15 s after the sockets closed ${after.toFixed(0)}; queued bytes per connection ${JSON.stringify(queued.filter((q) => q > 0))}`);
+      assert.ok(queued.some((q) => q > 0), '/admin/state shows no queued bytes');
+      assert.ok(queued.every((q) => q <= 8 * 1024 * 1024 + 21 * 1024 * 1024), 'a connection holds more than its limit and one result');
+      // Unbounded, 20 results of 20 MB pinned 1.1 GiB; what is left is the garbage of reading them from the upstream.
+      assert.ok(peak < before + 500, `RSS peaked at ${peak.toFixed(0)} MiB from ${before.toFixed(0)} MiB`);
+      // V8 and malloc give memory back to the system when they choose: RSS is reported, not held to a figure.
+      assert.ok(after <= peak);
+      assert.equal((await rawRequest(`${url}/healthz`, { auth: false, timeoutMs: 10_000 })).status, 200);
+    } finally {
+      for (const socket of sockets) socket.destroy();
     }
   });
 });
