@@ -12,6 +12,7 @@ import { connect as connectTcp, type Socket } from 'node:net';
 
 const stormFixture = join(fixturesDir, 'stormFixture.js');
 const hostileFixture = join(fixturesDir, 'hostileFixture.js');
+const faultFixture = join(fixturesDir, 'faultFixture.js');
 
 /** Resident memory of a process in MiB, from /proc (Linux). */
 function rssMiB(pid: number): number {
@@ -94,7 +95,7 @@ function startCli(args: string[]): CliRun {
 }
 
 describe('the hub itself under faults', function () {
-  this.timeout(90_000);
+  this.timeout(300_000);
   const runs: CliRun[] = [];
   afterEach(() => {
     for (const run of runs.splice(0)) if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL');
@@ -232,7 +233,7 @@ describe('the hub itself under faults', function () {
     }
   });
 
-  it('bounds what clients that never read can pin: RSS stays bounded, /admin/state shows queued bytes, and memory returns when they go', async function () {
+  it('bounds what clients that never read can pin: RSS stays bounded, /admin/state shows queued bytes, and what was queued is dropped when they go', async function () {
     if (process.platform !== 'linux') this.skip(); // RSS from /proc
     const dir = tempDir('hub-deaf-');
     const configPath = join(dir, 'hub.json');
@@ -293,6 +294,47 @@ describe('the hub itself under faults', function () {
       assert.equal((await rawRequest(`${url}/healthz`, { auth: false, timeoutMs: 10_000 })).status, 200);
     } finally {
       for (const socket of sockets) socket.destroy();
+    }
+  });
+
+  it('coalesces progress to a client that never reads, and closes it when the result does not fit', async function () {
+    if (process.platform !== 'linux') this.skip(); // RSS from /proc
+    const dir = tempDir('hub-deaf-progress-');
+    const configPath = join(dir, 'hub.json');
+    writeFileSync(configPath, JSON.stringify({ servers: { fault: { command: process.execPath, args: [faultFixture], timeout: 300_000 } }, hub: { maxQueuedBytesPerConnection: 4 * 1024 * 1024 } }));
+    const run = startCli(['--config', configPath]);
+    runs.push(run);
+    const url = await run.url;
+    const pid = run.child.pid!;
+    await waitFor(async () => {
+      const state = JSON.parse((await rawRequest(`${url}/admin/state`, { headers: adminAuth, timeoutMs: 10_000 })).body) as { upstreams: { state: string }[] };
+      return state.upstreams[0]?.state === 'ready';
+    }, 20_000, 'the fault upstream ready');
+    const before = rssMiB(pid);
+    const id = await rawInitialize(`${url}/mcp`);
+    const count = 100_000;
+    const socket = deafCall(url, id, 'fault__flood', { tag: 'deaf', count, kind: 'progress' });
+    try {
+      let peak = before;
+      let mostQueued = 0;
+      let mostDropped = 0;
+      await waitFor(async () => {
+        peak = Math.max(peak, rssMiB(pid));
+        const state = JSON.parse((await rawRequest(`${url}/admin/state`, { headers: adminAuth, timeoutMs: 10_000 })).body) as {
+          sessions: { connections: { id: string; calls: number; queuedBytes: number; droppedMessages: number }[] }[];
+        };
+        const connection = state.sessions.flatMap((s) => s.connections).find((c) => c.id === id);
+        mostQueued = Math.max(mostQueued, connection?.queuedBytes ?? 0);
+        mostDropped = Math.max(mostDropped, connection?.droppedMessages ?? 0);
+        // Its result came, or (the client still not reading) did not fit and the connection was closed.
+        return connection === undefined || connection.calls >= 1;
+      }, 240_000, 'the flood to end');
+      console.log(`      hub RSS for ${count} progress notifications to a client that never reads: before ${before.toFixed(0)} MiB, peak ${peak.toFixed(0)}; at most ${mostQueued} bytes queued, ${mostDropped} coalesced`);
+      assert.ok(mostQueued <= 4 * 1024 * 1024 + 64 * 1024, `${mostQueued} bytes queued past the 4 MiB limit`);
+      assert.ok(mostDropped > 0, 'nothing was coalesced');
+      assert.equal((await rawRequest(`${url}/healthz`, { auth: false, timeoutMs: 10_000 })).status, 200);
+    } finally {
+      socket.destroy();
     }
   });
 });
