@@ -1,7 +1,8 @@
 import type { ServerResponse } from 'node:http';
 import type { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
+import type { TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { JSONRPCMessage, ProgressToken, RequestId } from '@modelcontextprotocol/sdk/types.js';
 import { HookedTransport } from '../core/hookedTransport';
 import type { Connection, ConnectionEdge, TransportKind } from '../core/sessions';
 import type { Hub } from '../hub/hub';
@@ -10,6 +11,8 @@ import { ConnectionClosedError, type DirectResponse } from './directResponse';
 
 /** Below this many bytes queued, a connection reads well enough: the hub-wide sum is not worth adding up. */
 const readingClientBytes = 64 * 1024;
+/** Progress tokens whose latest progress is held back for a client that does not read (oldest dropped past it). */
+const maxHeldProgress = 1_000;
 
 /** What to do with one outgoing message, given what is queued: send it, drop it (progress: keep the latest), or close the connection. */
 export type OutputVerdict = 'send' | 'drop' | 'close';
@@ -36,6 +39,8 @@ export class ClientConnection<K extends TransportKind = TransportKind> implement
   private readonly responses = new Set<ServerResponse>();
   private dropped = 0;
   private warnedAboutQueue = false;
+  /** On the SDK's path: the latest progress per token held back while over the limits, sent on drain. */
+  private readonly heldProgress = new Map<ProgressToken, { message: JSONRPCMessage; options?: TransportSendOptions }>();
 
   constructor(
     private readonly hub: Hub,
@@ -54,8 +59,9 @@ export class ClientConnection<K extends TransportKind = TransportKind> implement
           direct.write(message);
           return true;
         }
-        // The SDK's path: over the limits, progress and logs are dropped (counted), a result closes.
+        // The SDK's path: over the limits, progress is coalesced, logs dropped, a result closes.
         const verdict = this.admit(message, 0);
+        if (verdict === 'drop' && 'method' in message && message.method === 'notifications/progress') this.holdProgress(message, options);
         return verdict !== 'send';
       },
     });
@@ -72,6 +78,23 @@ export class ClientConnection<K extends TransportKind = TransportKind> implement
       this.responses.delete(res);
       if (!res.writableFinished) res.destroy();
     });
+    res.on('drain', () => this.sendHeldProgress());
+  }
+
+  private holdProgress(message: JSONRPCMessage, options: TransportSendOptions | undefined): void {
+    const token = ('params' in message ? (message.params as { progressToken?: ProgressToken } | undefined)?.progressToken : undefined) ?? '';
+    this.heldProgress.delete(token); // re-inserted last: the oldest is the first to go
+    this.heldProgress.set(token, { message, options });
+    if (this.heldProgress.size > maxHeldProgress) this.heldProgress.delete(this.heldProgress.keys().next().value as ProgressToken);
+  }
+
+  /** The client read again: the latest progress held for each token goes out, while it fits. */
+  private sendHeldProgress(): void {
+    for (const [token, { message, options }] of this.heldProgress) {
+      if (this.overLimits(0)) return;
+      this.heldProgress.delete(token);
+      this.transport.send(message, options).catch(() => undefined);
+    }
   }
 
   /** Bytes written to this client and not yet taken by its socket's peer. */
@@ -93,16 +116,9 @@ export class ClientConnection<K extends TransportKind = TransportKind> implement
    * and a result closes the connection: the client is not reading, and its calls are cancelled.
    */
   admit(message: JSONRPCMessage, size: number): OutputVerdict {
-    const own = this.queuedBytes;
-    const { maxQueuedBytesPerConnection, maxQueuedBytes } = this.hub.config.settings;
-    const isResult = 'id' in message && !('method' in message);
-    let over: string | undefined;
-    if (own > 0 && own + size > maxQueuedBytesPerConnection) over = `its queue holds ${own} bytes (hub.maxQueuedBytesPerConnection ${maxQueuedBytesPerConnection})`;
-    else if (own + size >= readingClientBytes) {
-      const total = this.hub.sessions.allConnections.reduce((sum, c) => sum + (c.edge.queuedBytes ?? 0), 0);
-      if (total + size > maxQueuedBytes) over = `the hub's clients hold ${total} queued bytes (hub.maxQueuedBytes ${maxQueuedBytes})`;
-    }
+    const over = this.overLimits(size);
     if (!over) return 'send';
+    const isResult = 'id' in message && !('method' in message);
     const method = 'method' in message ? message.method : undefined;
     if (method === 'notifications/progress' || method === 'notifications/message') {
       this.dropped += 1;
@@ -116,6 +132,16 @@ export class ClientConnection<K extends TransportKind = TransportKind> implement
     this.hub.logger.warn(`connection ${this.connection?.id ?? '(opening)'} closed: a result${size > 0 ? ` of ${size} bytes` : ''} does not fit, ${over}; its calls are cancelled`);
     this.closeNow();
     return 'close';
+  }
+
+  /** Why `size` more bytes would not fit the queue limits now, or undefined when they fit. */
+  private overLimits(size: number): string | undefined {
+    const own = this.queuedBytes;
+    const { maxQueuedBytesPerConnection, maxQueuedBytes } = this.hub.config.settings;
+    if (own > 0 && own + size > maxQueuedBytesPerConnection) return `its queue holds ${own} bytes (hub.maxQueuedBytesPerConnection ${maxQueuedBytesPerConnection})`;
+    if (own + size < readingClientBytes) return undefined;
+    const total = this.hub.sessions.allConnections.reduce((sum, c) => sum + (c.edge.queuedBytes ?? 0), 0);
+    return total + size > maxQueuedBytes ? `the hub's clients hold ${total} queued bytes (hub.maxQueuedBytes ${maxQueuedBytes})` : undefined;
   }
 
   /** Ends the connection now, dropping what is queued for it (its sockets go with it). */

@@ -337,4 +337,54 @@ describe('the hub itself under faults', function () {
       socket.destroy();
     }
   });
+
+  it('coalesces progress on a legacy SSE stream that is never read, on the SDK path too', async function () {
+    const dir = tempDir('hub-deaf-sse-');
+    const configPath = join(dir, 'hub.json');
+    writeFileSync(configPath, JSON.stringify({ servers: { fault: { command: process.execPath, args: [faultFixture], timeout: 300_000 } }, hub: { maxQueuedBytesPerConnection: 4 * 1024 * 1024 } }));
+    const run = startCli(['--config', configPath]);
+    runs.push(run);
+    const url = await run.url;
+    const { hostname, port } = new URL(url);
+    const stream = connectTcp(Number(port), hostname);
+    stream.on('error', () => undefined);
+    try {
+      stream.write(`GET /sse HTTP/1.1\r\nhost: ${hostname}:${port}\r\nauthorization: Bearer ${testToken}\r\naccept: text/event-stream\r\n\r\n`);
+      // Read only as far as the endpoint event, then never again.
+      const endpoint = await new Promise<string>((resolve, reject) => {
+        let seen = '';
+        const onData = (chunk: Buffer) => {
+          seen += chunk.toString();
+          const match = /data: (\/messages\?sessionId=[\w-]+)/.exec(seen);
+          if (!match) return;
+          stream.off('data', onData);
+          stream.pause();
+          resolve(match[1]);
+        };
+        stream.on('data', onData);
+        setTimeout(() => reject(new Error(`no endpoint event: ${seen}`)), 10_000);
+      });
+      const connectionId = new URL(endpoint, url).searchParams.get('sessionId')!;
+      const post = (message: unknown) => rawRequest(`${url}${endpoint}`, { method: 'POST', body: JSON.stringify(message), timeoutMs: 10_000 });
+      await post({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2024-11-05', capabilities: {}, clientInfo: { name: 'deaf', version: '1' } } });
+      await post({ jsonrpc: '2.0', method: 'notifications/initialized' });
+      await post({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'fault__flood', arguments: { tag: 'deaf-sse', count: 100_000, kind: 'progress' }, _meta: { progressToken: 'p' } } });
+      let mostQueued = 0;
+      let mostDropped = 0;
+      await waitFor(async () => {
+        const state = JSON.parse((await rawRequest(`${url}/admin/state`, { headers: adminAuth, timeoutMs: 10_000 })).body) as {
+          sessions: { connections: { id: string; calls: number; queuedBytes: number; droppedMessages: number }[] }[];
+        };
+        const connection = state.sessions.flatMap((s) => s.connections).find((c) => c.id === connectionId);
+        mostQueued = Math.max(mostQueued, connection?.queuedBytes ?? 0);
+        mostDropped = Math.max(mostDropped, connection?.droppedMessages ?? 0);
+        return connection === undefined || connection.calls >= 1;
+      }, 240_000, 'the flood to end');
+      console.log(`      legacy SSE, 100000 progress notifications never read: at most ${mostQueued} bytes queued, ${mostDropped} coalesced`);
+      assert.ok(mostQueued <= 4 * 1024 * 1024 + 64 * 1024, `${mostQueued} bytes queued past the 4 MiB limit`);
+      assert.ok(mostDropped > 0, 'nothing was coalesced');
+    } finally {
+      stream.destroy();
+    }
+  });
 });
