@@ -108,6 +108,7 @@ export class McpRoutes {
         if (await this.tryDirectPath(request, client)) return;
         this.holdStreamOpen(req, res, client.connection);
         this.cancelWhenCutOff(request, client.hooked);
+        client.track(res);
         await client.transport.handleRequest(req, res, body);
         return;
       }
@@ -152,7 +153,8 @@ export class McpRoutes {
     }
     const call = asDirectToolCall(body);
     if (!call || client.directCalls.has(call.id)) return false;
-    const response = new DirectResponse(res, client.transport.sessionId ?? '', call.id);
+    client.track(res);
+    const response = new DirectResponse(res, client.transport.sessionId ?? '', call.id, (message, size) => client.admit(message, size));
     client.directCalls.set(call.id, response);
     try {
       response.end(await answerDirectly(call, client.endpoint, response.controller.signal));
@@ -257,6 +259,7 @@ export class McpRoutes {
       const transport = new SSEServerTransport(messagesPath, res);
       // Every message of a legacy SSE connection takes the SDK's path: no direct calls.
       const client = new ClientConnection(this.hub, 'sse', virtualServer, transport);
+      client.track(res);
       client.open(transport.sessionId, key.key).openStreams = 1; // the stream is the connection: it is not idle while open
       await client.start();
     } catch (error) {

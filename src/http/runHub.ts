@@ -47,6 +47,8 @@ export type RunHubOptions = {
 export type RunningHub = {
   hub: Hub;
   gateway: RunningGateway;
+  /** Upstreams still in their first try when `hub.readyWaitMs` ran out (their lists follow by list_changed). */
+  starting: string[];
   /** Reads the config file again now (as a change would), with the context as it is now: a host learnt an input's value. */
   reload(): Promise<void>;
   close(): Promise<void>;
@@ -87,10 +89,10 @@ export async function runHub(options: RunHubOptions): Promise<RunningHub> {
       ? undefined
       : new SavedConnections(join(dirname(options.ledgerPath), 'connections.json'), logger.child('connections'), () => hub.config.settings.maxConnections);
   hub.start();
-  // Ready means ready: no client is told the hub is up before every upstream has had its first try.
-  await hub.settled();
 
+  // Listen first: /healthz and every client are answered while upstreams start.
   let gateway: RunningGateway;
+  let starting: string[];
   try {
     gateway = await startGateway({
       hub,
@@ -102,6 +104,9 @@ export async function runHub(options: RunHubOptions): Promise<RunningHub> {
       allowedOrigins: options.allowedOrigins,
       ...(savedConnections ? { savedConnections } : {}),
     });
+    // Ready means ready, within a bound: the caller hears of it once every upstream has had its
+    // first try, or after hub.readyWaitMs with the names of those still starting.
+    starting = await hub.settled();
   } catch (error) {
     await hub.close();
     journal?.journal.close();
@@ -127,6 +132,7 @@ export async function runHub(options: RunHubOptions): Promise<RunningHub> {
   return {
     hub,
     gateway,
+    starting,
     reload,
     async close() {
       watcher?.dispose();

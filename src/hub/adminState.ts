@@ -102,6 +102,10 @@ export type SessionState = {
     calls: number;
     errors: number;
     averageLatencyMs: number | null;
+    /** Bytes written to the client and not yet read by it (bounded by hub.maxQueuedBytesPerConnection). */
+    queuedBytes: number;
+    /** Logs dropped and progress coalesced because the client did not read. */
+    droppedMessages: number;
   }[];
   /** This session's own instances of per-session upstreams. */
   instances: InstanceInfo[];
@@ -202,6 +206,8 @@ export function buildAdminState(input: {
         calls: c.calls,
         errors: c.errors,
         averageLatencyMs: c.calls > 0 ? Math.round((c.totalLatencyMs / c.calls) * 100) / 100 : null,
+        queuedBytes: c.edge.queuedBytes ?? 0,
+        droppedMessages: c.edge.droppedMessages ?? 0,
       })),
       instances: [...input.pools.values()].flatMap((pool) => pool.describe(session.id) ?? []),
       ownedIds: session.ledger.entries,

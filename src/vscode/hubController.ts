@@ -197,6 +197,7 @@ export class HubController implements vscode.Disposable {
         ledgerPath: join(this.context.globalStorageUri.fsPath, 'ownership.journal'),
       });
       this.logger.info(`hosting the hub on ${this.url} (config ${configPath})`);
+      if (this.running.starting.length > 0) this.logger.info(`still starting after hub.readyWaitMs: ${this.running.starting.join(', ')} (their tools follow with list_changed)`);
       this.follow(tokens, 'hosting');
       // Not awaited: the hub serves what it can while the user answers.
       this.inputWatch?.dispose();
