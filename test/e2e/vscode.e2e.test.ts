@@ -350,7 +350,8 @@ describe('VS Code end to end (code-server + Chromium)', function () {
       }
     }, 'a new hub on the same port', 60_000);
     assert.equal(after.url, hub.url);
-    assert.match(hubLogs(), /lost the hub[\s\S]*hosting the hub on/);
+    // The hub answers as soon as it listens; the window logs that it hosts it once its start returns.
+    await until(() => (/lost the hub[\s\S]*hosting the hub on/.test(hubLogs()) ? true : undefined), 'the second window to log that it hosts the hub', 60_000);
     page = second;
     await page.locator('.activitybar [aria-label^="MCP Session Hub"]').first().click();
     await page.locator('.monaco-list-row', { hasText: 'Virtual Servers' }).first().waitFor({ timeout: 30_000 });
