@@ -12,6 +12,8 @@ import { findRepoRoot } from '../support/modernNode';
 import { processState } from '../support/processes';
 import { until } from '../support/timing';
 import { freePort } from '../support/net';
+import { applyEdits, modify } from 'jsonc-parser';
+import { startOAuthFixture } from '../fixtures/oauthFixture';
 import { ensureCodeServer, installVsix, prepareProfile, startCodeServer, type RunningCodeServer } from './codeServer';
 
 const repo = findRepoRoot();
@@ -318,6 +320,46 @@ describe('VS Code end to end (code-server + Chromium)', function () {
       await until(async () => ((await row.count()) === 0 ? true : undefined), 'the row gone', 15_000);
     } finally {
       await client.close().catch(() => undefined);
+    }
+  });
+
+  it("shows an OAuth-protected upstream as needing sign-in, signs in from the tree, and VS Code's MCP client lists its tool", async function () {
+    assert.ok(handoffPath);
+    const oauth = await startOAuthFixture();
+    try {
+      // Added to the hub's config as a user would: the hub applies the file when it changes.
+      const configFile = join(runDir, 'hub.jsonc');
+      let text = readFileSync(configFile, 'utf8');
+      text = applyEdits(text, modify(text, ['servers', 'linear'], { type: 'http', url: oauth.mcpUrl }, { formattingOptions: { insertSpaces: true, tabSize: 2 } }));
+      text = applyEdits(text, modify(text, ['virtualServers', 'linear'], { title: 'Linear', upstreams: ['linear'], naming: 'bare' }, { formattingOptions: { insertSpaces: true, tabSize: 2 } }));
+      writeFileSync(configFile, text);
+      await until(async () => ((await adminState()).upstreams.find((u) => u.id === 'linear')?.state === 'needs-auth' ? true : undefined), "the upstream to need sign-in", 60_000);
+      const row = page.locator('.monaco-list-row', { hasText: 'needs sign-in' }).first();
+      await row.waitFor({ timeout: 30_000 });
+      await shot('needs-sign-in');
+      // Sign in from the tree: VS Code opens the authorization page; the test browser follows it,
+      // and the fixture's authorization server answers at once with the redirect to the hub.
+      const opened = context.waitForEvent('page', { timeout: 30_000 });
+      await row.hover();
+      await row.locator('.actions .action-label[aria-label="Sign In"]').first().click();
+      const authorization = await opened;
+      await authorization.waitForLoadState('load', { timeout: 30_000 }).catch(() => undefined);
+      await until(async () => ((await adminState()).upstreams.find((u) => u.id === 'linear')?.state === 'ready' ? true : undefined), 'the upstream ready after sign-in', 60_000);
+      await authorization.close().catch(() => undefined);
+      assert.equal(oauth.stats.authorizations, 1);
+      const vscodeTools = async (): Promise<string[]> => {
+        const out = `${handoffPath}.lmtools.out`;
+        if (existsSync(out)) unlinkSync(out);
+        writeFileSync(`${handoffPath}.lmtools`, '');
+        await until(() => (existsSync(out) ? true : undefined), "VS Code's tool list", 60_000);
+        return JSON.parse(readFileSync(out, 'utf8')) as string[];
+      };
+      const tool = await until(async () => (await vscodeTools()).find((name) => name.toLowerCase().includes('linear') && name.endsWith('whoami')), "VS Code's MCP client to list the signed-in upstream's tool", 90_000);
+      console.log(`        VS Code lists ${tool}`);
+      await page.locator('.monaco-list-row', { hasText: 'linear' }).first().waitFor({ timeout: 15_000 });
+      await shot('signed-in');
+    } finally {
+      await oauth.close();
     }
   });
 
