@@ -8,6 +8,7 @@ import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { ActivityRecord } from '../../src/core/activity';
 import { validateConfig } from '../../src/core/config';
 import { runHub, type RunningHub } from '../../src/http/runHub';
+import { runActivity } from '../../src/cli/activityCommand';
 import { adminAuth, connectClient, demoUpstream, firstText, passthroughFixture, tempDir, testAdminToken, testLogger, testToken, waitFor } from '../support/hubHarness';
 import { parsePromText, sampleValue } from '../support/promText';
 import { spawnReady, type ReadyChild } from '../support/readyChild';
@@ -155,6 +156,31 @@ describe('activity: records, audit trail and /metrics', function () {
     assert.equal(sampleValue(samples, 'mcp_hub_open_instances'), 0);
     assert.equal(sampleValue(samples, 'mcp_hub_upstream_up', { upstream: 'demo' }), 1);
     assert.equal(sampleValue(samples, 'mcp_hub_audit_writes_dropped_total'), 0);
+  });
+
+  it('`mcp-session-hub activity` reads the audit trail, filtered, and follows the running hub without repeating what it printed', async function () {
+    const defaults = { port: 1, adminTokenEnvVar: 'UNSET_FOR_THIS_TEST', adminTokenFile: join(tempDir(), 'none'), auditFolder: folder };
+    const lines: string[] = [];
+    assert.equal(await runActivity(['--tool', 'delete_item', '--kind', 'call', '--json'], defaults, (text) => lines.push(text)), 0);
+    assert.deepEqual(
+      lines.join('').trim().split('\n').map((line) => (JSON.parse(line) as ActivityRecord).outcome),
+      ['refused', 'asked→once', 'asked→deny'],
+    );
+    const table: string[] = [];
+    await runActivity(['--outcome', 'refused', '--kind', 'call'], defaults, (text) => table.push(text));
+    assert.match(table.join(''), /refused +demo\/delete_item/);
+
+    const followed: string[] = [];
+    const stop = new AbortController();
+    const following = runActivity(['--follow', '--json', '--kind', 'call', '--tool', 'list_items', '--url', running.gateway.url, '--admin-token', testAdminToken], defaults, (text) => followed.push(text), stop.signal);
+    const alice = await connectClient(running.gateway.url, { virtualServer: 'editor', name: 'dave' });
+    clients.push(alice);
+    await alice.callTool({ name: 'list_items', arguments: {} });
+    await waitFor(() => followed.join('').includes('list_items'), 5000, 'the followed record');
+    stop.abort();
+    assert.equal(await following, 0);
+    const records = followed.join('').trim().split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as ActivityRecord);
+    assert.deepEqual(records.map((r) => [r.tool, r.client, r.outcome]), [['list_items', 'dave', 'ok']]);
   });
 });
 
