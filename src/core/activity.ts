@@ -112,6 +112,33 @@ export class ActivityRedactor {
     return { args: `${text.slice(0, this.settings.maxArgumentChars)}…`, argsTruncated: true };
   }
 
+  /**
+   * `text` (an error an upstream sent back, say) with every string value the arguments' masked
+   * properties held replaced by the mask, so an upstream that echoes a password does not put it
+   * in the record.
+   */
+  scrub(text: string, args: unknown): string {
+    const values: string[] = [];
+    this.collect(args, false, values, 0);
+    let out = text;
+    for (const value of values.sort((a, b) => b.length - a.length)) if (value.length >= 3) out = out.split(value).join(maskedValue);
+    return out;
+  }
+
+  private collect(value: unknown, masked: boolean, into: string[], depth: number): void {
+    if (depth > 32) return;
+    if (typeof value === 'string' || typeof value === 'number') {
+      if (masked) into.push(String(value));
+      return;
+    }
+    if (value === null || typeof value !== 'object') return;
+    if (Array.isArray(value)) {
+      for (const item of value) this.collect(item, masked, into, depth + 1);
+      return;
+    }
+    for (const [key, item] of Object.entries(value as Record<string, unknown>)) this.collect(item, masked || this.masks(key), into, depth + 1);
+  }
+
   private mask(value: unknown, depth: number): unknown {
     if (value === null || typeof value !== 'object') return value;
     if (depth > 32) return '[too deep]';

@@ -70,9 +70,9 @@ export class CallRecord {
           ...this.who(),
           kind: 'safe-mode',
           outcome: decision.outcome,
-          identifiers: decision.identifiers,
+          identifiers: decision.identifiers.map((identifier) => this.activity.redactor.scrub(identifier, this.args)),
           digest: decision.digest,
-          ...(decision.why ? { detail: decision.why } : {}),
+          ...(decision.why ? { detail: this.activity.redactor.scrub(decision.why, this.args) } : {}),
         });
       },
     };
@@ -111,6 +111,7 @@ export class CallRecord {
   private finish(outcome: string, extra: Partial<ActivityRecord>, errorType: string | undefined): void {
     if (this.ended) return;
     this.ended = true;
+    if (extra.detail !== undefined) extra.detail = this.activity.redactor.scrub(extra.detail, this.args);
     this.trace?.end(errorType);
     this.activity.add({
       ...this.who(),

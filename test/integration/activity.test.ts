@@ -263,6 +263,32 @@ describe('activity: OpenTelemetry', function () {
     }
   });
 
+  it('takes the caller\'s context from the traceparent header when _meta has none (direct path and SDK path alike)', async function () {
+    receiver.bodies.length = 0;
+    const running = await startHub(
+      { servers: { web: { type: 'http', url: web.url } }, virtualServers: { web: { upstreams: ['web'], naming: 'bare' } }, hub: { telemetry: { endpoint: receiver.url, protocol: 'http/json' } } },
+      join(tempDir(), 'audit'),
+    );
+    try {
+      const callerTrace = '0af7651916cd43dd8448eb211c80319c';
+      const callerSpan = 'b7ad6b7169203331';
+      const client = await connectClient(running.gateway.url, { virtualServer: 'web', headers: { traceparent: `00-${callerTrace}-${callerSpan}-01` } });
+      const seen = JSON.parse(firstText(await client.callTool({ name: 'trace', arguments: {} }))) as { meta: { traceparent: string } };
+      await client.close();
+      assert.match(seen.meta.traceparent, new RegExp(`^00-${callerTrace}-[0-9a-f]{16}-01$`));
+      await running.hub.telemetry.flush();
+      await waitFor(() => receiver.bodies.some((b) => b.path === '/v1/traces'), 10_000, 'spans to arrive');
+      const spans = receiver.bodies
+        .filter((b) => b.path === '/v1/traces')
+        .flatMap((b) => (JSON.parse(b.body.toString('utf8')) as { resourceSpans: { scopeSpans: { spans: OtlpSpan[] }[] }[] }).resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans)));
+      const server = spans.find((s) => s.kind === 2 && s.name === 'tools/call trace');
+      assert.equal(server?.traceId, callerTrace);
+      assert.equal(server?.parentSpanId, callerSpan);
+    } finally {
+      await running.close();
+    }
+  });
+
   it('exports over http/protobuf too, and starts a new root trace for a call without a traceparent', async function () {
     receiver.bodies.length = 0;
     const running = await startHub({ servers: { web: { type: 'http', url: web.url } }, virtualServers: { web: { upstreams: ['web'], naming: 'bare' } }, hub: { telemetry: { endpoint: receiver.url } } }, join(tempDir(), 'audit'));

@@ -41,6 +41,11 @@ describe('activity records', function () {
     assert.ok(!(cut.args as string).includes('ppp'));
   });
 
+  it("scrubs what masked properties held out of a text an upstream echoed", function () {
+    const redactor = new ActivityRedactor({ redact: [], maxArgumentChars: 100 });
+    assert.equal(redactor.scrub('login failed for bob with hunter22 (hunter22)', { user: 'bob', auth: { password: 'hunter22' } }), 'login failed for bob with [redacted] ([redacted])');
+  });
+
   it('keeps the newest records up to its size, oldest first, and resumes after a sequence number', function () {
     const log = new ActivityLog({ ...defaultActivitySettings, bufferSize: 3 });
     const seen: number[] = [];
