@@ -1,4 +1,5 @@
 import { promises as fs, mkdirSync, chmodSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ActivityRecord, ActivitySettings } from '../core/activity';
 import { errorMessage, type Logger } from '../core/logger';
@@ -17,18 +18,22 @@ export function auditFiles(folder: string, keep: number): string[] {
   return [...rotated, join(folder, auditFileName)];
 }
 
+/** How long records wait to be written together: one write per batch, not one file open per call. */
+const batchDelayMs = 50;
+
 /**
  * The audit trail on disk: every activity record as one JSON line, in a 0700 folder and 0600
- * files, rotated by size. Writes are batched and asynchronous, so a call never waits for the
- * disk; a batch that cannot be written (disk full, folder gone) is dropped and counted, and the
- * hub goes on.
+ * files, rotated by size. Writes are batched (at most `batchDelayMs` late) and asynchronous on a
+ * file kept open, so a call never waits for the disk; a batch that cannot be written (disk full,
+ * folder gone) is dropped and counted, and the hub goes on. `close` writes what is pending.
  */
 export class AuditTrail {
   private pending: string[] = [];
   private chain: Promise<void> = Promise.resolve();
   private scheduled = false;
-  private size = -1;
+  private size = 0;
   private closed = false;
+  private handle?: FileHandle;
   /** Records written. */
   written = 0;
   /** Records that could not be written. */
@@ -58,10 +63,10 @@ export class AuditTrail {
     this.pending.push(`${JSON.stringify(record)}\n`);
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => {
+    setTimeout(() => {
       this.scheduled = false;
       this.chain = this.chain.then(() => this.writeBatch());
-    });
+    }, batchDelayMs).unref();
   }
 
   /** Resolves when everything queued so far is written or dropped. */
@@ -73,6 +78,13 @@ export class AuditTrail {
   async close(): Promise<void> {
     await this.flush();
     this.closed = true;
+    await this.closeHandle();
+  }
+
+  private async closeHandle(): Promise<void> {
+    const handle = this.handle;
+    this.handle = undefined;
+    await handle?.close().catch(() => undefined);
   }
 
   private async writeBatch(): Promise<void> {
@@ -81,7 +93,10 @@ export class AuditTrail {
     if (lines.length === 0) return;
     let done = 0;
     try {
-      if (this.size < 0) this.size = await fs.stat(this.path).then((stat) => stat.size, () => 0);
+      if (!this.handle) {
+        this.handle = await fs.open(this.path, 'a', 0o600);
+        this.size = (await this.handle.stat()).size;
+      }
       // Lines go to the current file until it reaches its size; a batch may be split across files.
       let start = 0;
       while (start < lines.length) {
@@ -97,7 +112,7 @@ export class AuditTrail {
           await this.rotate();
           continue;
         }
-        await fs.appendFile(this.path, lines.slice(start, end).join(''), { mode: 0o600 });
+        await this.handle.appendFile(lines.slice(start, end).join(''));
         this.size += bytes;
         this.written += end - start;
         done += end - start;
@@ -109,7 +124,8 @@ export class AuditTrail {
       // What was not written of this batch is dropped; the file's size is read again next time.
       const count = lines.length - done;
       this.dropped += count;
-      this.size = -1;
+      // The file is opened again next time: the folder may have come back, or the file been moved.
+      await this.closeHandle();
       this.lastError = errorMessage(error);
       this.onDrop(count);
       if (first) this.logger.warn(`audit trail: could not write ${this.path}: ${this.lastError}; records are dropped and counted until it can`);
@@ -117,6 +133,7 @@ export class AuditTrail {
   }
 
   private async rotate(): Promise<void> {
+    await this.closeHandle();
     const keep = this.settings.files;
     if (keep <= 0) {
       await fs.rm(this.path, { force: true });
@@ -127,6 +144,7 @@ export class AuditTrail {
       }
       await fs.rename(this.path, join(this.folder, 'activity.1.jsonl'));
     }
+    this.handle = await fs.open(this.path, 'a', 0o600);
     this.size = 0;
   }
 }
