@@ -158,7 +158,33 @@ describe('activity: records, audit trail and /metrics', function () {
     assert.equal(sampleValue(samples, 'mcp_hub_audit_writes_dropped_total'), 0);
   });
 
+  it('records chats, and upstream state changes with the restarts /metrics counts', async function () {
+    const erin = await connectClient(running.gateway.url, { virtualServer: 'editor', name: 'erin' });
+    clients.push(erin);
+    await erin.callTool({ name: 'list_items', arguments: {}, _meta: { 'vscode.conversationId': 'conv-1' } });
+    const records = running.hub.activity.records();
+    const chatCall = records.find((r) => r.kind === 'call' && r.client === 'erin');
+    assert.equal(chatCall?.chat, 'conv-1');
+    assert.match(chatCall?.session ?? '', /\/chat:conv-1$/);
+    assert.ok(records.some((r) => r.kind === 'chat' && r.outcome === 'started' && r.chat === 'conv-1'));
+
+    const restart = await fetch(`${running.gateway.url}/admin/upstreams/demo/restart`, { method: 'POST', headers: adminAuth });
+    assert.equal(restart.status, 202);
+    await waitFor(() => running.hub.activity.records().some((r) => r.kind === 'upstream' && r.upstream === 'demo' && r.outcome === 'ready'), 10_000, 'the upstream to be ready again');
+    const states = running.hub.activity
+      .records()
+      .filter((r) => r.kind === 'upstream' && r.upstream === 'demo')
+      .map((r) => r.outcome);
+    assert.deepEqual(states.slice(-2), ['starting', 'ready']);
+    const { samples } = parsePromText(await (await fetch(`${running.gateway.url}/metrics`, { headers: adminAuth })).text());
+    assert.equal(sampleValue(samples, 'mcp_hub_upstream_restarts_total', { upstream: 'demo' }), 1);
+    assert.equal(sampleValue(samples, 'mcp_hub_open_chats'), 1);
+  });
+
   it('`mcp-session-hub activity` reads the audit trail, filtered, and follows the running hub without repeating what it printed', async function () {
+    // What the hub has recorded so far is on disk first (the audit trail writes in batches).
+    const kept = running.hub.activity.records().length;
+    await waitFor(() => auditRecords(folder).length >= kept, 5000, 'the audit file to catch up');
     const defaults = { port: 1, adminTokenEnvVar: 'UNSET_FOR_THIS_TEST', adminTokenFile: join(tempDir(), 'none'), auditFolder: folder };
     const lines: string[] = [];
     assert.equal(await runActivity(['--tool', 'delete_item', '--kind', 'call', '--json'], defaults, (text) => lines.push(text)), 0);
@@ -176,11 +202,18 @@ describe('activity: records, audit trail and /metrics', function () {
     const alice = await connectClient(running.gateway.url, { virtualServer: 'editor', name: 'dave' });
     clients.push(alice);
     await alice.callTool({ name: 'list_items', arguments: {} });
-    await waitFor(() => followed.join('').includes('list_items'), 5000, 'the followed record');
+    await waitFor(() => followed.join('').includes('"dave"'), 5000, 'the followed record');
     stop.abort();
     assert.equal(await following, 0);
     const records = followed.join('').trim().split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as ActivityRecord);
-    assert.deepEqual(records.map((r) => [r.tool, r.client, r.outcome]), [['list_items', 'dave', 'ok']]);
+    // Erin's call from the file (and not again from the hub's buffer), then Dave's as it happened.
+    assert.deepEqual(
+      records.map((r) => [r.tool, r.client, r.outcome]),
+      [
+        ['list_items', 'erin', 'ok'],
+        ['list_items', 'dave', 'ok'],
+      ],
+    );
   });
 });
 
