@@ -17,9 +17,12 @@ export class HubMetrics implements Disposable {
   private readonly restarts: Counter<'upstream'>;
   private readonly droppedAudit: Counter;
   private readonly subscription: Disposable;
+  /** The state one scrape reads, built once for all its gauges. */
+  private scraped?: AdminState;
 
-  constructor(activity: ActivityLog, state: () => AdminState) {
+  constructor(activity: ActivityLog, buildState: () => AdminState) {
     const registers = [this.registry];
+    const state = () => (this.scraped ??= buildState());
     this.calls = new Counter({ name: 'mcp_hub_calls_total', help: 'Client requests served (tools/call, resources/read, prompts/get) by outcome', labelNames: ['method', 'upstream', 'tool', 'outcome'], registers });
     this.latency = new Histogram({
       name: 'mcp_hub_call_duration_seconds',
@@ -64,7 +67,11 @@ export class HubMetrics implements Disposable {
 
   /** The text format, for `/metrics`. */
   async text(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    try {
+      return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    } finally {
+      this.scraped = undefined;
+    }
   }
 
   private count(record: ActivityRecord): void {
