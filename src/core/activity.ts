@@ -201,6 +201,43 @@ export class ActivityLog {
   }
 }
 
+/**
+ * The last calls of each open session and chat, for the views (the tree shows them under the
+ * session): kept from the records as they are added, so building the state never scans the ring.
+ */
+export class RecentCalls {
+  private readonly bySession = new Map<string, ActivityRecord[]>();
+  private readonly subscription: { dispose(): void };
+
+  constructor(
+    log: ActivityLog,
+    private readonly perSession = 10,
+  ) {
+    this.subscription = log.onDidAdd((record) => {
+      if (!record.session) return;
+      if ((record.kind === 'session' || record.kind === 'chat') && record.outcome === 'ended') {
+        this.bySession.delete(record.session);
+        return;
+      }
+      if (record.kind !== 'call') return;
+      const list = this.bySession.get(record.session) ?? [];
+      list.unshift(record);
+      if (list.length > this.perSession) list.length = this.perSession;
+      this.bySession.set(record.session, list);
+    });
+  }
+
+  /** A session's last calls, newest first. */
+  of(sessionId: string): readonly ActivityRecord[] {
+    return this.bySession.get(sessionId) ?? [];
+  }
+
+  dispose(): void {
+    this.subscription.dispose();
+    this.bySession.clear();
+  }
+}
+
 /** A filter on records, as the CLI and the admin route take it. */
 export type ActivityFilter = { session?: string; tool?: string; outcome?: string; upstream?: string; kind?: string };
 

@@ -17,7 +17,7 @@ import { UpstreamConnection, type UpstreamStatus } from '../upstream/upstreamCon
 import { OAuthCallbackServer } from '../upstream/oauth/callbackServer';
 import { MemorySecretStore, type SecretStore } from '../upstream/oauth/secretStore';
 import { UpstreamAuth } from '../upstream/oauth/upstreamAuth';
-import { ActivityLog } from '../core/activity';
+import { ActivityLog, RecentCalls } from '../core/activity';
 import { followUpstream, recordSessionEvent } from './activityFeed';
 import { buildAdminState, type AdminState } from './adminState';
 import { HubMetrics } from './hubMetrics';
@@ -96,6 +96,7 @@ export class Hub implements Disposable {
   /** What the hub did and decided, one record per event, for every consumer (admin stream, audit file, metrics). */
   readonly activity: ActivityLog;
   readonly telemetry: Telemetry;
+  private readonly recentCalls: RecentCalls;
   /** Prometheus metrics, counted from the activity records. */
   readonly metrics: HubMetrics;
 
@@ -117,6 +118,7 @@ export class Hub implements Disposable {
     this.activity = new ActivityLog(options.config.settings.activity, (error) => options.logger.error(`activity listener failed: ${errorMessage(error)}`));
     this.telemetry = options.telemetry ?? Telemetry.off();
     this.metrics = new HubMetrics(this.activity, () => this.state());
+    this.recentCalls = new RecentCalls(this.activity);
     this.sessions = new SessionRegistry({
       idleTimeoutMs: options.config.settings.sessionIdleTimeoutMs,
       chatIdleTimeoutMs: options.config.settings.chatSessionIdleTimeoutMs,
@@ -434,6 +436,7 @@ export class Hub implements Disposable {
       ownership: { store: this.sessions.ownership.storeDescription, problem: this.sessions.ownership.problem, owned: this.sessions.ownership.size },
       safeMode: (upstream) => this.safeModeEnabled(undefined, upstream),
       pools: this.pools,
+      recentCalls: (id) => this.recentCalls.of(id),
     });
   }
 
@@ -563,6 +566,7 @@ export class Hub implements Disposable {
     await this.callbacks.close();
     this.stateEmitter.dispose();
     this.metrics.dispose();
+    this.recentCalls.dispose();
     this.activity.dispose();
   }
 

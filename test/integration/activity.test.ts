@@ -9,6 +9,7 @@ import type { ActivityRecord } from '../../src/core/activity';
 import { validateConfig } from '../../src/core/config';
 import { runHub, type RunningHub } from '../../src/http/runHub';
 import { runActivity } from '../../src/cli/activityCommand';
+import { buildTree, type TreeNode } from '../../src/ui/treeModel';
 import { adminAuth, connectClient, demoUpstream, firstText, passthroughFixture, tempDir, testAdminToken, testLogger, testToken, waitFor } from '../support/hubHarness';
 import { parsePromText, sampleValue } from '../support/promText';
 import { spawnReady, type ReadyChild } from '../support/readyChild';
@@ -156,6 +157,16 @@ describe('activity: records, audit trail and /metrics', function () {
     assert.equal(sampleValue(samples, 'mcp_hub_open_instances'), 0);
     assert.equal(sampleValue(samples, 'mcp_hub_upstream_up', { upstream: 'demo' }), 1);
     assert.equal(sampleValue(samples, 'mcp_hub_audit_writes_dropped_total'), 0);
+
+    // The tree shows each session's last calls, newest first.
+    const flatten = (nodes: TreeNode[]): TreeNode[] => nodes.flatMap((node) => [node, ...flatten(node.children ?? [])]);
+    const tree = flatten(buildTree({ ...running.hub.state(), url: running.gateway.url }));
+    const bobSession = tree.find((node) => node.contextValue === 'session' && node.label.startsWith('bob'));
+    const recent = flatten(bobSession?.children ?? []).find((node) => node.label === 'Recent calls');
+    assert.deepEqual(
+      recent?.children?.map((node) => node.label),
+      ['asked→once · delete_item', 'refused · delete_item'],
+    );
   });
 
   it('records chats, and upstream state changes with the restarts /metrics counts', async function () {
