@@ -211,7 +211,7 @@ export class RecentCalls {
 
   constructor(
     log: ActivityLog,
-    private readonly perSession = 10,
+    private readonly perSession = 5,
   ) {
     this.subscription = log.onDidAdd((record) => {
       if (!record.session) return;
@@ -221,7 +221,7 @@ export class RecentCalls {
       }
       if (record.kind !== 'call') return;
       const list = this.bySession.get(record.session) ?? [];
-      list.unshift(record);
+      list.unshift(light(record));
       if (list.length > this.perSession) list.length = this.perSession;
       this.bySession.set(record.session, list);
     });
@@ -236,6 +236,17 @@ export class RecentCalls {
     this.subscription.dispose();
     this.bySession.clear();
   }
+}
+
+/** A call record as the admin state carries it: every snapshot holds them, so long texts are cut. */
+function light(record: ActivityRecord): ActivityRecord {
+  const cut = (text: string) => (text.length > 200 ? `${text.slice(0, 200)}…` : text);
+  const { args, detail, ...rest } = record;
+  return {
+    ...rest,
+    ...(args === undefined ? {} : { args: cut(typeof args === 'string' ? args : JSON.stringify(args)) }),
+    ...(detail === undefined ? {} : { detail: cut(detail) }),
+  };
 }
 
 /** A filter on records, as the CLI and the admin route take it. */

@@ -189,7 +189,7 @@ function sessionNode(session: HubState['sessions'][number], now: number, chats: 
         description: `${call.upstream ?? ''}${call.latencyMs === undefined ? '' : ` · ${Math.round(call.latencyMs)} ms`} · ${formatAge(now - Date.parse(call.at))} ago`,
         tooltip: [
           `${call.method ?? 'call'} ${call.upstream ?? ''}/${call.tool ?? ''}: ${call.outcome}`,
-          ...(call.args === undefined ? [] : [`arguments: ${typeof call.args === 'string' ? call.args : JSON.stringify(call.args)}`.slice(0, 500)]),
+          ...(call.args === undefined ? [] : [`arguments: ${typeof call.args === 'string' ? call.args : JSON.stringify(call.args)}`]),
           ...(call.detail ? [call.detail] : []),
           ...(call.digest ? [`call digest sha256:${call.digest.slice(0, 16)}`] : []),
           ...(call.traceId ? [`trace ${call.traceId}`] : []),
