@@ -26,13 +26,16 @@ export default tseslint.config(
       'no-console': 'error',
     },
   },
-  layer(['src/core/**'], ['vscode', 'express', 'find-my-way', '../upstream/*', '../hub/*', '../http/*', '../cli/*', '../vscode/*'], 'the core is pure: no vscode, no HTTP routing, nothing above it'),
-  layer(['src/upstream/**'], ['vscode', 'express', 'find-my-way', '../hub/*', '../http/*', '../cli/*', '../vscode/*'], 'upstream depends only on core'),
-  layer(['src/hub/**'], ['vscode', 'express', 'find-my-way', '../http/*', '../cli/*', '../vscode/*'], 'hub knows nothing of HTTP or VS Code'),
-  layer(['src/http/**'], ['vscode', 'express', '../cli/*', '../vscode/*'], 'the HTTP edge does not depend on its hosts'),
-  layer(['src/client/**'], ['vscode', 'express', 'find-my-way', '../http/*', '../cli/*', '../vscode/*', '../upstream/*'], 'the admin client speaks HTTP to a hub; it needs only its types'),
-  layer(['src/ui/**'], ['vscode', 'express', 'find-my-way', '../http/*', '../cli/*', '../vscode/*', '../upstream/*', '../hub/*'], 'view models are pure: tested without VS Code'),
-  layer(['src/webview/**'], ['vscode', 'express', 'find-my-way', 'node:*', '../core/*', '../upstream/*', '../hub/*', '../http/*', '../client/*', '../vscode/*'], 'the webview page sees only the shared message types'),
+  layer(['src/core/**'], ['vscode', 'express', 'find-my-way', '**/upstream/**', '**/hub/**', '**/http/**', '**/cli/**', '**/vscode/**'], 'the core is pure: no vscode, no HTTP routing, nothing above it'),
+  // Inside the core: shared infrastructure at the bottom; config, scoping, and sessions with
+  // ownership and safe mode above it.
+  layer(['src/core/infra/**'], ['vscode', 'express', 'find-my-way', '**/config/**', '**/sessions/**', '**/scoping/**', '**/upstream/**', '**/hub/**', '**/http/**', '**/cli/**', '**/vscode/**'], "the core's infrastructure depends on nothing else of the hub's"),
+  layer(['src/upstream/**'], ['vscode', 'express', 'find-my-way', '**/hub/**', '**/http/**', '**/cli/**', '**/vscode/**'], 'upstream depends only on core'),
+  layer(['src/hub/**'], ['vscode', 'express', 'find-my-way', '**/http/**', '**/cli/**', '**/vscode/**'], 'hub knows nothing of HTTP or VS Code'),
+  layer(['src/http/**'], ['vscode', 'express', '**/cli/**', '**/vscode/**'], 'the HTTP edge does not depend on its hosts'),
+  layer(['src/client/**'], ['vscode', 'express', 'find-my-way', '**/http/**', '**/cli/**', '**/vscode/**', '**/upstream/**'], 'the admin client speaks HTTP to a hub; it needs only its types'),
+  layer(['src/ui/**'], ['vscode', 'express', 'find-my-way', '**/http/**', '**/cli/**', '**/vscode/**', '**/upstream/**', '**/hub/**'], 'view models are pure: tested without VS Code'),
+  layer(['src/webview/**'], ['vscode', 'express', 'find-my-way', 'node:*', '**/core/**', '**/upstream/**', '**/hub/**', '**/http/**', '**/client/**', '**/vscode/**'], 'the webview page sees only the shared message types'),
   // The page script is type-checked for the DOM, by its own tsconfig.
   { files: ['src/webview/**'], languageOptions: { parserOptions: { projectService: false, project: './tsconfig.webview.json', tsconfigRootDir: import.meta.dirname } } },
   { files: ['test/**', 'bench/**'], rules: { 'no-console': 'off' } },

@@ -7,8 +7,8 @@
  *
  * Its own process keeps the load generator's CPU out of the hub's event loop and profile.
  */
-import { validateConfig } from '../src/core/config';
-import { silentLogger } from '../src/core/logger';
+import { validateConfig } from '../src/core/config/config';
+import { silentLogger } from '../src/core/infra/logger';
 import { runHub } from '../src/http/runHub';
 import { exitWhenTold } from './upstream';
 

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createParser } from 'eventsource-parser';
-import { matchesActivity, type ActivityFilter, type ActivityRecord } from '../core/activity';
+import { matchesActivity, type ActivityFilter, type ActivityRecord } from '../core/infra/activity';
 import { auditFileName } from '../hub/auditTrail';
 
 export const activityUsage = `  mcp-session-hub activity [--follow] [--session S] [--tool T] [--outcome O] [--upstream U] [--kind K]

@@ -2,10 +2,10 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseConfig } from '../core/config';
-import { inputEnvVarName } from '../core/configVariables';
-import { knownSources, mergeImport, readCandidates, type ImportCandidate, type ImportSource, type ImportSourceKind } from '../core/importServers';
-import { errorMessage } from '../core/logger';
+import { parseConfig } from '../core/config/config';
+import { inputEnvVarName } from '../core/config/configVariables';
+import { knownSources, mergeImport, readCandidates, type ImportCandidate, type ImportSource, type ImportSourceKind } from '../core/config/importServers';
+import { errorMessage } from '../core/infra/logger';
 
 export const importUsage = `  mcp-session-hub import [import options]   add the servers of VS Code, Claude and Cursor to a hub config`;
 

@@ -1,11 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { hubConfigJsonSchema } from '../core/configSchema';
-import { ConfigError } from '../core/errors';
-import { createLogger, errorMessage, type Logger, type LogLevel } from '../core/logger';
+import { hubConfigJsonSchema } from '../core/config/configSchema';
+import { ConfigError } from '../core/infra/errors';
+import { createLogger, errorMessage, type Logger, type LogLevel } from '../core/infra/logger';
 import { hubVersion } from '../hub/hub';
 import { isLoopbackHost } from '../http/security';
 import { runHub } from '../http/runHub';
@@ -14,15 +11,24 @@ import { FileSecretStore } from '../upstream/oauth/secretStore';
 import { importOptions, importUsage, ImportUsageError, runImport } from './importCommand';
 import { ActivityUsageError, activityUsage, runActivity } from './activityCommand';
 import { LoginUsageError, loginUsage, runLogin, signInLines, signInUrls } from './loginCommand';
+import { OutputSink } from './outputSink';
+import { defaultTokenFolder, resolveToken, TokenFileError } from './tokenFiles';
 import { auditFolder } from '../hub/auditTrail';
 
 export const defaultPort = 7337;
 export const tokenEnvVar = 'MCP_SESSION_HUB_TOKEN';
 export const adminTokenEnvVar = 'MCP_SESSION_HUB_ADMIN_TOKEN';
-export const defaultTokenFile = join(homedir(), '.mcp-session-hub', 'token');
+export const defaultTokenFile = join(defaultTokenFolder, 'token');
 /** The admin token's file is named this, next to the client token's file unless told otherwise. */
 export const adminTokenFileName = 'admin-token';
 export const ledgerFileName = 'ownership.journal';
+/** How long SIGTERM / SIGINT wait for a clean shutdown before the process exits anyway. */
+export const shutdownGraceMs = 10_000;
+
+// The CLI's two outputs. A dead reader (a supervisor restarting, `| tee` killed) makes them fail
+// with EPIPE; the hub then goes on silently instead of failing, or logging the failure, forever.
+const stderr = new OutputSink(process.stderr);
+const stdout = new OutputSink(process.stdout, (error) => stderr.write(`${new Date().toISOString()} warn  stdout failed (${errorMessage(error)}): its output is dropped\n`));
 
 const usage = `mcp-session-hub ${hubVersion}: a local multi-session MCP gateway
 
@@ -38,7 +44,8 @@ Options:
                        without it, an embedded demo config runs
   --port N             port on 127.0.0.1 (default ${defaultPort}; 0 picks a free one)
   --host H             address to bind (default 127.0.0.1; anything else is exposed to the network)
-  --token T            client token, for MCP endpoints (else $${tokenEnvVar}, else the token file)
+  --token T            client token, for MCP endpoints (else $${tokenEnvVar}, else the token file);
+                       other local users can read a flag in /proc/<pid>/cmdline: prefer those
   --token-file F       where the generated client token is kept (default ${defaultTokenFile})
   --admin-token T      admin token, for /admin/* only; must differ from the client token
                        (else $${adminTokenEnvVar}, else the admin token file)
@@ -57,22 +64,6 @@ Options:
   -v, --version        the version
 
 ${importOptions}`;
-
-/** A token: given, from the environment, or kept in a file only the user can read (created on first run). */
-function resolveToken(flag: string | undefined, envVar: string, tokenFile: string): { token: string; tokenFile?: string } {
-  if (flag) return { token: flag };
-  const fromEnv = process.env[envVar];
-  if (fromEnv) return { token: fromEnv };
-  if (existsSync(tokenFile)) {
-    const saved = readFileSync(tokenFile, 'utf8').trim();
-    if (saved) return { token: saved, tokenFile };
-  }
-  const token = randomBytes(32).toString('base64url');
-  mkdirSync(dirname(tokenFile), { recursive: true, mode: 0o700 });
-  writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
-  chmodSync(tokenFile, 0o600);
-  return { token, tokenFile };
-}
 
 async function serve(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -99,7 +90,7 @@ async function serve(argv: string[]): Promise<number> {
   const port = values.port === undefined ? defaultPort : Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a whole number from 0 to 65535 (got '${values.port}')`);
   const host = values.host ?? '127.0.0.1';
-  const logger = createLogger((lvl, line) => process.stderr.write(`${new Date().toISOString()} ${lvl.padEnd(5)} ${line}\n`), level);
+  const logger = createLogger((lvl, line) => stderr.write(`${new Date().toISOString()} ${lvl.padEnd(5)} ${line}\n`), level);
   keepServingOnUncaughtErrors(logger);
   if (!isLoopbackHost(host)) logger.warn(`binding ${host}: the hub is reachable from the network; anyone with the client token can use every upstream`);
 
@@ -108,8 +99,12 @@ async function serve(argv: string[]): Promise<number> {
   const tokenFilePath = resolve(values['token-file'] ?? defaultTokenFile);
   const adminTokenFilePath = resolve(values['admin-token-file'] ?? join(dirname(tokenFilePath), adminTokenFileName));
   if (adminTokenFilePath === tokenFilePath) throw new UsageError(`the admin token file must not be the token file (${tokenFilePath})`);
-  const { token, tokenFile } = resolveToken(values.token, tokenEnvVar, tokenFilePath);
-  const { token: adminToken, tokenFile: adminTokenFile } = resolveToken(values['admin-token'], adminTokenEnvVar, adminTokenFilePath);
+  // A command line is no place for a secret: every local user reads it in /proc/<pid>/cmdline (and `ps`).
+  if (values.token) logger.warn(`--token: other local users can read it in /proc/<pid>/cmdline and ps; give it as $${tokenEnvVar} or in a --token-file instead`);
+  if (values['admin-token']) logger.warn(`--admin-token: other local users can read it in /proc/<pid>/cmdline and ps; give it as $${adminTokenEnvVar} or in an --admin-token-file instead`);
+  const warn = (message: string) => logger.warn(message);
+  const { token, tokenFile } = resolveToken(values.token, tokenEnvVar, tokenFilePath, warn);
+  const { token: adminToken, tokenFile: adminTokenFile } = resolveToken(values['admin-token'], adminTokenEnvVar, adminTokenFilePath, warn);
   if (adminToken === token) throw new UsageError(`the admin token must differ from the client token (--admin-token, $${adminTokenEnvVar} or the admin token file)`);
   const configPath = values.config === undefined ? undefined : resolve(values.config);
   const configContext = { inputs: parseInputFlags(values.input), workspaceFolder: resolve(values.workspace ?? process.cwd()) };
@@ -136,7 +131,8 @@ async function serve(argv: string[]): Promise<number> {
   ]);
 
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ event: 'ready', url, tokenFile: tokenFile ?? null, adminTokenFile: adminTokenFile ?? null, endpoints, pid: process.pid, signIn: signInUrls(running.hub.state()) })}\n`);
+    const { starting } = running;
+    stdout.write(`${JSON.stringify({ event: 'ready', url, tokenFile: tokenFile ?? null, adminTokenFile: adminTokenFile ?? null, endpoints, pid: process.pid, starting, signIn: signInUrls(running.hub.state()) })}\n`);
   } else {
     const lines = [
       `MCP Session Hub ${hubVersion} listening on ${url} (config: ${running.hub.configSource})`,
@@ -144,10 +140,13 @@ async function serve(argv: string[]): Promise<number> {
       `  client token   ${tokenFile ? `in ${tokenFile}` : 'as given'} (MCP clients send Authorization: Bearer <token>)`,
       `  ${'admin'.padEnd(14)} ${url}/admin/state`,
       `  admin token    ${adminTokenFile ? `in ${adminTokenFile}` : 'as given'} (the admin API takes only this token)`,
+      ...(running.starting.length > 0
+        ? [`  still starting ${running.starting.join(', ')} (lists show their tools when they are ready, with list_changed)`]
+        : []),
       'Legacy SSE clients: replace /mcp with /sse. Ctrl+C stops the hub and its upstreams.',
       ...signInLines(running.hub.state()),
     ];
-    process.stdout.write(`${lines.join('\n')}\n`);
+    stdout.write(`${lines.join('\n')}\n`);
   }
 
   return new Promise<number>((resolveExit) => {
@@ -160,6 +159,11 @@ async function serve(argv: string[]): Promise<number> {
       }
       stopping = true;
       logger.info(`${signal}: closing sessions and upstreams`);
+      // Whatever state the hub is in, a signal ends it: a shutdown stuck on an upstream or a socket does not.
+      setTimeout(() => {
+        logger.warn(`${signal}: shutdown took over ${shutdownGraceMs} ms; exiting without waiting`);
+        resolveExit(1);
+      }, shutdownGraceMs).unref();
       running.close().then(
         () => resolveExit(0),
         (error: unknown) => {
@@ -179,6 +183,7 @@ async function serve(argv: string[]): Promise<number> {
  */
 function keepServingOnUncaughtErrors(logger: Logger): void {
   const report = (kind: string) => (error: unknown) => {
+    // The logger's sinks never throw, so reporting cannot raise the next uncaught error.
     logger.error(`${kind} (the hub keeps serving): ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   };
   process.on('uncaughtException', report('uncaught exception'));
@@ -201,11 +206,11 @@ function parseInputFlags(flags: string[] | undefined): Record<string, string> {
 export async function main(argv: string[]): Promise<number> {
   const line = readCommandLine(argv);
   if (line.kind === 'help') {
-    process.stdout.write(`${commandHelp(line.command, usage)}\n`);
+    stdout.write(`${commandHelp(line.command, usage)}\n`);
     return 0;
   }
   if (line.kind === 'version') {
-    process.stdout.write(`${hubVersion}\n`);
+    stdout.write(`${hubVersion}\n`);
     return 0;
   }
   try {
@@ -214,12 +219,12 @@ export async function main(argv: string[]): Promise<number> {
     if (command === 'serve') return await serve(rest);
     if (command === 'schema') {
       refuseArguments(rest);
-      process.stdout.write(`${JSON.stringify(hubConfigJsonSchema(), null, 2)}\n`);
+      stdout.write(`${JSON.stringify(hubConfigJsonSchema(), null, 2)}\n`);
       return 0;
     }
     if (command === 'login') {
       const defaultAdminTokenFile = join(dirname(defaultTokenFile), adminTokenFileName);
-      return await runLogin(rest, { port: defaultPort, adminTokenEnvVar, adminTokenFile: defaultAdminTokenFile }, (text) => process.stdout.write(text));
+      return await runLogin(rest, { port: defaultPort, adminTokenEnvVar, adminTokenFile: defaultAdminTokenFile }, (text) => stdout.write(text));
     }
     if (command === 'activity') {
       const stateFolder = dirname(defaultTokenFile);
@@ -228,25 +233,25 @@ export async function main(argv: string[]): Promise<number> {
       return await runActivity(
         rest,
         { port: defaultPort, adminTokenEnvVar, adminTokenFile: join(stateFolder, adminTokenFileName), auditFolder: auditFolder(stateFolder) },
-        (text) => process.stdout.write(text),
+        (text) => stdout.write(text),
         interrupt.signal,
       );
     }
-    return runImport(rest, (text) => process.stdout.write(text), (text) => process.stderr.write(text));
+    return runImport(rest, (text) => stdout.write(text), (text) => stderr.write(text));
   } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\n`);
+    if (error instanceof ConfigError || error instanceof TokenFileError) {
+      stderr.write(`${error.message}\n`);
       return 2;
     }
     if (error instanceof UsageError || error instanceof ImportUsageError || error instanceof LoginUsageError || error instanceof ActivityUsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`mcp-session-hub: ${errorMessage(error)}\n\n${usage}\n`);
+      stderr.write(`mcp-session-hub: ${errorMessage(error)}\n\n${usage}\n`);
       return 2;
     }
     if ((error as { code?: string }).code === 'EADDRINUSE') {
-      process.stderr.write(`mcp-session-hub: port already in use: ${errorMessage(error)}\n`);
+      stderr.write(`mcp-session-hub: port already in use: ${errorMessage(error)}\n`);
       return 1;
     }
-    process.stderr.write(`mcp-session-hub: ${errorMessage(error)}\n`);
+    stderr.write(`mcp-session-hub: ${errorMessage(error)}\n`);
     return 1;
   }
 }

@@ -1,4 +1,4 @@
-import type { Disposable } from '../core/lifecycle';
+import type { Disposable } from '../core/infra/lifecycle';
 import type { AdminState } from '../hub/adminState';
 
 /** What `/admin/state` answers: the hub's state and the URL it serves on. */

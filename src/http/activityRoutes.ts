@@ -1,5 +1,5 @@
-import { matchesActivity, type ActivityFilter, type ActivityRecord } from '../core/activity';
-import { errorMessage } from '../core/logger';
+import { matchesActivity, type ActivityFilter, type ActivityRecord } from '../core/infra/activity';
+import { errorMessage } from '../core/infra/logger';
 import type { AuditTrail } from '../hub/auditTrail';
 import type { Hub } from '../hub/hub';
 import { sendJson, type RouteTable } from './edge';

@@ -1,9 +1,9 @@
-import { errorMessage } from '../core/logger';
+import { errorMessage } from '../core/infra/logger';
 import type { Hub } from '../hub/hub';
 import { sendJson, sendJsonRpcError, type RouteTable } from './edge';
 import { StateBroadcaster } from './stateBroadcaster';
-import { RpcErrorCode } from '../core/errors';
-import type { TombstoneRelease } from '../core/ownershipLedger';
+import { RpcErrorCode } from '../core/infra/errors';
+import type { TombstoneRelease } from '../core/sessions/ownershipLedger';
 
 const kinds = ['id', 'name', 'path', 'uri'];
 

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HTTPMethod } from 'find-my-way';
-import type { RpcErrorCode } from '../core/errors';
+import type { RpcErrorCode } from '../core/infra/errors';
 
 /** One request that passed the edge's checks, with what its route and its body gave. */
 export type EdgeRequest = {

@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import createRouter, { type HTTPMethod } from 'find-my-way';
-import { RpcErrorCode } from '../core/errors';
-import { errorMessage, type Logger } from '../core/logger';
+import { RpcErrorCode } from '../core/infra/errors';
+import { errorMessage, type Logger } from '../core/infra/logger';
 import { hubVersion, type Hub } from '../hub/hub';
 import type { AuditTrail } from '../hub/auditTrail';
 import { activityRoutes } from './activityRoutes';

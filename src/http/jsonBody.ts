@@ -4,8 +4,8 @@ import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { parse as parseContentType } from 'content-type';
 import getRawBody from 'raw-body';
 import { isJsonContentType } from '@modelcontextprotocol/sdk/shared/mediaType.js';
-import { RpcErrorCode } from '../core/errors';
-import { jsonDepthExceeds } from '../core/jsonDepth';
+import { RpcErrorCode } from '../core/infra/errors';
+import { jsonDepthExceeds } from '../core/infra/jsonDepth';
 import { EdgeRefusal } from './edge';
 
 export type BodyLimits = {

@@ -4,16 +4,16 @@ import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest, isJSONRPCRequest, JSONRPCMessageSchema, SUPPORTED_PROTOCOL_VERSIONS, type InitializeRequest, type JSONRPCRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HookedTransport } from '../core/hookedTransport';
-import { errorMessage, type Logger } from '../core/logger';
-import { keyedSessionId, sessionKeyPattern, type Connection, type TransportKind } from '../core/sessions';
+import { HookedTransport } from '../core/infra/hookedTransport';
+import { errorMessage, type Logger } from '../core/infra/logger';
+import { keyedSessionId, sessionKeyPattern, type Connection, type TransportKind } from '../core/sessions/sessions';
 import type { Hub } from '../hub/hub';
 import { answerDirectly, asDirectToolCall, cancelledRequestId } from '../hub/directCall';
 import { ClientConnection } from './clientConnection';
 import { DirectResponse } from './directResponse';
 import type { SavedConnection, SavedConnections } from './savedConnections';
 import { sendJsonRpcError, type EdgeRequest, type RouteTable } from './edge';
-import { RpcErrorCode } from '../core/errors';
+import { RpcErrorCode } from '../core/infra/errors';
 
 /** What a client at the session or connection cap is told to wait before it tries again. */
 const retryAfterSeconds = 5;
@@ -108,6 +108,7 @@ export class McpRoutes {
         if (await this.tryDirectPath(request, client)) return;
         this.holdStreamOpen(req, res, client.connection);
         this.cancelWhenCutOff(request, client.hooked);
+        client.track(res);
         await client.transport.handleRequest(req, res, body);
         return;
       }
@@ -152,7 +153,8 @@ export class McpRoutes {
     }
     const call = asDirectToolCall(body);
     if (!call || client.directCalls.has(call.id)) return false;
-    const response = new DirectResponse(res, client.transport.sessionId ?? '', call.id);
+    client.track(res);
+    const response = new DirectResponse(res, client.transport.sessionId ?? '', call.id, (message, size) => client.admit(message, size));
     client.directCalls.set(call.id, response);
     try {
       response.end(await answerDirectly(call, client.endpoint, response.controller.signal, req.headers));
@@ -257,6 +259,7 @@ export class McpRoutes {
       const transport = new SSEServerTransport(messagesPath, res);
       // Every message of a legacy SSE connection takes the SDK's path: no direct calls.
       const client = new ClientConnection(this.hub, 'sse', virtualServer, transport);
+      client.track(res);
       client.open(transport.sessionId, key.key).openStreams = 1; // the stream is the connection: it is not idle while open
       await client.start();
     } catch (error) {

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { ConfigContext, HubConfig } from '../core/config';
-import { loadConfigFile, watchConfigFile } from '../core/configFile';
-import { defaultConfig } from '../core/defaultConfig';
-import type { Disposable } from '../core/lifecycle';
-import type { Logger } from '../core/logger';
+import type { ConfigContext, HubConfig } from '../core/config/config';
+import { loadConfigFile, watchConfigFile } from '../core/config/configFile';
+import { defaultConfig } from '../core/config/defaultConfig';
+import type { Disposable } from '../core/infra/lifecycle';
+import type { Logger } from '../core/infra/logger';
 import { AuditTrail, auditFolder } from '../hub/auditTrail';
 import { Hub, hubVersion } from '../hub/hub';
 import { Telemetry } from '../hub/telemetry';
@@ -56,6 +56,8 @@ export type RunHubOptions = {
 export type RunningHub = {
   hub: Hub;
   gateway: RunningGateway;
+  /** Upstreams still in their first try when `hub.readyWaitMs` ran out (their lists follow by list_changed). */
+  starting: string[];
   /** Reads the config file again now (as a change would), with the context as it is now: a host learnt an input's value. */
   reload(): Promise<void>;
   close(): Promise<void>;
@@ -102,10 +104,10 @@ export async function runHub(options: RunHubOptions): Promise<RunningHub> {
       ? undefined
       : new SavedConnections(join(dirname(options.ledgerPath), 'connections.json'), logger.child('connections'), () => hub.config.settings.maxConnections);
   hub.start();
-  // Ready means ready: no client is told the hub is up before every upstream has had its first try.
-  await hub.settled();
 
+  // Listen first: /healthz and every client are answered while upstreams start.
   let gateway: RunningGateway;
+  let starting: string[];
   try {
     gateway = await startGateway({
       hub,
@@ -118,6 +120,9 @@ export async function runHub(options: RunHubOptions): Promise<RunningHub> {
       ...(savedConnections ? { savedConnections } : {}),
       ...(audit ? { audit } : {}),
     });
+    // Ready means ready, within a bound: the caller hears of it once every upstream has had its
+    // first try, or after hub.readyWaitMs with the names of those still starting.
+    starting = await hub.settled();
   } catch (error) {
     await hub.close();
     auditing?.dispose();
@@ -146,6 +151,7 @@ export async function runHub(options: RunHubOptions): Promise<RunningHub> {
   return {
     hub,
     gateway,
+    starting,
     reload,
     async close() {
       watcher?.dispose();

@@ -1,7 +1,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { InitializeRequest } from '@modelcontextprotocol/sdk/types.js';
-import { errorMessage, type Logger } from '../core/logger';
+import { errorMessage, type Logger } from '../core/infra/logger';
 
 /**
  * What it takes to serve a Streamable HTTP connection again after the hub restarted: its id

@@ -1,7 +1,7 @@
 import { hash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { RpcErrorCode } from '../core/errors';
+import { RpcErrorCode } from '../core/infra/errors';
 import { EdgeRefusal } from './edge';
 
 const loopbackHostnames = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);

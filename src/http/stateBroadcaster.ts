@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import type { Event } from '../core/events';
-import type { Disposable } from '../core/lifecycle';
+import type { Event } from '../core/infra/events';
+import type { Disposable } from '../core/infra/lifecycle';
 
 export type StateBroadcasterOptions = {
   /** Builds the state to send; called at most once per snapshot, whatever the number of subscribers. */

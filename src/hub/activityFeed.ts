@@ -1,6 +1,6 @@
-import type { ActivityLog } from '../core/activity';
-import type { Disposable } from '../core/lifecycle';
-import type { LogicalSession, SessionEvent } from '../core/sessions';
+import type { ActivityLog } from '../core/infra/activity';
+import type { Disposable } from '../core/infra/lifecycle';
+import type { LogicalSession, SessionEvent } from '../core/sessions/sessions';
 import type { UpstreamStatus } from '../upstream/upstreamConnection';
 import type { Telemetry } from './telemetry';
 

@@ -1,9 +1,9 @@
-import type { ActivityRecord } from '../core/activity';
-import type { Ownership, OwnershipLedger } from '../core/ownershipLedger';
-import type { SafeModeDecision } from '../core/safeMode';
-import type { ScopedCatalog } from '../core/catalog';
-import type { HubConfig } from '../core/config';
-import type { LogicalSession } from '../core/sessions';
+import type { ActivityRecord } from '../core/infra/activity';
+import type { Ownership, OwnershipLedger } from '../core/sessions/ownershipLedger';
+import type { SafeModeDecision } from '../core/sessions/safeMode';
+import type { ScopedCatalog } from '../core/scoping/catalog';
+import type { HubConfig } from '../core/config/config';
+import type { LogicalSession } from '../core/sessions/sessions';
 import type { UpstreamConnection, UpstreamState } from '../upstream/upstreamConnection';
 import type { InstanceInfo, InstancePool } from './instancePool';
 
@@ -103,6 +103,10 @@ export type SessionState = {
     calls: number;
     errors: number;
     averageLatencyMs: number | null;
+    /** Bytes written to the client and not yet read by it (bounded by hub.maxQueuedBytesPerConnection). */
+    queuedBytes: number;
+    /** Logs dropped and progress coalesced because the client did not read. */
+    droppedMessages: number;
   }[];
   /** This session's own instances of per-session upstreams. */
   instances: InstanceInfo[];
@@ -206,6 +210,8 @@ export function buildAdminState(input: {
         calls: c.calls,
         errors: c.errors,
         averageLatencyMs: c.calls > 0 ? Math.round((c.totalLatencyMs / c.calls) * 100) / 100 : null,
+        queuedBytes: c.edge.queuedBytes ?? 0,
+        droppedMessages: c.edge.droppedMessages ?? 0,
       })),
       instances: [...input.pools.values()].flatMap((pool) => pool.describe(session.id) ?? []),
       ownedIds: session.ledger.entries,

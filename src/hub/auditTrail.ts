@@ -1,8 +1,8 @@
 import { promises as fs, mkdirSync, chmodSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ActivityRecord, ActivitySettings } from '../core/activity';
-import { errorMessage, type Logger } from '../core/logger';
+import type { ActivityRecord, ActivitySettings } from '../core/infra/activity';
+import { errorMessage, type Logger } from '../core/infra/logger';
 
 /** The audit file's name in its folder; rotated ones are `activity.1.jsonl` (newest) … `activity.N.jsonl`. */
 export const auditFileName = 'activity.jsonl';

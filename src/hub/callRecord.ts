@@ -1,8 +1,8 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import type { ActivityLog, ActivityRecord } from '../core/activity';
-import type { SafeModeDecision, SafeModeJournal } from '../core/safeMode';
-import type { ApprovalAnswer } from '../core/safeModeGate';
-import type { Connection, LogicalSession } from '../core/sessions';
+import type { ActivityLog, ActivityRecord } from '../core/infra/activity';
+import type { SafeModeDecision, SafeModeJournal } from '../core/sessions/safeMode';
+import type { ApprovalAnswer } from '../core/sessions/safeModeGate';
+import type { Connection, LogicalSession } from '../core/sessions/sessions';
 import { errorTypeOf, type RequestTrace, type Telemetry } from './telemetry';
 
 /** What a call record starts from: the request as the client sent it. */

@@ -26,11 +26,11 @@ import {
   type ServerResult,
 } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import type { Route, ScopedCatalog } from '../core/catalog';
-import { admit, describeIdentifier, type ApprovalAnswer, type ApprovalQuestion } from '../core/safeModeGate';
-import { RpcError, RpcErrorCode } from '../core/errors';
-import { passesLogLevel } from '../core/logLevels';
-import type { Connection, LogicalSession } from '../core/sessions';
+import type { Route, ScopedCatalog } from '../core/scoping/catalog';
+import { admit, describeIdentifier, type ApprovalAnswer, type ApprovalQuestion } from '../core/sessions/safeModeGate';
+import { RpcError, RpcErrorCode } from '../core/infra/errors';
+import { passesLogLevel } from '../core/infra/logLevels';
+import type { Connection, LogicalSession } from '../core/sessions/sessions';
 import type { UpstreamRequestOptions } from '../upstream/forwardedRequests';
 import type { UpstreamConnection } from '../upstream/upstreamConnection';
 import { hubVersion, type Hub } from './hub';

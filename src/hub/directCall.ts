@@ -6,7 +6,7 @@ import {
   type JSONRPCMessage,
   type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
-import { RpcErrorCode } from '../core/errors';
+import { RpcErrorCode } from '../core/infra/errors';
 import type { CallContext, ConnectionEndpoint } from './connectionServer';
 
 /**

@@ -1,23 +1,24 @@
 import { type ClientCapabilities, type Tool } from '@modelcontextprotocol/sdk/types.js';
-import { catalogCategories, globalView, ScopedCatalog, virtualServerView, type CatalogCategory, type UpstreamCatalog } from '../core/catalog';
-import { upstreamFingerprint, type HubConfig, type UpstreamConfig } from '../core/config';
-import { ConfigError } from '../core/errors';
-import { Emitter } from '../core/events';
-import type { Disposable } from '../core/lifecycle';
-import { mostVerbose, type McpLogLevel } from '../core/logLevels';
-import { errorMessage, type Logger } from '../core/logger';
-import type { OwnershipRecord, OwnershipStore, SharedOwnership, TombstoneRelease } from '../core/ownershipLedger';
-import type { GateCall } from '../core/safeModeGate';
-import { profileFor } from '../core/safeModeProfiles';
-import { SessionRegistry, type Connection, type LogicalSession } from '../core/sessions';
-import { composeInstructions } from '../core/instructions';
-import { metaValue } from '../core/metaPath';
+import { catalogCategories, globalView, ScopedCatalog, virtualServerView, type CatalogCategory, type UpstreamCatalog } from '../core/scoping/catalog';
+import { upstreamFingerprint, type HubConfig, type UpstreamConfig } from '../core/config/config';
+import { ConfigError } from '../core/infra/errors';
+import { Emitter } from '../core/infra/events';
+import type { Disposable } from '../core/infra/lifecycle';
+import { mostVerbose, type McpLogLevel } from '../core/infra/logLevels';
+import { errorMessage, type Logger } from '../core/infra/logger';
+import type { OwnershipRecord, OwnershipStore, SharedOwnership, TombstoneRelease } from '../core/sessions/ownershipLedger';
+import type { GateCall } from '../core/sessions/safeModeGate';
+import { profileFor } from '../core/sessions/safeModeProfiles';
+import { SessionRegistry, type Connection, type LogicalSession } from '../core/sessions/sessions';
+import { composeInstructions } from '../core/scoping/instructions';
+import { metaValue } from '../core/sessions/metaPath';
+import { escapedForLog, isUsableConversationId } from '../core/sessions/conversationIds';
 import { announcedCapabilities } from '../upstream/attribution';
 import { UpstreamConnection, type UpstreamStatus } from '../upstream/upstreamConnection';
 import { OAuthCallbackServer } from '../upstream/oauth/callbackServer';
 import { MemorySecretStore, type SecretStore } from '../upstream/oauth/secretStore';
 import { UpstreamAuth } from '../upstream/oauth/upstreamAuth';
-import { ActivityLog, RecentCalls } from '../core/activity';
+import { ActivityLog, RecentCalls } from '../core/infra/activity';
 import { followUpstream, recordSessionEvent } from './activityFeed';
 import { buildAdminState, type AdminState } from './adminState';
 import { HubMetrics } from './hubMetrics';
@@ -25,7 +26,7 @@ import { Telemetry } from './telemetry';
 import { InstancePool } from './instancePool';
 import { MessageRouter } from './messageRouter';
 import { upstreamSpelling } from './upstreamSpelling';
-import { RpcError, RpcErrorCode } from '../core/errors';
+import { RpcError, RpcErrorCode } from '../core/infra/errors';
 
 export const hubVersion = '0.1.0';
 
@@ -84,6 +85,8 @@ export class Hub implements Disposable {
   /** The instances of each per-session upstream. */
   private readonly pools = new Map<string, InstancePool>();
   private scopes = new Map<string, ScopedCatalog>();
+  /** Upstream connections still in their first connection attempt, with when it began. */
+  private readonly firstTryStarted = new WeakMap<UpstreamConnection, number>();
   private lastConfigError?: { at: number; message: string };
   /** Safe-mode switches set at run time from the admin API: per upstream, and for all. */
   private readonly safeModeOverrides = new Map<string, boolean>();
@@ -160,12 +163,24 @@ export class Hub implements Disposable {
 
   /**
    * Settles when every upstream (of `virtualServer`'s view, or all) has finished its first
-   * connection attempt, ready or failed: each attempt is bounded by its start timeout. The
-   * CLI's ready line waits for it, and so does a list that arrives while an upstream is starting.
+   * connection attempt, ready or failed, or once each still trying has been at it for
+   * `hub.readyWaitMs`, and names those still in their first try. The ready line waits for it,
+   * and so does a list that arrives while an upstream is starting: one slow upstream holds up
+   * no one for longer than the bound (and no one at all once it has taken longer), and its
+   * catalog, when it comes, reaches sessions as `list_changed`.
    */
-  async settled(virtualServer?: string): Promise<void> {
+  async settled(virtualServer?: string): Promise<string[]> {
     const ids = virtualServer === undefined ? [...this.upstreams.keys()] : (this.scope(virtualServer)?.view.upstreams ?? []);
-    await Promise.all(ids.map((id) => this.upstreams.get(id)?.firstAttempt));
+    const still = () => ids.filter((id) => this.firstTryStarted.has(this.upstreams.get(id) as UpstreamConnection));
+    const pending = still().map((id) => this.upstreams.get(id) as UpstreamConnection);
+    if (pending.length === 0) return []; // the usual case: no timer
+    const waitMs = Math.max(...pending.map((upstream) => (this.firstTryStarted.get(upstream) ?? 0) + this.configValue.settings.readyWaitMs)) - Date.now();
+    if (waitMs > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all(pending.map((upstream) => upstream.firstAttempt)), new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)))]);
+      clearTimeout(timer);
+    }
+    return still();
   }
 
   /** The catalog a connection to `virtualServer` (or the global endpoint) may use, or undefined if no such server. */
@@ -227,10 +242,12 @@ export class Hub implements Disposable {
     for (const key of settings.sessionKeys) {
       const value = metaValue(meta, key);
       if (value === undefined) continue;
-      if (typeof value !== 'string' || value.length === 0 || value.length > 256) {
+      if (!isUsableConversationId(value)) {
         if (!connection.warnedAboutChatKey) {
           connection.warnedAboutChatKey = true;
-          this.options.logger.warn(`connection ${connection.id}: _meta["${key}"] is not a string of 1-256 characters; its calls run in the connection's session`);
+          this.options.logger.warn(
+            `connection ${connection.id}: _meta["${key}"] ${escapedForLog(value)} is not a string of 1-256 characters without control characters or lone surrogates (a usable conversation id); its calls run in the connection's session`,
+          );
         }
         return { session: connection.session };
       }
@@ -492,6 +509,8 @@ export class Hub implements Disposable {
       ...(config.perSession ? { instance: { sessionId: () => 'probe' } } : {}),
     });
     this.upstreams.set(config.id, connection);
+    this.firstTryStarted.set(connection, Date.now());
+    void connection.firstAttempt.then(() => this.firstTryStarted.delete(connection));
     connection.onDidChangeCatalog(() => {
       if (this.upstreams.get(config.id) === connection) this.rebuildScopes();
     });

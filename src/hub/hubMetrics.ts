@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { ActivityLog, ActivityRecord } from '../core/activity';
-import type { Disposable } from '../core/lifecycle';
+import type { ActivityLog, ActivityRecord } from '../core/infra/activity';
+import type { Disposable } from '../core/infra/lifecycle';
 import type { AdminState } from './adminState';
 
 /**

@@ -1,10 +1,10 @@
 import type { UpstreamAuth } from '../upstream/oauth/upstreamAuth';
-import type { PerSessionPolicy, UpstreamConfig } from '../core/config';
-import { InstanceLimitError } from '../core/errors';
-import { usesInstanceVariable } from '../core/instanceVariables';
-import type { Disposable } from '../core/lifecycle';
-import { errorMessage, type Logger } from '../core/logger';
-import type { LogicalSession } from '../core/sessions';
+import type { PerSessionPolicy, UpstreamConfig } from '../core/config/config';
+import { InstanceLimitError } from '../core/infra/errors';
+import { usesInstanceVariable } from '../core/config/instanceVariables';
+import type { Disposable } from '../core/infra/lifecycle';
+import { errorMessage, type Logger } from '../core/infra/logger';
+import type { LogicalSession } from '../core/sessions/sessions';
 import type { UpstreamMessageHandlers } from '../upstream/attribution';
 import { UpstreamConnection, type UpstreamState } from '../upstream/upstreamConnection';
 

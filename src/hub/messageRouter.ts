@@ -1,15 +1,15 @@
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ClientCapabilities, type LoggingMessageNotification } from '@modelcontextprotocol/sdk/types.js';
-import { passesLogLevel } from '../core/logLevels';
-import { errorMessage, type Logger } from '../core/logger';
-import type { Connection, SessionRegistry } from '../core/sessions';
-import { SubscriptionTable } from '../core/subscriptions';
+import { passesLogLevel } from '../core/infra/logLevels';
+import { errorMessage, type Logger } from '../core/infra/logger';
+import type { Connection, SessionRegistry } from '../core/sessions/sessions';
+import { SubscriptionTable } from '../core/sessions/subscriptions';
 import type { Attribution, ClientBoundRequest, UpstreamMessageHandlers } from '../upstream/attribution';
 import { maxTimerMs } from '../upstream/forwardedRequests';
 import { passthroughResult } from '../upstream/passthrough';
 import type { UpstreamConnection } from '../upstream/upstreamConnection';
-import { RpcError, RpcErrorCode } from '../core/errors';
+import { RpcError, RpcErrorCode } from '../core/infra/errors';
 
 
 /**

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fdatasyncSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { OwnershipIndex, OwnershipRecord, OwnershipStore } from '../core/ownershipLedger';
-import { errorMessage, type Logger } from '../core/logger';
+import type { OwnershipIndex, OwnershipRecord, OwnershipStore } from '../core/sessions/ownershipLedger';
+import { errorMessage, type Logger } from '../core/infra/logger';
 
 /**
  * The ownership ledger on disk, for one hub process: an append-only journal of the index's

@@ -1,7 +1,7 @@
 import Redis from 'ioredis';
-import { errorMessage, type Logger } from '../core/logger';
-import type { Ending, RemoteOwner, SharedOwnership } from '../core/ownershipLedger';
-import { containersOf, isContainerKind, type CanonicalForm } from '../core/spelling';
+import { errorMessage, type Logger } from '../core/infra/logger';
+import type { Ending, RemoteOwner, SharedOwnership } from '../core/sessions/ownershipLedger';
+import { containersOf, isContainerKind, type CanonicalForm } from '../core/sessions/spelling';
 
 /**
  * Ownership shared by every hub process on one Redis: who owns what is decided there, so two

@@ -6,8 +6,8 @@ import { OTLPTraceExporter as OTLPProtoTraceExporter } from '@opentelemetry/expo
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
-import type { TelemetrySettings } from '../core/activity';
-import { errorMessage, type Logger } from '../core/logger';
+import type { TelemetrySettings } from '../core/infra/activity';
+import { errorMessage, type Logger } from '../core/infra/logger';
 
 
 /** What turns tracing on, read from the environment and the config; undefined: off. */

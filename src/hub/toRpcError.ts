@@ -1,5 +1,5 @@
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
-import { InstanceLimitError, RpcError, RpcErrorCode, UpstreamUnavailableError } from '../core/errors';
+import { InstanceLimitError, RpcError, RpcErrorCode, UpstreamUnavailableError } from '../core/infra/errors';
 import { describeUpstreamError } from '../upstream/transportFactory';
 
 /**

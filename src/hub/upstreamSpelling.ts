@@ -2,8 +2,8 @@ import { statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { UpstreamConfig } from '../core/config';
-import { containersOf, judgeIdentifier, localSpelling, type Spelling } from '../core/spelling';
+import type { UpstreamConfig } from '../core/config/config';
+import { containersOf, judgeIdentifier, localSpelling, type Spelling } from '../core/sessions/spelling';
 
 /**
  * How safe mode reads one upstream's paths, worked out once per upstream config: the folders a
@@ -13,14 +13,23 @@ import { containersOf, judgeIdentifier, localSpelling, type Spelling } from '../
  */
 export type UpstreamSpelling = { spelling: Spelling; unownable: ReadonlySet<string> };
 
-const byConfig = new WeakMap<UpstreamConfig, UpstreamSpelling>();
+/** Worked out once per upstream config, and once per instance directory of it: every call reads it. */
+const byConfig = new WeakMap<UpstreamConfig, { base: UpstreamSpelling; byInstance: Map<string, UpstreamSpelling> }>();
 
 export function upstreamSpelling(config: UpstreamConfig, instanceDir?: string): UpstreamSpelling {
-  let base = byConfig.get(config);
-  if (!base) byConfig.set(config, (base = spellingOf(config)));
+  let known = byConfig.get(config);
+  if (!known) byConfig.set(config, (known = { base: spellingOf(config), byInstance: new Map() }));
+  const { base, byInstance } = known;
   if (!instanceDir) return base;
-  const spelling = { ...base.spelling, bases: [...base.spelling.bases, instanceDir] };
-  return { spelling, unownable: new Set([...base.unownable, ...unownableOf([instanceDir], spelling)]) };
+  let instance = byInstance.get(instanceDir);
+  if (!instance) {
+    const spelling = { ...base.spelling, bases: [...base.spelling.bases, instanceDir] };
+    instance = { spelling, unownable: new Set([...base.unownable, ...unownableOf([instanceDir], spelling)]) };
+    // Bounded by the upstream's instances over time; an instance's directory is not reused.
+    if (byInstance.size >= 1_000) byInstance.delete(byInstance.keys().next().value as string);
+    byInstance.set(instanceDir, instance);
+  }
+  return instance;
 }
 
 function spellingOf(config: UpstreamConfig): UpstreamSpelling {

@@ -6,7 +6,7 @@ import {
   type ClientCapabilities,
   type LoggingMessageNotification,
 } from '@modelcontextprotocol/sdk/types.js';
-import type { UpstreamConfig } from '../core/config';
+import type { UpstreamConfig } from '../core/config/config';
 
 /** The client request an upstream request is made for: where the upstream's requests and logs go back. */
 export type CallOrigin = {

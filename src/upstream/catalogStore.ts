@@ -5,10 +5,10 @@ import {
   ToolListChangedNotificationSchema,
   type ClientRequest,
 } from '@modelcontextprotocol/sdk/types.js';
-import { catalogCategories, emptyCatalog, type CatalogCategory, type UpstreamCatalog } from '../core/catalog';
-import { Emitter } from '../core/events';
-import type { Disposable } from '../core/lifecycle';
-import { errorMessage, type Logger } from '../core/logger';
+import { catalogCategories, emptyCatalog, type CatalogCategory, type UpstreamCatalog } from '../core/scoping/catalog';
+import { Emitter } from '../core/infra/events';
+import type { Disposable } from '../core/infra/lifecycle';
+import { errorMessage, type Logger } from '../core/infra/logger';
 import { passthroughResult } from './passthrough';
 
 const maxListPages = 100;
@@ -72,10 +72,30 @@ export class CatalogStore implements Disposable {
     this.changed.fire(this.value);
   }
 
-  /** Fetches again the categories a `list_changed` notification from `client` names. */
+  /**
+   * Fetches again the categories a `list_changed` notification from `client` names. A storm of
+   * them costs one re-list in flight per category plus one trailing re-list (which sees every
+   * change announced meanwhile), and nothing per notification beyond reading it.
+   */
   follow(client: Client, options: FollowOptions): void {
-    const refresh = (categories: CatalogCategory[]) => () => {
-      void this.refresh(client, categories, options);
+    const refresh = (categories: CatalogCategory[]) => {
+      let running = false;
+      let again = false;
+      const run = async (): Promise<void> => {
+        running = true;
+        try {
+          do {
+            again = false;
+            await this.refresh(client, categories, options);
+          } while (again && options.stillCurrent());
+        } finally {
+          running = false;
+        }
+      };
+      return () => {
+        if (running) again = true;
+        else void run();
+      };
     };
     client.setNotificationHandler(ToolListChangedNotificationSchema, refresh(['tools']));
     client.setNotificationHandler(PromptListChangedNotificationSchema, refresh(['prompts']));

@@ -1,12 +1,12 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpError, type ClientRequest, type JSONRPCMessage, type Progress } from '@modelcontextprotocol/sdk/types.js';
-import type { HookedTransport } from '../core/hookedTransport';
+import type { HookedTransport } from '../core/infra/hookedTransport';
 import type { Attributor, CallOrigin } from './attribution';
 import { postAuthorized, SignInNeededError, type PostTarget } from './directPost';
 import { howToSignIn } from './oauth/upstreamAuth';
 import { passthroughResult, type PassthroughResult } from './passthrough';
-import { RpcErrorCode, UpstreamUnavailableError } from '../core/errors';
+import { RpcErrorCode, UpstreamUnavailableError } from '../core/infra/errors';
 
 export type UpstreamRequestOptions = {
   signal?: AbortSignal;

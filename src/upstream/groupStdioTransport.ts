@@ -4,7 +4,7 @@ import { getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js
 import { deserializeMessage, serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import { defaultSettings } from '../core/config';
+import { defaultSettings } from '../core/config/config';
 import { LineBuffer } from './lineBuffer';
 import { holdWatchdog, newFamilyMarker } from './familyWatchdog';
 import { familyEnvName, ProcessTree } from './processTree';

@@ -1,4 +1,4 @@
-import type { Logger } from '../core/logger';
+import type { Logger } from '../core/infra/logger';
 
 const defaultBackoffBaseMs = 500;
 const backoffMaxMs = 30_000;

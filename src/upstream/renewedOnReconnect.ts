@@ -1,7 +1,7 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { ServerCapabilities } from '@modelcontextprotocol/sdk/types.js';
-import type { McpLogLevel } from '../core/logLevels';
-import { errorMessage, type Logger } from '../core/logger';
+import type { McpLogLevel } from '../core/infra/logLevels';
+import { errorMessage, type Logger } from '../core/infra/logger';
 import { passthroughResult } from './passthrough';
 
 /**

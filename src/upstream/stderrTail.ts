@@ -1,4 +1,4 @@
-import type { Logger } from '../core/logger';
+import type { Logger } from '../core/infra/logger';
 
 /** A stderr line that says why: `Error: ENOENT: …`, `fatal: …`, `cannot open …`. */
 const reasonLine = /\b(error|exception|fatal|cannot|can't|denied|not found|no such)\b/i;

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { errorMessage, type Logger } from '../core/logger';
+import { errorMessage, type Logger } from '../core/infra/logger';
 import type { TreeNode } from '../ui/treeModel';
 import { DashboardPanel } from './dashboardPanel';
 import type { HubController } from './hubController';

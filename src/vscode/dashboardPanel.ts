@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
-import { errorMessage } from '../core/logger';
+import { errorMessage } from '../core/infra/logger';
 import { buildDashboard } from '../ui/dashboardModel';
 import { parseFromDashboard, type ToDashboard } from '../ui/messages';
 import type { HubController } from './hubController';

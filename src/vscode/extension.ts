@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { createLogger } from '../core/logger';
+import { createLogger } from '../core/infra/logger';
 import { registerCommands } from './commands';
 import { applyToolCheckboxes, registerConfigCommands } from './configCommands';
 import { HubController } from './hubController';

@@ -4,10 +4,10 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
 import * as vscode from 'vscode';
 import { AdminClient, AdminHttpError, type HubState } from '../client/adminClient';
-import { readDeclaredInputs, type ConfigContext, type HubConfig } from '../core/config';
-import { inputEnvVarName } from '../core/configVariables';
-import { defaultConfigJson } from '../core/defaultConfig';
-import { errorMessage, type Logger } from '../core/logger';
+import { readDeclaredInputs, type ConfigContext, type HubConfig } from '../core/config/config';
+import { inputEnvVarName } from '../core/config/configVariables';
+import { defaultConfigJson } from '../core/config/defaultConfig';
+import { errorMessage, type Logger } from '../core/infra/logger';
 import { runHub, type RunningHub } from '../http/runHub';
 import { InputValues } from './inputValues';
 import { VsCodeSecretStore } from './signIn';
@@ -197,6 +197,7 @@ export class HubController implements vscode.Disposable {
         ledgerPath: join(this.context.globalStorageUri.fsPath, 'ownership.journal'),
       });
       this.logger.info(`hosting the hub on ${this.url} (config ${configPath})`);
+      if (this.running.starting.length > 0) this.logger.info(`still starting after hub.readyWaitMs: ${this.running.starting.join(', ')} (their tools follow with list_changed)`);
       this.follow(tokens, 'hosting');
       // Not awaited: the hub serves what it can while the user answers.
       this.inputWatch?.dispose();

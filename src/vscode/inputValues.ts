@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
-import type { HubConfig } from '../core/config';
-import { inputEnvVarName, type InputDeclaration } from '../core/configVariables';
+import type { HubConfig } from '../core/config/config';
+import { inputEnvVarName, type InputDeclaration } from '../core/config/configVariables';
 
 const secretKey = (id: string) => `mcpSessionHub.input.${id}`;
 

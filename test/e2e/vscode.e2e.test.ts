@@ -350,7 +350,8 @@ describe('VS Code end to end (code-server + Chromium)', function () {
       }
     }, 'a new hub on the same port', 60_000);
     assert.equal(after.url, hub.url);
-    assert.match(hubLogs(), /lost the hub[\s\S]*hosting the hub on/);
+    // The hub answers as soon as it listens; the window logs that it hosts it once its start returns.
+    await until(() => (/lost the hub[\s\S]*hosting the hub on/.test(hubLogs()) ? true : undefined), 'the second window to log that it hosts the hub', 60_000);
     page = second;
     await page.locator('.activitybar [aria-label^="MCP Session Hub"]').first().click();
     await page.locator('.monaco-list-row', { hasText: 'Virtual Servers' }).first().waitFor({ timeout: 30_000 });
@@ -368,6 +369,8 @@ describe('VS Code end to end (code-server + Chromium)', function () {
     await page.locator('.monaco-list-row', { hasText: firstWindowOwned }).first().waitFor({ timeout: 15_000 });
     await shot('tree-tombstones');
     const refusedToOthers = async (name: string) => {
+      // A new hub answers while its upstreams still start: the demo's tools are there once it is ready.
+      await until(async () => ((await adminState()).upstreams.find((u) => u.id === 'demo')?.state === 'ready' ? true : undefined), 'the demo upstream ready in the new hub', 60_000);
       const other = new Client({ name, version: '1.0.0' });
       await other.connect(new StreamableHTTPClientTransport(new URL(`${hub.url}/servers/editor/mcp`), { requestInit: { headers: { authorization: `Bearer ${hub.token}` } } }));
       try {

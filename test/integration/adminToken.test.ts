@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { AdminClient, AdminHttpError } from '../../src/client/adminClient';
-import { validateConfig } from '../../src/core/config';
-import { createLogger } from '../../src/core/logger';
+import { validateConfig } from '../../src/core/config/config';
+import { createLogger } from '../../src/core/infra/logger';
 import { runHub } from '../../src/http/runHub';
 import { adminAuth, connectClient, demoUpstream, startTestHub, testAdminToken, testToken, transports, type TestHub } from '../support/hubHarness';
 import { initializeBody, rawRequest, type RawResponse } from '../support/rawHttp';

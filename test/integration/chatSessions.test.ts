@@ -149,6 +149,24 @@ describe('chat sessions from the conversation id in _meta', function () {
     assert.deepEqual(chatSessions().map((s) => s.chat?.conversationId).sort(), ['t1', 't2']);
   });
 
+  it('ignores conversation ids with control characters or lone surrogates: the call runs in the workspace session, logged once with the id escaped', async function () {
+    await start();
+    const ws = await workspace('vscode:ws-1');
+    const odd = ['a\u0000b', 'line\r\nInjected: yes', '\u001b[31mred', 'del\u007f', 'c1\u0085', 'high\ud800', '\udc00low', 'sep\u2028x'];
+    for (const [i, id] of odd.entries()) {
+      const result = await call(ws, 'remember', { value: `v${i}` }, id);
+      assert.equal(result.isError, false, result.text);
+    }
+    assert.match((await call(ws, 'recall', {})).text, new RegExp(`remembers v${odd.length - 1}$`), 'the calls ran in the workspace session');
+    assert.deepEqual(chatSessions(), []);
+    const state = (await rawRequest(`${hub.url}/admin/state`, { headers: adminAuth })).body;
+    assert.doesNotMatch(state, /Injected|31mred/, 'an odd id reached /admin/state');
+    const warnings = hub.logLines.filter((line) => /conversation id/.test(line));
+    assert.equal(warnings.length, 1, warnings.join('\n'));
+    assert.ok(warnings[0].includes(JSON.stringify(odd[0])), `the id, escaped: ${warnings[0]}`);
+    assert.ok(hub.logLines.every((line) => !/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028]/.test(line) && !/[\r\n]/.test(line)), 'a raw control character reached the log');
+  });
+
   it("passes a client's traceparent and tracestate on to an HTTP upstream unchanged, in _meta and as headers", async function () {
     const web = await spawnReady(passthroughFixture, ['--http', '--port', '0'], { env: { FIXTURE_EVENT_LOG: join(tempDir(), 'web.log') } });
     try {

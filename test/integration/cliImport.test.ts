@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseConfig } from '../../src/core/config';
+import { parseConfig } from '../../src/core/config/config';
 import { cliPath } from '../support/cli';
 import { connectClient, firstText, fixturesDir, tempDir, testAdminToken, testToken } from '../support/hubHarness';
 import { spawnReady } from '../support/readyChild';

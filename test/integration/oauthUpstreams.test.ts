@@ -3,7 +3,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
-import { validateConfig } from '../../src/core/config';
+import { validateConfig } from '../../src/core/config/config';
 import { runHub, type RunningHub } from '../../src/http/runHub';
 import { FileSecretStore } from '../../src/upstream/oauth/secretStore';
 import { startOAuthFixture, type OAuthFixture, type OAuthFixtureSettings } from '../fixtures/oauthFixture';

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
-import { connectClient, firstText, startTestHub, tempDir, waitFor, type TestHub } from '../support/hubHarness';
+import { firstText, startTestHub, tempDir, waitFor, type TestHub } from '../support/hubHarness';
+import { safeModeClient } from '../support/safeModeHub';
 import { hasRedisServer, startRedis, type RedisServer } from '../support/redisServer';
 
 /**
@@ -41,22 +41,9 @@ describe('ownership shared by two hubs on one Redis', function () {
   });
 
   const connect = async (hub: TestHub, approving = false) => {
-    const asked: string[] = [];
-    const client = await connectClient(hub.url, {
-      virtualServer: 'fs',
-      ...(approving
-        ? {
-            capabilities: { elicitation: { form: {} } },
-            beforeConnect: (c: Client) =>
-              c.setRequestHandler(ElicitRequestSchema, (request) => {
-                asked.push(request.params.message);
-                return { action: 'accept', content: { decision: 'once' } };
-              }),
-          }
-        : {}),
-    });
-    clients.push(client);
-    return { client, asked };
+    const connected = await safeModeClient(hub.url, 'fs', approving ? { decision: 'once' } : {});
+    clients.push(connected.client);
+    return connected;
   };
   const call = async (client: Client, name: string, args: Record<string, unknown>) => {
     const result = await client.callTool({ name, arguments: args });

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
-import { adminAuth, connectClient, firstText, startTestHub, tempDir, transports, waitFor, type TestHub, type TransportName } from '../support/hubHarness';
+import { adminAuth, firstText, transports, waitFor, type TestHub, type TransportName } from '../support/hubHarness';
+import { safeModeClient, startFilesAndMemoryHub } from '../support/safeModeHub';
 
 /**
  * The attacks that talked safe mode round on the real filesystem and memory servers: B changes
@@ -18,47 +18,26 @@ describe('safe mode against the attacks that once got through', function () {
   const clients: Client[] = [];
 
   before(async () => {
-    const dir = realpathSync(tempDir('hub-safe-attacks-'));
-    root = join(dir, 'files');
-    mkdirSync(root);
-    memoryFile = join(dir, 'memory.jsonl');
-    hub = await startTestHub({
-      servers: {
-        filesystem: { command: process.execPath, args: [require.resolve('@modelcontextprotocol/server-filesystem/dist/index.js'), root] },
-        memory: { command: process.execPath, args: [require.resolve('@modelcontextprotocol/server-memory/dist/index.js')], env: { MEMORY_FILE_PATH: memoryFile } },
-      },
-      virtualServers: {
-        filesystem: { upstreams: ['filesystem'], naming: 'bare' },
-        memory: { upstreams: ['memory'], naming: 'bare' },
-      },
-    });
+    ({ hub, root, memoryFile } = await startFilesAndMemoryHub('hub-safe-attacks-', {
+      filesystem: { upstreams: ['filesystem'], naming: 'bare' },
+      memory: { upstreams: ['memory'], naming: 'bare' },
+    }));
   });
   after(async () => {
     await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
     await hub?.close();
   });
 
-  /** A client whose human approves everything it is asked, after `meanwhile` if set; `asked` counts questions. */
+  /** A client whose human approves everything it is asked (once), after `meanwhile` if set. */
   const connect = async (virtualServer: string, transport: TransportName, options: { approving?: boolean; headers?: Record<string, string>; meanwhile?: () => Promise<void> } = {}) => {
-    const asked: string[] = [];
-    const client = await connectClient(hub.url, {
-      virtualServer,
+    const connected = await safeModeClient(hub.url, virtualServer, {
       transport,
+      ...(options.approving ? { decision: 'once' as const } : {}),
       ...(options.headers ? { headers: options.headers } : {}),
-      ...(options.approving
-        ? {
-            capabilities: { elicitation: { form: {} } },
-            beforeConnect: (c: Client) =>
-              c.setRequestHandler(ElicitRequestSchema, async (request) => {
-                asked.push(request.params.message);
-                await options.meanwhile?.();
-                return { action: 'accept', content: { decision: 'once' } };
-              }),
-          }
-        : {}),
+      ...(options.meanwhile ? { meanwhile: options.meanwhile } : {}),
     });
-    clients.push(client);
-    return { client, asked };
+    clients.push(connected.client);
+    return connected;
   };
   /** Ends the client's session: a Streamable HTTP client says so with DELETE, an SSE client by closing its stream. */
   const end = async (client: Client) => {

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { HubState } from '../../src/client/adminClient';
-import { adminAuth, connectClient, firstText, isAlive, startTestHub, tempDir, transports, waitFor, type TestHub, type TransportName } from '../support/hubHarness';
+import { adminAuth, firstText, isAlive, startTestHub, tempDir, transports, waitFor, type TestHub, type TransportName } from '../support/hubHarness';
+import { safeModeClient } from '../support/safeModeHub';
 
 /**
  * Safe mode on `@wonderwhy-er/desktop-commander` from npm, with the profile the hub ships for it
@@ -39,23 +39,9 @@ describe('safe mode on desktop-commander, with its shipped profile', function ()
   });
 
   const connect = async (transport: TransportName, approving = false) => {
-    const asked: string[] = [];
-    const client = await connectClient(hub.url, {
-      virtualServer: 'commander',
-      transport,
-      ...(approving
-        ? {
-            capabilities: { elicitation: { form: {} } },
-            beforeConnect: (c: Client) =>
-              c.setRequestHandler(ElicitRequestSchema, (request) => {
-                asked.push(request.params.message);
-                return { action: 'accept', content: { decision: 'once' } };
-              }),
-          }
-        : {}),
-    });
-    clients.push(client);
-    return { client, asked };
+    const connected = await safeModeClient(hub.url, 'commander', { transport, ...(approving ? { decision: 'once' as const } : {}) });
+    clients.push(connected.client);
+    return connected;
   };
   const call = async (client: Client, name: string, args: Record<string, unknown>) => {
     const result = await client.callTool({ name, arguments: args });

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import fc from 'fast-check';
-import { connectClient, startTestHub, tempDir, transports, type TestHub } from '../support/hubHarness';
+import { connectClient, transports, type TestHub } from '../support/hubHarness';
+import { safeModeClient, startFilesAndMemoryHub } from '../support/safeModeHub';
 
 /**
  * Differential: A makes a tree of folders, files and entities through the hub; B sends modifying
@@ -67,17 +67,7 @@ describe('safe mode, differential: B respells A\'s identifiers every way, approv
   const clients: Client[] = [];
 
   before(async () => {
-    const dir = realpathSync(tempDir('hub-safe-diff-'));
-    root = join(dir, 'files');
-    mkdirSync(root);
-    memoryFile = join(dir, 'memory.jsonl');
-    hub = await startTestHub({
-      servers: {
-        filesystem: { command: process.execPath, args: [require.resolve('@modelcontextprotocol/server-filesystem/dist/index.js'), root] },
-        memory: { command: process.execPath, args: [require.resolve('@modelcontextprotocol/server-memory/dist/index.js')], env: { MEMORY_FILE_PATH: memoryFile } },
-      },
-      virtualServers: { both: { upstreams: ['filesystem', 'memory'], naming: 'bare' } },
-    });
+    ({ hub, root, memoryFile } = await startFilesAndMemoryHub('hub-safe-diff-', { both: { upstreams: ['filesystem', 'memory'], naming: 'bare' } }));
   });
   after(async () => {
     await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
@@ -87,17 +77,7 @@ describe('safe mode, differential: B respells A\'s identifiers every way, approv
   for (const transport of transports) {
     it(`leaves A's files and entities byte-equal after ${callsPerTransport} calls of B's (${transport})`, async function () {
       const a = await connectClient(hub.url, { virtualServer: 'both', transport });
-      let asked = 0;
-      const b = await connectClient(hub.url, {
-        virtualServer: 'both',
-        transport,
-        capabilities: { elicitation: { form: {} } },
-        beforeConnect: (client) =>
-          client.setRequestHandler(ElicitRequestSchema, () => {
-            asked++;
-            return { action: 'accept', content: { decision: 'once' } };
-          }),
-      });
+      const { client: b, asked } = await safeModeClient(hub.url, 'both', { transport, decision: 'once' });
       clients.push(a, b);
       const mine = join(root, `A-${transport}`);
       const files = [join(mine, 'f1.txt'), join(mine, 'café', 'f2.txt'), join(mine, 'sub', 'f3.txt')];
@@ -151,7 +131,7 @@ describe('safe mode, differential: B respells A\'s identifiers every way, approv
       );
       assert.equal(calls, callsPerTransport);
       // Questions about what is nobody's (a case-changed name is another entity) are fine; one about A's, approved, would have changed the disk.
-      hub.logLines.push(`differential ${transport}: ${calls} calls, ${asked} asked`);
+      hub.logLines.push(`differential ${transport}: ${calls} calls, ${asked.length} asked`);
     });
   }
 });

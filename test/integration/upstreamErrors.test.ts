@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
-import { validateConfig } from '../../src/core/config';
+import { validateConfig } from '../../src/core/config/config';
 import { connectClient, demoUpstream, startTestHub, waitFor } from '../support/hubHarness';
 
 /** Errors that say what happened: the upstream and its state, the HTTP status and the body's first line. */

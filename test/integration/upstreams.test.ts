@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { validateConfig } from '../../src/core/config';
+import { validateConfig } from '../../src/core/config/config';
 import { startConformanceFixture, type RunningFixture } from '../conformance/runConformance';
 import { adminAuth, connectClient, firstText as textOf, fixtureUpstream, isAlive, startTestHub, tempDir, testToken, waitFor, type TestHub } from '../support/hubHarness';
 import { rawRequest } from '../support/rawHttp';

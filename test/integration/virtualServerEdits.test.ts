@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { AdminClient } from '../../src/client/adminClient';
-import { deleteVirtualServer, renameVirtualServer, setToolSelected } from '../../src/core/configEdits';
+import { deleteVirtualServer, renameVirtualServer, setToolSelected } from '../../src/core/config/configEdits';
 import { buildTree, maxToolsPerRequest } from '../../src/ui/treeModel';
 import { connectClient, demoUpstream, startTestHub, tempDir, testAdminToken, waitFor, type TestHub } from '../support/hubHarness';
 import { findNode } from '../support/tree';

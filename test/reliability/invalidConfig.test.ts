@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import fc from 'fast-check';
-import { parseConfig } from '../../src/core/config';
+import { parseConfig } from '../../src/core/config/config';
 import type { AdminState } from '../../src/hub/adminState';
 import { adminAuth, connectClient, demoUpstream, firstText, fixturesDir, startTestHub, tempDir, waitFor, type TestHub } from '../support/hubHarness';
 import { rawRequest } from '../support/rawHttp';

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { ConfigError } from '../../src/core/errors';
+import { ConfigError } from '../../src/core/infra/errors';
 
 /** The issues of a config the loader refuses; fails the test when it is accepted. */
 export function issuesOf(run: () => unknown): { path: string; message: string }[] {

@@ -5,8 +5,8 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
-import { validateConfig, type ConfigContext } from '../../src/core/config';
-import { createLogger, type Logger } from '../../src/core/logger';
+import { validateConfig, type ConfigContext } from '../../src/core/config/config';
+import { createLogger, type Logger } from '../../src/core/infra/logger';
 import { runHub, type RunningHub } from '../../src/http/runHub';
 
 /** The client token: what MCP clients send on /mcp, /sse, /messages and /servers/…. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ActivityLog, ActivityRedactor, defaultActivitySettings, matchesActivity, type ActivityRecord } from '../../src/core/activity';
+import { ActivityLog, ActivityRedactor, defaultActivitySettings, matchesActivity, type ActivityRecord } from '../../src/core/infra/activity';
 import { AuditTrail, auditFiles } from '../../src/hub/auditTrail';
 import { tempDir, testLogger } from '../support/hubHarness';
 

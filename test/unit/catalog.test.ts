@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { globalView, ScopedCatalog, virtualServerView, type UpstreamCatalog } from '../../src/core/catalog';
-import { validateConfig } from '../../src/core/config';
-import { globToRegExp } from '../../src/core/glob';
-import { exposedName, maxNameLength } from '../../src/core/naming';
+import { globalView, ScopedCatalog, virtualServerView, type UpstreamCatalog } from '../../src/core/scoping/catalog';
+import { validateConfig } from '../../src/core/config/config';
+import { globToRegExp } from '../../src/core/scoping/glob';
+import { exposedName, maxNameLength } from '../../src/core/scoping/naming';
 
 const tool = (name: string) => ({ name, inputSchema: { type: 'object' as const } });
 

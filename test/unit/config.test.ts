@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { parseConfig, upstreamFingerprint, validateConfig } from '../../src/core/config';
+import { parseConfig, upstreamFingerprint, validateConfig } from '../../src/core/config/config';
 import { issuesOf } from '../support/configIssues';
 
 

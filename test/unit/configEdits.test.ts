@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { parseConfig } from '../../src/core/config';
-import { addVirtualServer, ConfigEditError, deleteVirtualServer, renameVirtualServer, setToolSelected } from '../../src/core/configEdits';
+import { parseConfig } from '../../src/core/config/config';
+import { addVirtualServer, ConfigEditError, deleteVirtualServer, renameVirtualServer, setToolSelected } from '../../src/core/config/configEdits';
 
 const hubFile = `{
   // my upstreams

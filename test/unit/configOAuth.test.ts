@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { validateConfig, type RemoteUpstreamConfig } from '../../src/core/config';
-import { ConfigError } from '../../src/core/errors';
-import { mergeImport, readCandidates } from '../../src/core/importServers';
+import { validateConfig, type RemoteUpstreamConfig } from '../../src/core/config/config';
+import { ConfigError } from '../../src/core/infra/errors';
+import { mergeImport, readCandidates } from '../../src/core/config/importServers';
 
 function issues(raw: unknown): string[] {
   try {

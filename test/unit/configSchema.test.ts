@@ -3,10 +3,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Ajv from 'ajv';
 import { parse as parseJsonc } from 'jsonc-parser';
-import { validateConfig } from '../../src/core/config';
-import { hubConfigJsonSchema } from '../../src/core/configSchema';
-import { defaultConfigJson } from '../../src/core/defaultConfig';
-import { ConfigError } from '../../src/core/errors';
+import { validateConfig } from '../../src/core/config/config';
+import { hubConfigJsonSchema } from '../../src/core/config/configSchema';
+import { defaultConfigJson } from '../../src/core/config/defaultConfig';
+import { ConfigError } from '../../src/core/infra/errors';
 
 const repoRoot = join(__dirname, '..', '..', '..');
 

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
-import { parseConfig, type ConfigContext, type HubConfig, type UpstreamConfig } from '../../src/core/config';
-import { loadConfigFile } from '../../src/core/configFile';
-import { exposedName } from '../../src/core/naming';
+import { parseConfig, type ConfigContext, type HubConfig, type UpstreamConfig } from '../../src/core/config/config';
+import { loadConfigFile } from '../../src/core/config/configFile';
+import { exposedName } from '../../src/core/scoping/naming';
 import { issuesOf } from '../support/configIssues';
 
 /** The files as VS Code, Claude Desktop, Cursor and Claude Code write them. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { classifyTool, createdIds, identifiersOfCall } from '../../src/core/safeMode';
-import type { SafeModeToolRule } from '../../src/core/safeMode';
+import { classifyTool, createdIds, identifiersOfCall } from '../../src/core/sessions/safeMode';
+import type { SafeModeToolRule } from '../../src/core/sessions/safeMode';
 
 /** The values a call identifies, as the tests spell them. */
 const targetIds = (args: Record<string, unknown>, rule: SafeModeToolRule | undefined) => identifiersOfCall({ name: 'tool' }, args, rule).map((identifier) => identifier.value);

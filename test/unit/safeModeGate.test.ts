@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { OwnershipIndex, type OwnershipLedger } from '../../src/core/ownershipLedger';
-import { SafeModeJournal, type SafeModeToolRule } from '../../src/core/safeMode';
-import { admit, judge, type ApprovalAnswer, type ApprovalQuestion, type GateCall } from '../../src/core/safeModeGate';
-import { safeModeProfiles } from '../../src/core/safeModeProfiles';
-import type { Spelling } from '../../src/core/spelling';
+import { OwnershipIndex, type OwnershipLedger } from '../../src/core/sessions/ownershipLedger';
+import { SafeModeJournal, type SafeModeToolRule } from '../../src/core/sessions/safeMode';
+import { admit, judge, type ApprovalAnswer, type ApprovalQuestion, type GateCall } from '../../src/core/sessions/safeModeGate';
+import { safeModeProfiles } from '../../src/core/sessions/safeModeProfiles';
+import type { Spelling } from '../../src/core/sessions/spelling';
 
 const str = { type: 'string' };
 const schema = (properties: Record<string, unknown>) => ({ type: 'object', properties });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { errorMessage, type Logger } from '../../core/logger';
+import { errorMessage, type Logger } from '../../core/infra/logger';
 
 /** What the redirect brought back for one sign-in attempt. */
 export type CallbackResult = { code: string } | { error: string; description?: string };

@@ -1,10 +1,10 @@
 import { auth, extractWWWAuthenticateParams, UnauthorizedError, type OAuthClientProvider, type OAuthDiscoveryState } from '@modelcontextprotocol/sdk/client/auth.js';
 import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
 import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { OAuthSettings } from '../../core/config';
-import { Emitter } from '../../core/events';
-import type { Disposable } from '../../core/lifecycle';
-import { errorMessage, type Logger } from '../../core/logger';
+import type { OAuthSettings } from '../../core/config/config';
+import { Emitter } from '../../core/infra/events';
+import type { Disposable } from '../../core/infra/lifecycle';
+import { errorMessage, type Logger } from '../../core/infra/logger';
 import type { CallbackResult, OAuthCallbackServer } from './callbackServer';
 import type { SecretStore } from './secretStore';
 

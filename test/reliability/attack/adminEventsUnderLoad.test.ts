@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { request, type ClientRequest, type ServerResponse } from 'node:http';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { Emitter } from '../../../src/core/events';
+import { Emitter } from '../../../src/core/infra/events';
 import { StateBroadcaster } from '../../../src/http/stateBroadcaster';
 import { adminAuth, connectClient, demoUpstream, firstText, startTestHub, waitFor, type TestHub } from '../../support/hubHarness';
 import { rawInitialize, rawRequest } from '../../support/rawHttp';

@@ -1,9 +1,9 @@
 import type { Prompt, Resource, ResourceTemplate, Tool } from '@modelcontextprotocol/sdk/types.js';
 import { UriTemplate } from '@modelcontextprotocol/sdk/shared/uriTemplate.js';
-import type { NamingMode, Selection, VirtualServerConfig } from './config';
+import type { NamingMode, Selection, VirtualServerConfig } from '../config/config';
 import { matchesAny } from './glob';
 import { exposedName } from './naming';
-import { stableStringify } from './stableJson';
+import { stableStringify } from '../infra/stableJson';
 
 /** What one upstream offers, as it last listed it. */
 export type UpstreamCatalog = {

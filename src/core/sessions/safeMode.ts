@@ -12,7 +12,7 @@ import {
   type NamedIdentifier,
 } from './identifiers';
 import { canonicalId } from './spelling';
-import { stableStringify } from './stableJson';
+import { stableStringify } from '../infra/stableJson';
 
 /**
  * Safe mode: a tool that may modify or delete may only act on what the calling session created.

@@ -1,8 +1,8 @@
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { Emitter } from './events';
-import { DisposableStore, type Disposable } from './lifecycle';
-import type { McpLogLevel } from './logLevels';
-import { errorMessage, type Logger } from './logger';
+import { Emitter } from '../infra/events';
+import { DisposableStore, type Disposable } from '../infra/lifecycle';
+import type { McpLogLevel } from '../infra/logLevels';
+import { errorMessage, type Logger } from '../infra/logger';
 import { OwnershipIndex, type OwnershipLedger, type OwnershipRecord, type OwnershipStore, type SharedOwnership, type TombstoneRelease } from './ownershipLedger';
 import { SafeModeJournal } from './safeMode';
 
@@ -13,7 +13,14 @@ export type TransportKind = 'streamable-http' | 'sse';
  * registry holds it, so the edge finds a connection's object by id here, in the one map of
  * connections, and ends it through `close` when the registry decides a connection ends.
  */
-export type ConnectionEdge = { readonly server: ConnectionServer; close(): Promise<void> };
+export type ConnectionEdge = {
+  readonly server: ConnectionServer;
+  close(): Promise<void>;
+  /** Bytes written to this client and not yet taken by it (0 for an edge that does not know). */
+  readonly queuedBytes?: number;
+  /** Messages not sent because this client did not read: logs dropped, progress coalesced. */
+  readonly droppedMessages?: number;
+};
 
 /** The connection's own MCP server: what the hub sends to this client goes through it. */
 export type ConnectionServer = Server;

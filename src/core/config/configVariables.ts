@@ -1,5 +1,5 @@
 import { basename, sep } from 'node:path';
-import type { ConfigIssue } from './errors';
+import type { ConfigIssue } from '../infra/errors';
 
 /**
  * The variables of VS Code's `mcp.json`, resolved in a server entry's strings. A variable is
@@ -42,7 +42,18 @@ const variablePattern = /\$\{([^}]*)\}/g;
  * with it as the user types (the resolver stays the judge when the file is loaded).
  */
 export const knownVariablesPattern =
-  '^(?:[^$]|\\$(?!\\{)|\\$\\{(?:input:[^}]+|env:[A-Za-z_][A-Za-z0-9_]*|userHome|workspaceFolder|workspaceFolderBasename|pathSeparator|/|sessionId|instanceDir|[A-Z_][A-Z0-9_]*(?::-[^}]*)?)\\})*$';
+  '^(?:[^$]|\\$(?!\\{)|\\$\\{(?:input:[^}]+|env:(?!MCP_SESSION_HUB_)[A-Za-z_][A-Za-z0-9_]*|userHome|workspaceFolder|workspaceFolderBasename|pathSeparator|/|sessionId|instanceDir|(?!MCP_SESSION_HUB_)[A-Z_][A-Z0-9_]*(?::-[^}]*)?)\\})*$';
+
+/**
+ * The hub's own environment variables (its tokens, its inputs, its process family): never a
+ * config variable, or an upstream's `env` or `headers` could hand the hub's tokens to a child
+ * process or a remote server. Matched in any letter case (Windows' environment ignores it).
+ */
+export const hubVariablePrefix = 'MCP_SESSION_HUB_';
+
+function isHubVariable(name: string): boolean {
+  return name.toUpperCase().startsWith(hubVariablePrefix);
+}
 
 /** The environment variable a headless hub reads an input from: `MCP_SESSION_HUB_INPUT_GITHUB_TOKEN` for `github-token`. */
 export function inputEnvVarName(id: string): string {
@@ -79,6 +90,7 @@ export class VariableResolver {
     const argument = colon < 0 ? '' : name.slice(colon + 1);
     switch (kind) {
       case 'env': {
+        if (isHubVariable(argument)) return this.refuseHubVariable(whole, path);
         const value = sources.env[argument];
         if (value === undefined) this.missing.push(`${whole} at ${path}: the environment variable ${argument} is not set`);
         return value;
@@ -111,6 +123,7 @@ export class VariableResolver {
         // Claude Code's own syntax in .mcp.json: `${NAME}` and `${NAME:-default}` read the environment.
         const claude = /^([A-Z_][A-Z0-9_]*)(?::-(.*))?$/s.exec(name);
         if (claude) {
+          if (isHubVariable(claude[1])) return this.refuseHubVariable(whole, path);
           const value = sources.env[claude[1]] ?? claude[2];
           if (value === undefined) this.missing.push(`${whole} at ${path}: the environment variable ${claude[1]} is not set`);
           return value;
@@ -122,6 +135,14 @@ export class VariableResolver {
         return undefined;
       }
     }
+  }
+
+  private refuseHubVariable(whole: string, path: string): undefined {
+    this.issues.push({
+      path,
+      message: `${whole}: ${hubVariablePrefix}* variables are the hub's own (its tokens among them) and are never handed to an upstream; give the upstream a value of its own`,
+    });
+    return undefined;
   }
 }
 

@@ -1,8 +1,8 @@
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { applyEdits, modify, parse as parseJsonc, printParseErrorCode, type FormattingOptions, type ParseError } from 'jsonc-parser';
 import { validateConfig } from './config';
-import { ConfigError } from './errors';
-import { stableStringify } from './stableJson';
+import { ConfigError } from '../infra/errors';
+import { stableStringify } from '../infra/stableJson';
 
 /**
  * Importing the MCP servers a user already has (VS Code, Claude Desktop, Claude Code, Cursor)

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { NamingMode } from './config';
+import type { NamingMode } from '../config/config';
 
 /**
  * How the hub names the tools and prompts it exposes.

@@ -5,13 +5,13 @@ import { pathToFileURL } from 'node:url';
 import { parseEnv } from 'node:util';
 import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { z } from 'zod';
-import { defaultActivitySettings, type ActivitySettings, type TelemetrySettings } from './activity';
+import { defaultActivitySettings, type ActivitySettings, type TelemetrySettings } from '../infra/activity';
 import { inputEnvVarName, VariableResolver, type InputDeclaration } from './configVariables';
-import { ConfigError, type ConfigIssue } from './errors';
-import { upstreamNamePrefix } from './naming';
-import type { SafeModePolicy } from './safeMode';
-import { safeModeProfileNames } from './safeModeProfiles';
-import { stableStringify } from './stableJson';
+import { ConfigError, type ConfigIssue } from '../infra/errors';
+import { upstreamNamePrefix } from '../scoping/naming';
+import type { SafeModePolicy } from '../sessions/safeMode';
+import { safeModeProfileNames } from '../sessions/safeModeProfiles';
+import { stableStringify } from '../infra/stableJson';
 
 /**
  * The hub's config file: VS Code's `mcp.json` (`servers`) or Claude's (`mcpServers`),
@@ -271,6 +271,15 @@ const hubSettingsSchema = z
       })
       .strict()
       .optional(),
+    /**
+     * Milliseconds the ready line, and a list, wait at most for upstreams still in their first
+     * try; past it they come anyway, with what is ready (the rest is announced by list_changed).
+     */
+    readyWaitMs: z.number().int().min(0).max(600_000).optional(),
+    /** Bytes queued to one client that does not read, past which its progress is coalesced, its logs dropped, and a result closes it. */
+    maxQueuedBytesPerConnection: z.number().int().min(1024 * 1024).max(4 * 1024 * 1024 * 1024).optional(),
+    /** The same, for every client of the hub together. */
+    maxQueuedBytes: z.number().int().min(1024 * 1024).max(16 * 1024 * 1024 * 1024).optional(),
   })
   .strict();
 
@@ -420,6 +429,9 @@ export type HubSettings = {
   maxConnections: number;
   /** Milliseconds an ended session's ownership is kept; undefined: until a human releases it. */
   retainEndedMs?: number;
+  readyWaitMs: number;
+  maxQueuedBytesPerConnection: number;
+  maxQueuedBytes: number;
   activity: ActivitySettings;
   telemetry?: TelemetrySettings;
 };
@@ -463,6 +475,12 @@ export const defaultSettings: HubSettings = {
   maxUpstreamMessageBytes: 32 * 1024 * 1024,
   maxSessions: 1_000,
   maxConnections: 2_000,
+  // Long enough for a local server to start, short enough that one slow `npx -y` holds up nothing.
+  readyWaitMs: 5_000,
+  // A client that does not read may pin this much of a laptop's memory, one of them or all together;
+  // one result into an empty queue always fits (it is bounded by maxUpstreamMessageBytes).
+  maxQueuedBytesPerConnection: 64 * 1024 * 1024,
+  maxQueuedBytes: 256 * 1024 * 1024,
   activity: defaultActivitySettings,
 };
 
@@ -595,6 +613,9 @@ export function validateConfig(raw: unknown, source: string, context: ConfigCont
       maxSessions: file.hub?.maxSessions ?? defaultSettings.maxSessions,
       maxConnections: file.hub?.maxConnections ?? defaultSettings.maxConnections,
       ...(file.hub?.safeMode?.retainEnded === undefined ? {} : { retainEndedMs: file.hub.safeMode.retainEnded * 1000 }),
+      readyWaitMs: file.hub?.readyWaitMs ?? defaultSettings.readyWaitMs,
+      maxQueuedBytesPerConnection: file.hub?.maxQueuedBytesPerConnection ?? defaultSettings.maxQueuedBytesPerConnection,
+      maxQueuedBytes: file.hub?.maxQueuedBytes ?? defaultSettings.maxQueuedBytes,
       activity: {
         bufferSize: file.hub?.activity?.buffer ?? defaultActivitySettings.bufferSize,
         maxArgumentChars: file.hub?.activity?.maxArgumentChars ?? defaultActivitySettings.maxArgumentChars,

@@ -1,5 +1,5 @@
 import { applyEdits, findNodeAtLocation, modify, parse as parseJsonc, parseTree, type Edit, type FormattingOptions } from 'jsonc-parser';
-import { globToRegExp } from './glob';
+import { globToRegExp } from '../scoping/glob';
 
 /**
  * Edits of the hub config's text made from the UI (the tree's checkboxes, the virtual server

@@ -1,4 +1,4 @@
-import type { NamingMode } from './config';
+import type { NamingMode } from '../config/config';
 import { namespaceSeparator, upstreamNamePrefix } from './naming';
 
 /** One upstream of a view, with the instructions its server sent in its initialize result, if any. */

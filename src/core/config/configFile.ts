@@ -1,9 +1,9 @@
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { parseConfig, type ConfigContext, type HubConfig } from './config';
-import { ConfigError } from './errors';
-import type { Disposable } from './lifecycle';
-import { errorMessage } from './logger';
+import { ConfigError } from '../infra/errors';
+import type { Disposable } from '../infra/lifecycle';
+import { errorMessage } from '../infra/logger';
 
 /**
  * Reads and validates a config file; a missing or unreadable file is a `ConfigError` naming it.
