@@ -1,9 +1,10 @@
 import { parseArgs } from 'node:util';
 import { importOptions, importUsage } from './importCommand';
+import { activityUsage } from './activityCommand';
 import { loginUsage } from './loginCommand';
 
 /** The CLI's commands; each takes `-h`/`--help`. */
-export const commands = ['serve', 'import', 'schema', 'login'] as const;
+export const commands = ['serve', 'import', 'schema', 'login', 'activity'] as const;
 export type Command = (typeof commands)[number];
 
 /** What a command line asks for, before any command's own flags are read. */
@@ -41,6 +42,7 @@ export function readCommandLine(argv: readonly string[]): CommandLine {
 export function commandHelp(command: Command | undefined, usage: string): string {
   if (command === 'import') return `Usage:\n${importUsage}\n\n${importOptions}`;
   if (command === 'login') return `Usage:\n${loginUsage}`;
+  if (command === 'activity') return `Usage:\n${activityUsage}\n\nReads the audit trail in the hub's state folder (default: audit/ next to the token file).`;
   if (command === 'schema') return `Usage:\n${schemaUsage}\n\nPrints the hub config's JSON schema (the one VS Code validates hub.jsonc with) to stdout. Takes no options.`;
   return usage;
 }

@@ -9,9 +9,11 @@ import { runHub } from '../http/runHub';
 import { commandHelp, readCommandLine, refuseArguments, schemaUsage } from './commandLine';
 import { FileSecretStore } from '../upstream/oauth/secretStore';
 import { importOptions, importUsage, ImportUsageError, runImport } from './importCommand';
+import { ActivityUsageError, activityUsage, runActivity } from './activityCommand';
 import { LoginUsageError, loginUsage, runLogin, signInLines, signInUrls } from './loginCommand';
 import { OutputSink } from './outputSink';
 import { defaultTokenFolder, resolveToken, TokenFileError } from './tokenFiles';
+import { auditFolder } from '../hub/auditTrail';
 
 export const defaultPort = 7337;
 export const tokenEnvVar = 'MCP_SESSION_HUB_TOKEN';
@@ -35,6 +37,7 @@ Usage:
 ${importUsage}
 ${schemaUsage}
 ${loginUsage}
+${activityUsage}
 
 Options:
   --config FILE        hub config (mcp.json "servers"/"mcpServers" + "virtualServers");
@@ -223,13 +226,24 @@ export async function main(argv: string[]): Promise<number> {
       const defaultAdminTokenFile = join(dirname(defaultTokenFile), adminTokenFileName);
       return await runLogin(rest, { port: defaultPort, adminTokenEnvVar, adminTokenFile: defaultAdminTokenFile }, (text) => stdout.write(text));
     }
+    if (command === 'activity') {
+      const stateFolder = dirname(defaultTokenFile);
+      const interrupt = new AbortController();
+      process.once('SIGINT', () => interrupt.abort());
+      return await runActivity(
+        rest,
+        { port: defaultPort, adminTokenEnvVar, adminTokenFile: join(stateFolder, adminTokenFileName), auditFolder: auditFolder(stateFolder) },
+        (text) => stdout.write(text),
+        interrupt.signal,
+      );
+    }
     return runImport(rest, (text) => stdout.write(text), (text) => stderr.write(text));
   } catch (error) {
     if (error instanceof ConfigError || error instanceof TokenFileError) {
       stderr.write(`${error.message}\n`);
       return 2;
     }
-    if (error instanceof UsageError || error instanceof ImportUsageError || error instanceof LoginUsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (error instanceof UsageError || error instanceof ImportUsageError || error instanceof LoginUsageError || error instanceof ActivityUsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       stderr.write(`mcp-session-hub: ${errorMessage(error)}\n\n${usage}\n`);
       return 2;
     }

@@ -4,6 +4,8 @@ import createRouter, { type HTTPMethod } from 'find-my-way';
 import { RpcErrorCode } from '../core/infra/errors';
 import { errorMessage, type Logger } from '../core/infra/logger';
 import { hubVersion, type Hub } from '../hub/hub';
+import type { AuditTrail } from '../hub/auditTrail';
+import { activityRoutes } from './activityRoutes';
 import { adminRoutes } from './adminRoutes';
 import { EdgeRefusal, sendJson, sendJsonRpcError, type RouteHandler, type RouteTable } from './edge';
 import { readJsonBody } from './jsonBody';
@@ -26,6 +28,8 @@ export type GatewayOptions = {
   allowedOrigins?: string[];
   /** Streamable HTTP connections to serve again after a restart. */
   savedConnections?: SavedConnections;
+  /** The audit trail, whose status `/admin/activity` reports. */
+  audit?: AuditTrail;
 };
 
 export type RunningGateway = {
@@ -114,6 +118,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   // HEAD too, as health checkers send it (Node sends no body to a HEAD).
   edge.routes('none').on(['GET', 'HEAD'], '/healthz', ({ res }) => sendJson(res, 200, { name: 'mcp-session-hub', version: hubVersion }));
   adminRoutes(edge.routes('admin'), hub, () => url);
+  activityRoutes(edge.routes('admin'), hub, options.audit);
   new McpRoutes(hub, logger.child('mcp'), options.savedConnections).addTo(edge.routes('client'));
 
   const server: HttpServer = createServer((req, res) => void edge.handle(req, res));

@@ -157,7 +157,7 @@ export class McpRoutes {
     const response = new DirectResponse(res, client.transport.sessionId ?? '', call.id, (message, size) => client.admit(message, size));
     client.directCalls.set(call.id, response);
     try {
-      response.end(await answerDirectly(call, client.endpoint, response.controller.signal));
+      response.end(await answerDirectly(call, client.endpoint, response.controller.signal, req.headers));
       return true;
     } finally {
       if (client.directCalls.get(call.id) === response) client.directCalls.delete(call.id);

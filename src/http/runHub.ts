@@ -5,7 +5,9 @@ import { loadConfigFile, watchConfigFile } from '../core/config/configFile';
 import { defaultConfig } from '../core/config/defaultConfig';
 import type { Disposable } from '../core/infra/lifecycle';
 import type { Logger } from '../core/infra/logger';
-import { Hub } from '../hub/hub';
+import { AuditTrail, auditFolder } from '../hub/auditTrail';
+import { Hub, hubVersion } from '../hub/hub';
+import { Telemetry } from '../hub/telemetry';
 import { OwnershipJournal } from '../hub/ownershipJournal';
 import { RedisOwnership } from '../hub/redisOwnership';
 import type { SecretStore } from '../upstream/oauth/secretStore';
@@ -42,6 +44,13 @@ export type RunHubOptions = {
   ledgerUrl?: string;
   /** Where OAuth tokens of remote upstreams are kept (the CLI: a 0600 file; VS Code: SecretStorage); unset, in memory. */
   secretStore?: SecretStore;
+  /**
+   * The folder the audit trail is written in (`activity.jsonl`, rotated); unset: `audit/` beside
+   * `ledgerPath`, or none when that is unset too. The config's `hub.activity.audit.enabled` turns it off.
+   */
+  auditFolder?: string;
+  /** Where OpenTelemetry reads `OTEL_EXPORTER_OTLP_*` from; default `process.env`. */
+  env?: NodeJS.ProcessEnv;
 };
 
 export type RunningHub = {
@@ -75,15 +84,21 @@ export async function runHub(options: RunHubOptions): Promise<RunningHub> {
   const redisUrl = config.ledger.store === 'redis' ? config.ledger.url : options.ledgerUrl;
   const shared = redisUrl === undefined ? undefined : new RedisOwnership(redisUrl, config.ledger.store === 'redis' ? config.ledger.prefix : 'mcp-session-hub:', logger.child('ownership'));
   const journal = shared || options.ledgerPath === undefined ? undefined : OwnershipJournal.open(options.ledgerPath, logger.child('ownership'));
+  const telemetry = Telemetry.create(options.env ?? process.env, config.settings.telemetry, hubVersion, logger.child('otel'));
   const hub = new Hub({
     config,
     configSource: source,
     logger,
     upstreamBackoffMs: options.upstreamBackoffMs,
     secretStore: options.secretStore,
+    telemetry,
     ...(journal ? { ownership: { store: journal.journal, records: journal.records } } : shared ? { ownership: { shared } } : {}),
   });
   journal?.journal.attach(hub.sessions.ownership);
+  // The audit trail takes every activity record; a failed write is counted, never felt by a call.
+  const folder = options.auditFolder ?? (options.ledgerPath === undefined ? undefined : auditFolder(dirname(options.ledgerPath)));
+  const audit = folder === undefined || !config.settings.activity.audit.enabled ? undefined : new AuditTrail(folder, config.settings.activity.audit, logger.child('audit'), (count) => hub.metrics.auditDropped(count));
+  const auditing = audit ? hub.activity.onDidAdd((record) => audit.append(record)) : undefined;
   const savedConnections =
     options.ledgerPath === undefined
       ? undefined
@@ -103,12 +118,16 @@ export async function runHub(options: RunHubOptions): Promise<RunningHub> {
       port: options.port,
       allowedOrigins: options.allowedOrigins,
       ...(savedConnections ? { savedConnections } : {}),
+      ...(audit ? { audit } : {}),
     });
     // Ready means ready, within a bound: the caller hears of it once every upstream has had its
     // first try, or after hub.readyWaitMs with the names of those still starting.
     starting = await hub.settled();
   } catch (error) {
     await hub.close();
+    auditing?.dispose();
+    await audit?.close();
+    await telemetry.shutdown();
     journal?.journal.close();
     await shared?.close();
     throw error;
@@ -140,6 +159,9 @@ export async function runHub(options: RunHubOptions): Promise<RunningHub> {
       savedConnections?.freeze();
       await hub.close();
       await gateway.close();
+      auditing?.dispose();
+      await audit?.close();
+      await telemetry.shutdown(logger);
       journal?.journal.close();
       await shared?.close();
     },

@@ -1,3 +1,4 @@
+import type { ActivityRecord } from '../core/infra/activity';
 import type { Ownership, OwnershipLedger } from '../core/sessions/ownershipLedger';
 import type { SafeModeDecision } from '../core/sessions/safeMode';
 import type { ScopedCatalog } from '../core/scoping/catalog';
@@ -113,6 +114,8 @@ export type SessionState = {
   ownedIds: Ownership[];
   /** How safe mode answered this session's calls that touched something, newest first (at most 50). */
   safeModeDecisions: readonly SafeModeDecision[];
+  /** Its last calls, newest first (see `GET /admin/activity` for all of them). */
+  recentCalls?: readonly ActivityRecord[];
 };
 
 /** What an ended session still owns: refused to every session until a human releases it. */
@@ -147,6 +150,7 @@ export function buildAdminState(input: {
   ownership: { store: string; problem: string | undefined; owned: number };
   safeMode: (upstream: string) => boolean;
   pools: ReadonlyMap<string, InstancePool>;
+  recentCalls?: (sessionId: string) => readonly ActivityRecord[];
 }): AdminState {
   return {
     hub: {
@@ -212,6 +216,7 @@ export function buildAdminState(input: {
       instances: [...input.pools.values()].flatMap((pool) => pool.describe(session.id) ?? []),
       ownedIds: session.ledger.entries,
       safeModeDecisions: session.safeModeDecisions.entries,
+      ...(input.recentCalls ? { recentCalls: input.recentCalls(session.id) } : {}),
     })),
     tombstones: input.tombstones.map((ledger) => ({
       session: ledger.sessionId,

@@ -34,12 +34,13 @@ import type { Connection, LogicalSession } from '../core/sessions/sessions';
 import type { UpstreamRequestOptions } from '../upstream/forwardedRequests';
 import type { UpstreamConnection } from '../upstream/upstreamConnection';
 import { hubVersion, type Hub } from './hub';
+import { CallRecord, type CallStart } from './callRecord';
 import { toRpcError } from './toRpcError';
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
 /** What a forwarded call needs from the request it serves: the SDK's handler context, or the direct path's. */
-export type CallContext = Pick<Extra, 'signal' | 'requestId' | '_meta' | 'sendNotification'>;
+export type CallContext = Pick<Extra, 'signal' | 'requestId' | '_meta' | 'sendNotification'> & Partial<Pick<Extra, 'requestInfo'>>;
 
 /** One client connection's MCP server, and its `tools/call` for the direct path. */
 export type ConnectionEndpoint = {
@@ -144,7 +145,7 @@ export function createConnectionServer(hub: Hub, virtualServer: string | undefin
   };
 
   /** Sends one request to the routed upstream on behalf of this connection, with progress and cancellation. */
-  const forward = async (route: Route, request: ClientRequest, extra: CallContext, session?: LogicalSession): Promise<Record<string, unknown>> => {
+  const forward = async (route: Route, request: ClientRequest, extra: CallContext, session?: LogicalSession, record?: CallRecord): Promise<Record<string, unknown>> => {
     const current = requireConnection();
     const callingSession = session ?? callSession(current, extra);
     const progressToken = extra._meta?.progressToken;
@@ -162,14 +163,19 @@ export function createConnectionServer(hub: Hub, virtualServer: string | undefin
     const started = performance.now();
     let failed = false;
     let upstream: UpstreamConnection | undefined;
+    // A CLIENT span under the request's SERVER span; its context travels in the request's `_meta`.
+    const span = record?.trace?.client(request.method, route.name, route.upstream);
+    let thrown: unknown;
     try {
       upstream = hub.upstreamFor(route.upstream, callingSession);
       if (upstream.status.state !== 'ready') sendProgress({ progress: 0, message: `starting upstream '${route.upstream}' for this session` });
-      return await upstream.request(request, options);
+      return await upstream.request(span ? withTraceparent(request, span.traceparent) : request, options);
     } catch (error) {
       failed = true;
-      throw toRpcError(error, route.upstream, upstream?.status.lastError);
+      thrown = toRpcError(error, route.upstream, upstream?.status.lastError);
+      throw thrown;
     } finally {
+      span?.end(thrown);
       hub.sessions.recordCall(current, performance.now() - started, failed);
     }
   };
@@ -229,16 +235,49 @@ export function createConnectionServer(hub: Hub, virtualServer: string | undefin
     }
   };
 
+  /** The activity record (and span) of one client request, ended by `recorded` whatever way it ends. */
+  const startRecord = (method: CallStart['method'], target: string, extra: CallContext): CallRecord =>
+    new CallRecord(hub.activity, hub.telemetry, { method, target, virtualServer, connection: connection(), requestId: extra.requestId, meta: extra._meta, headers: extra.requestInfo?.headers });
+  const recorded = async <T>(record: CallRecord, run: () => Promise<T>, refusal?: (result: T) => boolean): Promise<T> => {
+    try {
+      const result = await run();
+      record.succeeded(result, refusal?.(result) ?? false);
+      return result;
+    } catch (error) {
+      record.failed(error);
+      throw error;
+    }
+  };
+
   /** `tools/call`, the one implementation: the SDK's handler and the direct path (see `DirectCall`) both run it. */
-  const callTool = async (params: CallToolRequest['params'], extra: CallContext): Promise<CallToolResult> => {
+  const callTool = (params: CallToolRequest['params'], extra: CallContext): Promise<CallToolResult> => {
+    const record = startRecord('tools/call', params.name, extra);
+    let refused = false;
+    return recorded(
+      record,
+      () =>
+        admitAndCall(params, extra, record, () => {
+          refused = true;
+        }),
+      () => refused,
+    );
+  };
+
+  const admitAndCall = async (params: CallToolRequest['params'], extra: CallContext, record: CallRecord, onRefused: () => void): Promise<CallToolResult> => {
     const route = scope().resolveTool(params.name);
     if (!route) throw unknownName('tool', params.name);
     const current = requireConnection();
     const session = callSession(current, extra);
+    record.routed(route.upstream, route.name, params.arguments, session);
     // Safe mode judges the upstream's own tool: its own name, annotations and input schema.
     const call = hub.safeModeCall(route.upstream, { ...route.tool, name: route.name }, params.arguments, virtualServer, session);
-    const admission = await admit(call, { ledger: session.ledger, journal: session.safeModeDecisions }, {
-      ask: (question) => askApproval(question, extra),
+    const admission = await admit(call, { ledger: session.ledger, journal: record.journal(session.safeModeDecisions) }, {
+      ask: async (question) => {
+        record.asking(question.digest);
+        const answer = await askApproval(question, extra);
+        record.answered(answer);
+        return answer;
+      },
       probe: async (tool, args) =>
         (await hub.upstreamFor(route.upstream, session).request(
           { method: 'tools/call', params: { name: tool, arguments: args } },
@@ -248,11 +287,12 @@ export function createConnectionServer(hub: Hub, virtualServer: string | undefin
     });
     if (!admission.proceed) {
       hub.sessions.recordCall(current, 0, true);
+      onRefused();
       return admission.result;
     }
     let result: CallToolResult | undefined;
     try {
-      result = (await forward(route, { method: 'tools/call', params: { ...params, name: route.name } }, extra, session)) as CallToolResult;
+      result = (await forward(route, { method: 'tools/call', params: { ...params, name: route.name } }, extra, session, record)) as CallToolResult;
       return result;
     } finally {
       const { collisions } = await admission.settle(result);
@@ -269,11 +309,17 @@ export function createConnectionServer(hub: Hub, virtualServer: string | undefin
     return page(scope().prompts, request.params?.cursor, 'prompts');
   });
 
-  handle(GetPromptRequestSchema, async (request, extra) => {
-    const route = scope().resolvePrompt(request.params.name);
-    if (!route) throw unknownName('prompt', request.params.name);
-    const params = { ...request.params, name: route.name };
-    return (await forward(route, { method: 'prompts/get', params }, extra)) as GetPromptResult;
+  handle(GetPromptRequestSchema, (request, extra) => {
+    const record = startRecord('prompts/get', request.params.name, extra);
+    return recorded(record, async () => {
+      const route = scope().resolvePrompt(request.params.name);
+      if (!route) throw unknownName('prompt', request.params.name);
+      const current = requireConnection();
+      const session = callSession(current, extra);
+      record.routed(route.upstream, route.name, request.params.arguments, session);
+      const params = { ...request.params, name: route.name };
+      return (await forward(route, { method: 'prompts/get', params }, extra, session, record)) as GetPromptResult;
+    });
   });
 
   handle(ListResourcesRequestSchema, async (request) => {
@@ -286,9 +332,15 @@ export function createConnectionServer(hub: Hub, virtualServer: string | undefin
     return page(scope().resourceTemplates, request.params?.cursor, 'resourceTemplates');
   });
 
-  handle(ReadResourceRequestSchema, async (request, extra) => {
-    const route = resourceRoute(request.params.uri);
-    return (await forward(route, { method: 'resources/read', params: request.params }, extra)) as ReadResourceResult;
+  handle(ReadResourceRequestSchema, (request, extra) => {
+    const record = startRecord('resources/read', request.params.uri, extra);
+    return recorded(record, async () => {
+      const route = resourceRoute(request.params.uri);
+      const current = requireConnection();
+      const session = callSession(current, extra);
+      record.routed(route.upstream, request.params.uri, undefined, session);
+      return (await forward(route, { method: 'resources/read', params: request.params }, extra, session, record)) as ReadResourceResult;
+    });
   });
 
   handle(SubscribeRequestSchema, async (request, extra) => {
@@ -338,6 +390,12 @@ export function createConnectionServer(hub: Hub, virtualServer: string | undefin
   };
 
   return { server, callTool };
+}
+
+/** The request with the CLIENT span's W3C context in its `_meta.traceparent` (the caller's own `_meta` otherwise kept). */
+function withTraceparent(request: ClientRequest, traceparent: string): ClientRequest {
+  const params = (request.params ?? {}) as { _meta?: Record<string, unknown> };
+  return { ...request, params: { ...params, _meta: { ...params._meta, traceparent } } } as ClientRequest;
 }
 
 /** How long a human has to answer safe mode's approval request. */

@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import {
   CallToolResultSchema,
   McpError,
@@ -68,9 +69,11 @@ export function cancelledRequestId(message: unknown): RequestId | undefined {
  * the result checked against the `tools/call` result schema, a thrown error's code, message
  * and data. Nothing when `signal` aborted (the call was cancelled or its connection closed).
  */
-export async function answerDirectly(call: DirectToolCall, endpoint: ConnectionEndpoint, signal: AbortSignal): Promise<JSONRPCMessage | undefined> {
+export async function answerDirectly(call: DirectToolCall, endpoint: ConnectionEndpoint, signal: AbortSignal, headers?: IncomingHttpHeaders): Promise<JSONRPCMessage | undefined> {
   const context: CallContext = {
     signal,
+    // The request's headers, as the SDK's handler gets them: a caller's `traceparent` header is read there.
+    ...(headers ? { requestInfo: { headers } } : {}),
     requestId: call.id,
     _meta: call.params._meta,
     // On this call's own response (the outgoing hook sends it there): a log the hub itself sends.

@@ -18,7 +18,11 @@ import { UpstreamConnection, type UpstreamStatus } from '../upstream/upstreamCon
 import { OAuthCallbackServer } from '../upstream/oauth/callbackServer';
 import { MemorySecretStore, type SecretStore } from '../upstream/oauth/secretStore';
 import { UpstreamAuth } from '../upstream/oauth/upstreamAuth';
+import { ActivityLog, RecentCalls } from '../core/infra/activity';
+import { followUpstream, recordSessionEvent } from './activityFeed';
 import { buildAdminState, type AdminState } from './adminState';
+import { HubMetrics } from './hubMetrics';
+import { Telemetry } from './telemetry';
 import { InstancePool } from './instancePool';
 import { MessageRouter } from './messageRouter';
 import { upstreamSpelling } from './upstreamSpelling';
@@ -40,6 +44,8 @@ export type HubOptions = {
   ownership?: { store?: OwnershipStore; records?: readonly OwnershipRecord[]; shared?: SharedOwnership };
   /** Where OAuth tokens and registrations of remote upstreams are kept; unset, only in memory. */
   secretStore?: SecretStore;
+  /** OpenTelemetry traces and metrics; unset, off. */
+  telemetry?: Telemetry;
 };
 
 /** The store's entry for the sign-in redirect's port: kept, so a registration's redirect URI stays valid across restarts. */
@@ -90,6 +96,13 @@ export class Hub implements Disposable {
   readonly startedAt = Date.now();
   private closed = false;
 
+  /** What the hub did and decided, one record per event, for every consumer (admin stream, audit file, metrics). */
+  readonly activity: ActivityLog;
+  readonly telemetry: Telemetry;
+  private readonly recentCalls: RecentCalls;
+  /** Prometheus metrics, counted from the activity records. */
+  readonly metrics: HubMetrics;
+
   private readonly stateEmitter: Emitter<void>;
   /** Fires whenever anything in `state()` may have changed. */
   readonly onDidChangeState;
@@ -105,6 +118,10 @@ export class Hub implements Disposable {
     );
     this.stateEmitter = new Emitter<void>((error) => options.logger.error(`state listener failed: ${errorMessage(error)}`));
     this.onDidChangeState = this.stateEmitter.event;
+    this.activity = new ActivityLog(options.config.settings.activity, (error) => options.logger.error(`activity listener failed: ${errorMessage(error)}`));
+    this.telemetry = options.telemetry ?? Telemetry.off();
+    this.metrics = new HubMetrics(this.activity, () => this.state());
+    this.recentCalls = new RecentCalls(this.activity);
     this.sessions = new SessionRegistry({
       idleTimeoutMs: options.config.settings.sessionIdleTimeoutMs,
       chatIdleTimeoutMs: options.config.settings.chatSessionIdleTimeoutMs,
@@ -121,6 +138,7 @@ export class Hub implements Disposable {
         this.options.logger.info(`connection ${event.connection.id} closed: ${event.reason}`);
       }
       if (event.type === 'session-ended') this.options.logger.info(`session ${event.session.id} ended: ${event.reason}`);
+      recordSessionEvent(this.activity, this.telemetry, event);
       this.stateEmitter.fire();
     });
   }
@@ -435,6 +453,7 @@ export class Hub implements Disposable {
       ownership: { store: this.sessions.ownership.storeDescription, problem: this.sessions.ownership.problem, owned: this.sessions.ownership.size },
       safeMode: (upstream) => this.safeModeEnabled(undefined, upstream),
       pools: this.pools,
+      recentCalls: (id) => this.recentCalls.of(id),
     });
   }
 
@@ -496,6 +515,7 @@ export class Hub implements Disposable {
       if (this.upstreams.get(config.id) === connection) this.rebuildScopes();
     });
     connection.onDidChangeStatus(() => this.stateEmitter.fire());
+    followUpstream(this.activity, config.id, connection.onDidChangeStatus, () => connection.status);
     connection.start();
     if (config.perSession) {
       const logger = this.options.logger.child(`upstream:${config.id}:instances`);
@@ -564,6 +584,9 @@ export class Hub implements Disposable {
     this.auths.clear();
     await this.callbacks.close();
     this.stateEmitter.dispose();
+    this.metrics.dispose();
+    this.recentCalls.dispose();
+    this.activity.dispose();
   }
 
   dispose(): void {

@@ -184,6 +184,18 @@ function sessionNode(session: HubState['sessions'][number], now: number, chats: 
         tooltip: `${d.upstream}/${d.tool}, call digest sha256:${d.digest.slice(0, 16)}${d.why ? `\n${d.why}` : ''}`,
       }),
     ),
+    ...listGroup(`session:${session.id}/calls`, 'Recent calls', 'history', session.recentCalls ?? [], (call) =>
+      leaf(`session:${session.id}/call/${call.seq}`, `${call.outcome} · ${call.tool ?? '?'}`, 'recentCall', callIcon(call.outcome), {
+        description: `${call.upstream ?? ''}${call.latencyMs === undefined ? '' : ` · ${Math.round(call.latencyMs)} ms`} · ${formatAge(now - Date.parse(call.at))} ago`,
+        tooltip: [
+          `${call.method ?? 'call'} ${call.upstream ?? ''}/${call.tool ?? ''}: ${call.outcome}`,
+          ...(call.args === undefined ? [] : [`arguments: ${typeof call.args === 'string' ? call.args : JSON.stringify(call.args)}`]),
+          ...(call.detail ? [call.detail] : []),
+          ...(call.digest ? [`call digest sha256:${call.digest.slice(0, 16)}`] : []),
+          ...(call.traceId ? [`trace ${call.traceId}`] : []),
+        ].join('\n'),
+      }),
+    ),
   ];
   children.push(...chats.map((chat) => chatNode(chat, now)));
   return {
@@ -213,6 +225,15 @@ const decisionIcons = {
   denied: 'error',
   unanswered: 'question',
 } as const;
+
+/** A call's outcome as an icon: allowed, refused, approved, denied or failed. */
+function callIcon(outcome: string): string {
+  if (outcome === 'ok') return 'pass';
+  if (outcome === 'refused') return 'circle-slash';
+  if (outcome === 'asked→once' || outcome === 'asked→session') return 'check';
+  if (outcome === 'asked→deny' || outcome === 'asked→timeout') return 'error';
+  return 'warning';
+}
 
 /** A chat session: its instances and owned ids, with Kill like any session. */
 function chatNode(chat: HubState['sessions'][number], now: number): TreeNode {

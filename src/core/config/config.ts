@@ -5,6 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { parseEnv } from 'node:util';
 import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { z } from 'zod';
+import { defaultActivitySettings, type ActivitySettings, type TelemetrySettings } from '../infra/activity';
 import { inputEnvVarName, VariableResolver, type InputDeclaration } from './configVariables';
 import { ConfigError, type ConfigIssue } from '../infra/errors';
 import { upstreamNamePrefix } from '../scoping/naming';
@@ -231,6 +232,35 @@ const hubSettingsSchema = z
     maxSessions: z.number().int().min(1).max(1_000_000).optional(),
     /** Most connections at once; past it a new one gets 503. */
     maxConnections: z.number().int().min(1).max(1_000_000).optional(),
+    /** The activity log: records kept in memory, argument size, masked names, the audit trail on disk. */
+    activity: z
+      .object({
+        buffer: z.number().int().min(1).max(1_000_000).optional(),
+        maxArgumentChars: z.number().int().min(0).max(1_000_000).optional(),
+        /** Property names whose values are masked in records, besides token, password, apiKey, authorization, … */
+        redact: z.array(z.string().min(1)).optional(),
+        audit: z
+          .object({
+            enabled: z.boolean().optional(),
+            /** Bytes at which the audit file is rotated. */
+            maxFileBytes: z.number().int().min(1024).optional(),
+            /** Rotated files kept. */
+            files: z.number().int().min(0).max(1000).optional(),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .optional(),
+    /** OpenTelemetry export over OTLP/HTTP; `OTEL_EXPORTER_OTLP_ENDPOINT` turns it on as well. Off by default. */
+    telemetry: z
+      .object({
+        endpoint: z.string().url().optional(),
+        protocol: z.enum(['http/protobuf', 'http/json']).optional(),
+        metricsInterval: z.number().int().min(1).optional(),
+      })
+      .strict()
+      .optional(),
     safeMode: z
       .object({
         /**
@@ -402,6 +432,8 @@ export type HubSettings = {
   readyWaitMs: number;
   maxQueuedBytesPerConnection: number;
   maxQueuedBytes: number;
+  activity: ActivitySettings;
+  telemetry?: TelemetrySettings;
 };
 
 /** Where ownership is kept: the hub's own file, or a Redis that several hubs share. */
@@ -449,6 +481,7 @@ export const defaultSettings: HubSettings = {
   // one result into an empty queue always fits (it is bounded by maxUpstreamMessageBytes).
   maxQueuedBytesPerConnection: 64 * 1024 * 1024,
   maxQueuedBytes: 256 * 1024 * 1024,
+  activity: defaultActivitySettings,
 };
 
 /** Formats a zod path as a JSON path: `servers.demo.args[0]`. */
@@ -583,6 +616,15 @@ export function validateConfig(raw: unknown, source: string, context: ConfigCont
       readyWaitMs: file.hub?.readyWaitMs ?? defaultSettings.readyWaitMs,
       maxQueuedBytesPerConnection: file.hub?.maxQueuedBytesPerConnection ?? defaultSettings.maxQueuedBytesPerConnection,
       maxQueuedBytes: file.hub?.maxQueuedBytes ?? defaultSettings.maxQueuedBytes,
+      activity: {
+        bufferSize: file.hub?.activity?.buffer ?? defaultActivitySettings.bufferSize,
+        maxArgumentChars: file.hub?.activity?.maxArgumentChars ?? defaultActivitySettings.maxArgumentChars,
+        redact: file.hub?.activity?.redact ?? [],
+        audit: { ...defaultActivitySettings.audit, ...file.hub?.activity?.audit },
+      },
+      ...(file.hub?.telemetry
+        ? { telemetry: { endpoint: file.hub.telemetry.endpoint, protocol: file.hub.telemetry.protocol, metricsIntervalMs: file.hub.telemetry.metricsInterval === undefined ? undefined : file.hub.telemetry.metricsInterval * 1000 } }
+        : {}),
     },
   };
 }

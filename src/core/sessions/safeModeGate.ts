@@ -47,7 +47,7 @@ export type GateCall = {
 };
 
 /** The session's part: its ledger and its journal of decisions. */
-export type GateSession = { ledger: OwnershipLedger; journal: SafeModeJournal };
+export type GateSession = { ledger: OwnershipLedger; journal: Pick<SafeModeJournal, 'add'> };
 
 /** What the caller's human is asked. */
 export type ApprovalQuestion = {
