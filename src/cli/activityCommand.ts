@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { createParser } from 'eventsource-parser';
 import { matchesActivity, type ActivityFilter, type ActivityRecord } from '../core/infra/activity';
 import { auditFileName } from '../hub/auditTrail';
+import { findAdminToken } from './tokenFiles';
 
 export const activityUsage = `  mcp-session-hub activity [--follow] [--session S] [--tool T] [--outcome O] [--upstream U] [--kind K]
                     [--json] [--dir FOLDER] [--url URL] [--admin-token T | --admin-token-file F]
@@ -124,13 +125,8 @@ export async function runActivity(argv: string[], defaults: ActivityDefaults, ou
 }
 
 function adminToken(flag: string | undefined, defaults: ActivityDefaults, file: string | undefined): string {
-  if (flag) return flag;
-  const fromEnv = process.env[defaults.adminTokenEnvVar];
-  if (fromEnv) return fromEnv;
   const path = file ?? defaults.adminTokenFile;
-  if (existsSync(path)) {
-    const saved = readFileSync(path, 'utf8').trim();
-    if (saved) return saved;
-  }
+  const token = findAdminToken(flag, defaults.adminTokenEnvVar, path);
+  if (token) return token;
   throw new ActivityUsageError(`--follow needs the admin token: pass --admin-token, set $${defaults.adminTokenEnvVar}, or keep it in ${path}`);
 }

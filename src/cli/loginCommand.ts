@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { AdminClient, AdminHttpError, type HubState } from '../client/adminClient';
+import { findAdminToken } from './tokenFiles';
 
 export const loginUsage = `  mcp-session-hub login <upstream> [--url URL] [--admin-token T | --admin-token-file F]
                     [--no-browser] [--timeout SECONDS]
@@ -82,14 +82,9 @@ export async function runLogin(argv: string[], defaults: LoginDefaults, out: (te
 }
 
 function adminToken(flag: string | undefined, defaults: LoginDefaults, file: string | undefined): string {
-  if (flag) return flag;
-  const fromEnv = process.env[defaults.adminTokenEnvVar];
-  if (fromEnv) return fromEnv;
   const path = file ?? defaults.adminTokenFile;
-  if (existsSync(path)) {
-    const saved = readFileSync(path, 'utf8').trim();
-    if (saved) return saved;
-  }
+  const token = findAdminToken(flag, defaults.adminTokenEnvVar, path);
+  if (token) return token;
   throw new LoginUsageError(`no admin token: pass --admin-token, set $${defaults.adminTokenEnvVar}, or keep it in ${path}`);
 }
 

@@ -55,3 +55,15 @@ function keepPrivate(path: string, mode: number, what: string, warn: (message: s
 function octal(mode: number): string {
   return `0${mode.toString(8)}`;
 }
+
+/**
+ * The admin token a command that talks to a running hub uses: the flag, else the environment
+ * variable, else the admin token file. Undefined when none has one; the command says what to do.
+ */
+export function findAdminToken(flag: string | undefined, envVar: string, file: string): string | undefined {
+  if (flag) return flag;
+  const fromEnv = process.env[envVar];
+  if (fromEnv) return fromEnv;
+  if (!existsSync(file)) return undefined;
+  return readFileSync(file, 'utf8').trim() || undefined;
+}

@@ -48,6 +48,14 @@ describe('VS Code end to end (code-server + Chromium)', function () {
     mkdirSync(shotsDir, { recursive: true });
     await page.screenshot({ path: join(shotsDir, `${name}.png`) });
   };
+  /** The tools VS Code's own MCP client sees now, asked of the in-host suite (it starts the servers and awaits live tools). */
+  const vscodeTools = async (): Promise<string[]> => {
+    const out = `${handoffPath}.lmtools.out`;
+    if (existsSync(out)) unlinkSync(out);
+    writeFileSync(`${handoffPath}.lmtools`, '');
+    await until(() => (existsSync(out) ? true : undefined), "VS Code's tool list", 60_000);
+    return JSON.parse(readFileSync(out, 'utf8')) as string[];
+  };
   const palette = async (command: string, pick?: string) => {
     await page.keyboard.press('F1');
     const input = page.locator('.quick-input-widget input.input');
@@ -266,13 +274,6 @@ describe('VS Code end to end (code-server + Chromium)', function () {
     // VS Code's own MCP client finds the imported tool through the hub. (VS Code reads the user
     // mcp.json too and would start that server itself, asking for its input: the file goes first.)
     unlinkSync(userMcpJson);
-    const vscodeTools = async (): Promise<string[]> => {
-      const out = `${handoffPath}.lmtools.out`;
-      if (existsSync(out)) unlinkSync(out);
-      writeFileSync(`${handoffPath}.lmtools`, '');
-      await until(() => (existsSync(out) ? true : undefined), "VS Code's tool list", 60_000);
-      return JSON.parse(readFileSync(out, 'utf8')) as string[];
-    };
     const importedTool = await until(async () => (await vscodeTools()).find((name) => name.startsWith('mcp_my') && name.endsWith('launch')), 'VS Code to list the imported tool', 90_000);
     console.log(`        VS Code lists ${importedTool}`);
 
@@ -347,13 +348,6 @@ describe('VS Code end to end (code-server + Chromium)', function () {
       await until(async () => ((await adminState()).upstreams.find((u) => u.id === 'linear')?.state === 'ready' ? true : undefined), 'the upstream ready after sign-in', 60_000);
       await authorization.close().catch(() => undefined);
       assert.equal(oauth.stats.authorizations, 1);
-      const vscodeTools = async (): Promise<string[]> => {
-        const out = `${handoffPath}.lmtools.out`;
-        if (existsSync(out)) unlinkSync(out);
-        writeFileSync(`${handoffPath}.lmtools`, '');
-        await until(() => (existsSync(out) ? true : undefined), "VS Code's tool list", 60_000);
-        return JSON.parse(readFileSync(out, 'utf8')) as string[];
-      };
       const tool = await until(async () => (await vscodeTools()).find((name) => name.toLowerCase().includes('linear') && name.endsWith('whoami')), "VS Code's MCP client to list the signed-in upstream's tool", 90_000);
       console.log(`        VS Code lists ${tool}`);
       await page.locator('.monaco-list-row', { hasText: 'linear' }).first().waitFor({ timeout: 15_000 });
