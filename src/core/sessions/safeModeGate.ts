@@ -202,9 +202,13 @@ export async function admit(call: GateCall, session: GateSession, hooks: GateHoo
   const note = (outcome: SafeModeOutcome, identifiers: readonly NamedIdentifier[], why?: string) =>
     journal.add({ at: now(), upstream: call.upstream, tool: call.tool.name, outcome, identifiers: identifiers.slice(0, 20).map(describeIdentifier), digest: digest(), ...(why ? { why } : {}) });
 
-  let verdict = judge(call, ledger);
   // Off, only a creating call matters: what it makes is recorded all the same, so switching
-  // safe mode on later protects what exists.
+  // safe mode on later protects what exists. Any other call is not judged at all.
+  if (!call.enabled) {
+    const kind = classifyTool(call.tool, call.rule);
+    if (kind !== 'create' && !(kind === 'command' && call.rule?.idPattern)) return pass(call, kind, ledger, [], note, now);
+  }
+  let verdict = judge(call, ledger);
   if (!call.enabled) {
     if (verdict.outcome === 'refuse' || verdict.kind !== 'create') return pass(call, verdict.kind, ledger, [], note, now);
     return pass(call, verdict.kind, ledger, await creatable(call, verdict.creates, hooks, note), note, now);
