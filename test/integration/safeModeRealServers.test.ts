@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ElicitRequestSchema, type ElicitRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { HubState } from '../../src/client/adminClient';
-import { adminAuth, connectClient, firstText, startTestHub, tempDir, transports, type TestHub, type TransportName } from '../support/hubHarness';
+import { adminAuth, connectClient, firstText, transports, type TestHub, type TransportName } from '../support/hubHarness';
+import { startFilesAndMemoryHub } from '../support/safeModeHub';
 
 /**
  * Safe mode on the real filesystem and memory servers from npm, shared by every session, with
@@ -18,20 +19,10 @@ describe('safe mode on real servers from npm, with no rules', function () {
   const clients: Client[] = [];
 
   before(async () => {
-    const dir = realpathSync(tempDir('hub-safe-real-'));
-    files = join(dir, 'files');
-    mkdirSync(files);
-    memoryFile = join(dir, 'memory.jsonl');
-    hub = await startTestHub({
-      servers: {
-        filesystem: { command: process.execPath, args: [require.resolve('@modelcontextprotocol/server-filesystem/dist/index.js'), files] },
-        memory: { command: process.execPath, args: [require.resolve('@modelcontextprotocol/server-memory/dist/index.js')], env: { MEMORY_FILE_PATH: memoryFile } },
-      },
-      virtualServers: {
-        filesystem: { upstreams: ['filesystem'], naming: 'bare' },
-        memory: { upstreams: ['memory'], naming: 'bare' },
-      },
-    });
+    ({ hub, root: files, memoryFile } = await startFilesAndMemoryHub('hub-safe-real-', {
+      filesystem: { upstreams: ['filesystem'], naming: 'bare' },
+      memory: { upstreams: ['memory'], naming: 'bare' },
+    }));
   });
   after(async () => {
     await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
