@@ -1,7 +1,10 @@
 /**
  * `tools/call` of a trivial echo tool for N concurrent sessions, along each path:
- *   direct           the SDK client to the upstream over Streamable HTTP (the baseline)
- *   hub              the hub's `/mcp`, one shared Streamable HTTP connection to that upstream
+ *   direct           the SDK client to the upstream over Streamable HTTP (the baseline), SSE answers
+ *   direct-json      the same to a second upstream that answers each POST with one JSON body
+ *   bare-hop(-json)  a keep-alive `node:http` reverse proxy in front of each (the floor of one Node hop)
+ *   hub              the hub's `/mcp`, one shared Streamable HTTP connection to the SSE upstream
+ *   hub-json         the same to the JSON upstream: the two answer shapes a server may choose
  *   hub-stdio        the hub, one shared stdio child of the same upstream program
  *   hub-per-session  the hub, a stdio child per session (`perSession: true`)
  *   mcp-proxy, supergateway, mcp-hub   peer gateways from npm in front of the stdio upstream
@@ -14,7 +17,8 @@
  *
  *   node out/bench/hubVsDirect.js [--quick] [--runs R] [--sessions 1,10,100] [--paths direct,hub,...]
  *                                 [--window-ms MS] [--warmup-ms MS] [--churn N] [--profile-hub DIR]
- *                                 [--out FILE] [--upstream-json]  (upstream answers JSON, not SSE)
+ *                                 [--out FILE]
+ * Each path is compared with the direct path and the bare hop of its own answer shape.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -29,9 +33,17 @@ import { cpuPerCall, cpuSnapshot, type CpuSnapshot } from './cpuTime';
 import { peerNames, startPeer, type PeerName, type RunningPeer } from './peers';
 import { formatSpread, spread, type Spread } from './spread';
 
-const hubPaths = ['hub', 'hub-stdio', 'hub-per-session'] as const;
-const allPaths = ['direct', 'bare-hop', ...hubPaths, ...peerNames] as const;
+const hubPaths = ['hub', 'hub-json', 'hub-stdio', 'hub-per-session'] as const;
+const baselinePaths = ['direct', 'direct-json', 'bare-hop', 'bare-hop-json'] as const;
+const allPaths = [...baselinePaths, ...hubPaths, ...peerNames] as const;
 type PathName = (typeof allPaths)[number];
+
+/** The paths whose upstream answers with one JSON body; every other path's answers with SSE. */
+const jsonAnswerPaths: readonly PathName[] = ['direct-json', 'bare-hop-json', 'hub-json'];
+/** What a path is compared with: the direct path and the bare hop of its own answer shape. */
+function baselinesOf(path: PathName): { direct: PathName; floor: PathName } {
+  return jsonAnswerPaths.includes(path) ? { direct: 'direct-json', floor: 'bare-hop-json' } : { direct: 'direct', floor: 'bare-hop' };
+}
 
 type Options = {
   quick: boolean;
@@ -43,7 +55,6 @@ type Options = {
   setupRounds: number;
   churn: number;
   profileDir?: string;
-  upstreamJson: boolean;
   out: string;
 };
 
@@ -89,11 +100,11 @@ type ChurnResult = {
 /** A connected client and the name its echo tool has on that endpoint. */
 type Session = BenchClient & { tool: string };
 
-/** How to reach one path, and the process whose CPU and memory it costs (none for direct). */
-type Target = { path: PathName; connect(): Promise<Session>; pid?: number; note: string };
-
-/** pids of the child processes whose CPU time is sampled around each window. */
-const childPids = new Map<string, number>();
+/**
+ * How to reach one path, the process whose CPU and memory it costs (none for direct), and the
+ * HTTP upstream it calls (none for stdio upstreams, which are the gateway's children).
+ */
+type Target = { path: PathName; connect(): Promise<Session>; pid?: number; upstreamPid?: number; note: string };
 
 const benchDir = resolve(__dirname, '..', '..', 'bench');
 const stdioUpstream = join(__dirname, 'upstream.js');
@@ -122,22 +133,21 @@ function parseOptions(argv: readonly string[]): Options {
   const paths = (value('--paths') ?? allPaths.join(',')).split(',') as PathName[];
   const unknown = paths.filter((p) => !allPaths.includes(p));
   if (unknown.length) throw new Error(`--paths takes ${allPaths.join(', ')}; unknown: ${unknown.join(', ')}`);
-  if (!paths.includes('direct')) paths.unshift('direct'); // every ratio is against it
-  if (!paths.includes('bare-hop')) paths.splice(1, 0, 'bare-hop'); // and the floor of one hop
+  // Every ratio is against the direct path and the bare hop of the path's answer shape: those come first.
+  const baselines = new Set(paths.flatMap((path) => Object.values(baselinesOf(path))));
+  const ordered = [...baselinePaths.filter((path) => baselines.has(path) || paths.includes(path)), ...paths.filter((path) => !(baselinePaths as readonly string[]).includes(path))];
   const profileDir = value('--profile-hub');
-  const upstreamJson = argv.includes('--upstream-json');
-  const variant = `${profileDir ? '-profiled' : ''}${upstreamJson ? '-upstream-json' : ''}`;
+  const variant = profileDir ? '-profiled' : '';
   return {
     quick,
     runs: positiveInt('--runs', quick ? 3 : 5),
     sessions,
-    paths,
+    paths: ordered,
     windowMs: positiveInt('--window-ms', quick ? 1_000 : 3_000),
     warmupMs: positiveInt('--warmup-ms', quick ? 300 : 3_000),
     setupRounds: quick ? 10 : 30,
     churn: positiveInt('--churn', quick ? 200 : 1_000),
     profileDir: profileDir ? resolve(profileDir) : undefined,
-    upstreamJson,
     out: resolve(value('--out') ?? join(benchDir, 'results', `hub-vs-direct${variant}.json`)),
   };
 }
@@ -217,13 +227,13 @@ function percentile(sorted: Float64Array, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
 }
 
-async function measureWindow(sessions: Session[], windowMs: number, gateway?: number): Promise<RunSample> {
+async function measureWindow(sessions: Session[], windowMs: number, { pid: gateway, upstreamPid }: Pick<Target, 'pid' | 'upstreamPid'>): Promise<RunSample> {
   const latencies: number[] = [];
   const errors = { count: 0 };
-  // The gateway is the measured path's own process (none for direct), so each path's column is its own.
-  const pids = new Map(childPids);
-  if (gateway === undefined) pids.delete('gateway');
-  else pids.set('gateway', gateway);
+  // The gateway and the upstream are the measured path's own (none for direct), so each path's columns are its own.
+  const pids = new Map<string, number>();
+  if (gateway !== undefined) pids.set('gateway', gateway);
+  if (upstreamPid !== undefined) pids.set('upstream', upstreamPid);
   // A gateway's stdio upstreams are its descendants: their CPU is the upstream's share on those paths.
   const childrenOf = gateway === undefined ? undefined : { pid: gateway, descendants: descendantsOf };
   const cpuBefore = cpuSnapshot(pids, childrenOf);
@@ -277,12 +287,12 @@ async function measureSize(n: number, targets: Target[], options: Options): Prom
       }
       if (target.pid) memory.set(target, (treeRssKiB(target.pid) - before) / n);
     }
-    for (const [target, sessions] of open) await measureWindow(sessions, options.warmupMs, target.pid);
+    for (const [target, sessions] of open) await measureWindow(sessions, options.warmupMs, target);
     const runs = new Map<Target, RunSample[]>(targets.map((target) => [target, []]));
     for (let run = 0; run < options.runs; run++) {
       const order = run % 2 === 0 ? targets : [...targets].reverse();
       for (const target of order) {
-        const sample = await measureWindow(open.get(target)!, options.windowMs, target.pid);
+        const sample = await measureWindow(open.get(target)!, options.windowMs, target);
         runs.get(target)!.push(sample);
         process.stderr.write(`  N=${n} ${target.path} run ${run + 1}/${options.runs}: ${sample.throughput.toFixed(0)} calls/s, p50 ${sample.p50.toFixed(2)} ms, ${sample.errors} errors\n`);
       }
@@ -380,9 +390,10 @@ function pairedRatio(path: PathResult, baseline: PathResult, value: (run: RunSam
 
 function compare(results: PathResult[]): Comparison[] {
   return results.flatMap((result) => {
-    const direct = results.find((r) => r.sessions === result.sessions && r.path === 'direct');
-    if (!direct || result.path === 'direct') return [];
-    const floor = results.find((r) => r.sessions === result.sessions && r.path === 'bare-hop');
+    const baseline = baselinesOf(result.path);
+    const direct = results.find((r) => r.sessions === result.sessions && r.path === baseline.direct);
+    if (!direct || result.path === baseline.direct) return [];
+    const floor = results.find((r) => r.sessions === result.sessions && r.path === baseline.floor);
     const throughput = (run: RunSample) => run.throughput;
     const gatewayCpu = (run: RunSample) => run.cpuPerCallUs.gateway;
     const floorCpuMedian = floor?.cpuPerCallUs.gateway;
@@ -393,7 +404,7 @@ function compare(results: PathResult[]): Comparison[] {
       throughputRatio: pairedRatio(result, direct, throughput) ?? result.throughput.median / direct.throughput.median,
       addedP50Ms: result.p50.median - direct.p50.median,
       addedP99Ms: result.p99.median - direct.p99.median,
-      ...(floor && result.path !== 'bare-hop'
+      ...(floor && result.path !== baseline.floor
         ? {
             floorThroughputRatio: pairedRatio(result, floor, throughput) ?? result.throughput.median / floor.throughput.median,
             ...(floorCpuMedian && ownCpuMedian !== undefined ? { floorCpuRatio: pairedRatio(result, floor, gatewayCpu) ?? ownCpuMedian / floorCpuMedian } : {}),
@@ -421,7 +432,7 @@ type Report = { options: Options; targets: Target[]; skipped: string[]; results:
 
 function printReport({ options, targets, skipped, results, comparisons, setup, churn }: Report): void {
   console.log(machineLine());
-  console.log(`mode: ${options.quick ? 'quick' : 'default'}, ${options.runs} runs x ${options.windowMs} ms window, ${options.warmupMs} ms warm-up, upstream answers ${options.upstreamJson ? 'JSON' : 'SSE'}${options.profileDir ? ', hub and bare hop under --cpu-prof' : ''}`);
+  console.log(`mode: ${options.quick ? 'quick' : 'default'}, ${options.runs} runs x ${options.windowMs} ms window, ${options.warmupMs} ms warm-up, each path against the direct path and bare hop of its answer shape${options.profileDir ? ', hub and bare hop under --cpu-prof' : ''}`);
   console.log('paths:');
   for (const target of targets) console.log(`  ${target.path.padEnd(16)} ${target.note}`);
   for (const why of skipped) console.log(`  skipped: ${why}`);
@@ -440,12 +451,12 @@ function printReport({ options, targets, skipped, results, comparisons, setup, c
   console.log(table([header, ...rows]));
   if (comparisons.length) {
     const ratioRows = comparisons.map((c) => [String(c.sessions), c.path, c.throughputRatio.toFixed(2), c.addedP50Ms.toFixed(2), c.addedP99Ms.toFixed(2)]);
-    console.log(`\nagainst direct:\n${table([['sessions', 'path', 'calls/s ratio', 'added p50 ms', 'added p99 ms'], ...ratioRows])}`);
+    console.log(`\nagainst direct (direct-json for the -json paths):\n${table([['sessions', 'path', 'calls/s ratio', 'added p50 ms', 'added p99 ms'], ...ratioRows])}`);
     const floorRows = comparisons
       .filter((c) => c.floorThroughputRatio !== undefined)
       .map((c) => [String(c.sessions), c.path, c.floorThroughputRatio!.toFixed(2), c.floorCpuRatio === undefined ? '-' : c.floorCpuRatio.toFixed(2)]);
     if (floorRows.length) {
-      console.log(`\nagainst the bare hop (a node:http keep-alive proxy, the floor of one Node hop):\n${table([['sessions', 'path', 'calls/s ratio', 'gateway CPU/call ratio'], ...floorRows])}`);
+      console.log(`\nagainst the bare hop (a node:http keep-alive proxy, the floor of one Node hop; bare-hop-json for the -json paths):\n${table([['sessions', 'path', 'calls/s ratio', 'gateway CPU/call ratio'], ...floorRows])}`);
     }
   }
   if (setup.length) {
@@ -476,11 +487,12 @@ function writeResults(report: Report): void {
 // Main
 // ---------------------------------------------------------------------------
 
-function hubConfig(upstreamUrl: string, maxSessions: number): unknown {
+function hubConfig(upstreamUrl: string, jsonUpstreamUrl: string, maxSessions: number): unknown {
   const stdio = { type: 'stdio', command: process.execPath, args: [stdioUpstream, '--stdio'] };
   return {
     servers: {
       up: { type: 'http', url: upstreamUrl },
+      upj: { type: 'http', url: jsonUpstreamUrl },
       st: stdio,
       ps: { ...stdio, perSession: true, warm: 1, maxInstances: maxSessions + 20 },
     },
@@ -494,33 +506,40 @@ async function main(): Promise<void> {
   const children: Array<{ stop(): Promise<void> }> = [];
   const skipped: string[] = [];
   try {
-    const upstream = await spawnReady(join(__dirname, 'upstream.js'), options.upstreamJson ? ['--json'] : []);
+    // One upstream per answer shape a Streamable HTTP server may choose: an SSE stream, or one JSON body.
+    const upstream = await spawnReady(join(__dirname, 'upstream.js'), []);
     children.push(upstream);
-    childPids.set('upstream', upstream.pid);
-    const targets: Target[] = [{ path: 'direct', connect: () => connectSession(upstream.url, 'echo', {}), note: `SDK client -> upstream over Streamable HTTP (${options.upstreamJson ? 'JSON' : 'SSE'} answers)` }];
-    // Profiled with the hub, so that the two profiles of one run can be set side by side.
+    const jsonUpstream = await spawnReady(join(__dirname, 'upstream.js'), ['--json']);
+    children.push(jsonUpstream);
+    const targets: Target[] = [];
+    const add = (target: Target) => {
+      if (options.paths.includes(target.path)) targets.push(target);
+    };
+    add({ path: 'direct', upstreamPid: upstream.pid, connect: () => connectSession(upstream.url, 'echo', {}), note: 'SDK client -> upstream over Streamable HTTP (SSE answers)' });
+    add({ path: 'direct-json', upstreamPid: jsonUpstream.pid, connect: () => connectSession(jsonUpstream.url, 'echo', {}), note: 'SDK client -> upstream over Streamable HTTP (JSON answers)' });
+    // Profiled with the hub, so that the profiles of one run can be set side by side.
     const profile = (name: string) => (options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : []);
-    const hop = await spawnReady(join(__dirname, 'bareHop.js'), ['--target', upstream.url], { nodeArgs: profile('bare-hop') });
-    children.push(hop);
-    targets.push({ path: 'bare-hop', pid: hop.pid, connect: () => connectSession(hop.url, 'echo', {}), note: 'SDK client -> a keep-alive node:http reverse proxy (the floor of one Node hop) -> upstream' });
+    for (const [path, to] of [['bare-hop', upstream], ['bare-hop-json', jsonUpstream]] as const) {
+      if (!options.paths.includes(path)) continue;
+      const hop = await spawnReady(join(__dirname, 'bareHop.js'), ['--target', to.url], { nodeArgs: profile(path) });
+      children.push(hop);
+      targets.push({ path, pid: hop.pid, upstreamPid: to.pid, connect: () => connectSession(hop.url, 'echo', {}), note: 'SDK client -> a keep-alive node:http reverse proxy (the floor of one Node hop) -> upstream' });
+    }
 
     const wantsHub = options.paths.some((p) => (hubPaths as readonly string[]).includes(p)) || options.churn > 0;
     let hub: ReadyChild | undefined;
     if (wantsHub) {
       const nodeArgs = profile('hub');
-      const config = JSON.stringify(hubConfig(upstream.url, Math.max(...options.sessions, connectConcurrency)));
+      const config = JSON.stringify(hubConfig(upstream.url, jsonUpstream.url, Math.max(...options.sessions, connectConcurrency)));
       hub = await spawnReady(join(__dirname, 'hubProcess.js'), [], { nodeArgs, env: { HUB_BENCH_TOKEN: token, HUB_BENCH_ADMIN_TOKEN: adminToken, HUB_BENCH_CONFIG: config } });
-      children.unshift(hub); // stopped first: it holds a session on the upstream
-      childPids.set('gateway', hub.pid);
+      children.unshift(hub); // stopped first: it holds a session on the upstreams
       const hubUrl = `${hub.url}/mcp`;
       const headers = { authorization: `Bearer ${token}` };
-      const viaHub = (path: PathName, tool: string, note: string): Target => ({ path, pid: hub!.pid, connect: () => connectSession(hubUrl, tool, headers), note });
-      const hubTargets = [
-        viaHub('hub', 'up__echo', 'SDK client -> hub /mcp -> one shared Streamable HTTP connection to the upstream'),
-        viaHub('hub-stdio', 'st__echo', 'SDK client -> hub /mcp -> one shared stdio child of the upstream program'),
-        viaHub('hub-per-session', 'ps__echo', 'SDK client -> hub /mcp -> a stdio child per session (perSession, warm 1)'),
-      ];
-      targets.push(...hubTargets.filter((t) => options.paths.includes(t.path)));
+      const viaHub = (path: PathName, tool: string, note: string, upstreamPid?: number): Target => ({ path, pid: hub!.pid, upstreamPid, connect: () => connectSession(hubUrl, tool, headers), note });
+      add(viaHub('hub', 'up__echo', 'SDK client -> hub /mcp -> one shared Streamable HTTP connection to the upstream (SSE answers)', upstream.pid));
+      add(viaHub('hub-json', 'upj__echo', 'SDK client -> hub /mcp -> one shared Streamable HTTP connection to the upstream (JSON answers)', jsonUpstream.pid));
+      add(viaHub('hub-stdio', 'st__echo', 'SDK client -> hub /mcp -> one shared stdio child of the upstream program'));
+      add(viaHub('hub-per-session', 'ps__echo', 'SDK client -> hub /mcp -> a stdio child per session (perSession, warm 1)'));
     }
 
     const results: PathResult[] = [];
@@ -543,7 +562,6 @@ async function main(): Promise<void> {
         continue;
       }
       try {
-        childPids.set('gateway', peer.pid);
         const running = peer;
         const target: Target = {
           path: name,
@@ -557,7 +575,6 @@ async function main(): Promise<void> {
         await peer.stop();
       }
     }
-    if (hub) childPids.set('gateway', hub.pid);
 
     let churn: ChurnResult | undefined;
     if (hub && options.churn > 0) {
@@ -571,7 +588,7 @@ async function main(): Promise<void> {
   } finally {
     for (const child of children) await child.stop();
   }
-  if (options.profileDir) console.log(`CPU profiles of the hub and the bare hop written to ${options.profileDir} (hub.cpuprofile, bare-hop.cpuprofile)`);
+  if (options.profileDir) console.log(`CPU profiles of the hub and the bare hop written to ${options.profileDir} (hub.cpuprofile, bare-hop.cpuprofile, bare-hop-json.cpuprofile)`);
 }
 
 main().then(
