@@ -220,8 +220,9 @@ export class RecentCalls {
         return;
       }
       if (record.kind !== 'call') return;
+      // Cut to its light form when read: a session's calls are read far less often than made.
       const list = this.bySession.get(record.session) ?? [];
-      list.unshift(light(record));
+      list.unshift(record);
       if (list.length > this.perSession) list.length = this.perSession;
       this.bySession.set(record.session, list);
     });
@@ -229,7 +230,7 @@ export class RecentCalls {
 
   /** A session's last calls, newest first. */
   of(sessionId: string): readonly ActivityRecord[] {
-    return this.bySession.get(sessionId) ?? [];
+    return (this.bySession.get(sessionId) ?? []).map(light);
   }
 
   dispose(): void {
