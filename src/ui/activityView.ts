@@ -92,9 +92,14 @@ export function outcomeTone(record: Pick<ActivityRecord, 'kind' | 'outcome'>): O
   return 'info';
 }
 
+/** As the tree names a chat: its conversation id's first 12 characters. */
+export function chatLabel(conversationId: string): string {
+  return `chat ${conversationId.length > 12 ? `${conversationId.slice(0, 12)}…` : conversationId}`;
+}
+
 /** Who made it: the chat, else the client and the session. */
 export function whoOf(record: ActivityRecord): string {
-  if (record.chat) return `chat ${record.chat.slice(0, 12)}`;
+  if (record.chat) return chatLabel(record.chat);
   const session = record.session ? workspaceSessionOf(record.session).slice(0, 8) : '';
   return [record.client, session && `session ${session}`].filter(Boolean).join(' · ') || '–';
 }
@@ -113,8 +118,34 @@ export function activityRow(record: ActivityRecord): ActivityRow {
   return { seq: record.seq, time: formatTime(record.at), who: whoOf(record), what: whatOf(record), outcome: record.outcome, tone: outcomeTone(record), latency: formatLatency(record.latencyMs) };
 }
 
-/** Every field the record carries, labelled, in the order a reader asks about them. */
-export function activityDetails(record: ActivityRecord): ActivityDetail[] {
+/** How far back a call's verdicts and approvals are looked for: they come just before its own record. */
+const relatedLookBack = 200;
+
+/**
+ * The safe-mode verdicts and approval records a call met, oldest first: those of the same
+ * connection and tool since that connection's previous call ended (a call's record is added when
+ * it ends, after its verdict and approval).
+ */
+export function relatedRecords(records: readonly ActivityRecord[], call: ActivityRecord): ActivityRecord[] {
+  if (call.kind !== 'call' || !call.connection) return [];
+  let index = records.length - 1;
+  while (index >= 0 && records[index].seq > call.seq) index--;
+  if (records[index]?.seq !== call.seq) return [];
+  const related: ActivityRecord[] = [];
+  for (let i = index - 1; i >= 0 && i >= index - relatedLookBack; i--) {
+    const record = records[i];
+    if (record.connection !== call.connection) continue;
+    if (record.kind === 'call') break;
+    if ((record.kind === 'safe-mode' || record.kind === 'approval') && record.tool === call.tool) related.unshift(record);
+  }
+  return related;
+}
+
+/**
+ * Every field the record carries, labelled, in the order a reader asks about them; for a call,
+ * the verdicts and approval it met (`related`) too.
+ */
+export function activityDetails(record: ActivityRecord, related: readonly ActivityRecord[] = []): ActivityDetail[] {
   const details: ActivityDetail[] = [];
   const add = (label: string, value: string | undefined) => {
     if (value !== undefined && value !== '') details.push({ label, value });
@@ -133,6 +164,12 @@ export function activityDetails(record: ActivityRecord): ActivityDetail[] {
   if (record.args !== undefined) add(record.argsTruncated ? 'Arguments (cut)' : 'Arguments', typeof record.args === 'string' ? record.args : JSON.stringify(record.args, null, 2));
   add('Result', record.result);
   add(record.kind === 'call' ? 'Detail' : 'Why', record.detail);
+  for (const verdict of related.filter((r) => r.kind === 'safe-mode')) {
+    add('Safe mode', `${verdict.outcome}${verdict.detail ? `: ${verdict.detail}` : ''}`);
+    if (verdict.identifiers?.length) add('Identifiers judged', verdict.identifiers.join('\n'));
+  }
+  const approvals = related.filter((r) => r.kind === 'approval').map((r) => r.outcome);
+  if (approvals.length) add('Approval', approvals.join(' → '));
   if (record.identifiers?.length) add('Identifiers judged', record.identifiers.join('\n'));
   add('Call digest', record.digest && `sha256:${record.digest}`);
   add('Trace id', record.traceId);
@@ -170,7 +207,7 @@ export function filterOptions(records: readonly ActivityRecord[]): ActivityView[
   return {
     kind: sorted(kinds).map((value) => ({ value, label: value })),
     session: [...sessions].sort((a, b) => a[1].localeCompare(b[1])).map(([value, label]) => ({ value, label })),
-    chat: sorted(chats).map((value) => ({ value, label: `chat ${value.slice(0, 12)}` })),
+    chat: sorted(chats).map((value) => ({ value, label: chatLabel(value) })),
     upstream: sorted(upstreams).map((value) => ({ value, label: value })),
     tool: sorted(tools).map((value) => ({ value, label: value })),
     outcome: sorted(outcomes).map((value) => ({ value, label: value })),

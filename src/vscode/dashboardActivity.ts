@@ -2,7 +2,7 @@ import * as vscode from 'vscode';
 import { defaultActivitySettings } from '../core/infra/activity';
 import { errorMessage, type Logger } from '../core/infra/logger';
 import { ActivityList } from '../ui/activityList';
-import { activityDetails, activityJsonl, buildActivityView, defaultActivityQuery, filterActivity, type ActivityQuery } from '../ui/activityView';
+import { activityDetails, activityJsonl, buildActivityView, defaultActivityQuery, filterActivity, relatedRecords, type ActivityQuery } from '../ui/activityView';
 import type { ToDashboard } from '../ui/messages';
 import type { HubController } from './hubController';
 
@@ -71,7 +71,7 @@ export class DashboardActivity implements vscode.Disposable {
 
   showDetails(seq: number): void {
     const record = this.list.find(seq);
-    this.post({ type: 'activityDetails', seq, details: record ? activityDetails(record) : [] });
+    this.post({ type: 'activityDetails', seq, details: record ? activityDetails(record, relatedRecords(this.list.records, record)) : [] });
   }
 
   /** The records the current query shows, oldest first, as JSON Lines. */

@@ -10,6 +10,7 @@ import {
   filterActivity,
   filterOptions,
   outcomeTone,
+  relatedRecords,
   workspaceSessionOf,
 } from '../../src/ui/activityView';
 import { parseFromDashboard } from '../../src/ui/messages';
@@ -80,7 +81,7 @@ describe('activity view model', function () {
 
   it('formats a row: the chat or the client, the upstream and tool, a coloured outcome, the latency', function () {
     const row = activityRow(call({ session: chatA, chat: 'conv-aaaaaaaaaaaaaaaa', outcome: 'asked→once', latencyMs: 1532.4 }));
-    assert.deepEqual({ ...row, time: undefined }, { seq: 1, time: undefined, who: 'chat conv-aaaaaaa', what: 'files/read_text_file', outcome: 'asked→once', tone: 'ok', latency: '1532 ms' });
+    assert.deepEqual({ ...row, time: undefined }, { seq: 1, time: undefined, who: 'chat conv-aaaaaaa…', what: 'files/read_text_file', outcome: 'asked→once', tone: 'ok', latency: '1532 ms' });
     assert.match(row.time, /^\d\d:\d\d:\d\d\.\d{3}$/);
     assert.equal(activityRow(call({ latencyMs: 0.25 })).who, 'code-server · session a1b2c3d4');
     assert.equal(activityRow(call({ latencyMs: 0.25 })).latency, '0.3 ms');
@@ -103,10 +104,35 @@ describe('activity view model', function () {
     assert.equal(byLabel.has('Chat'), false, 'absent fields are left out');
   });
 
+  it("adds to a call's details the verdict and approval it met, and no other call's", function () {
+    const on = (connection: string, extra: Partial<ActivityRecord>) => call({ connection, tool: 'write_file', ...extra });
+    const records = [
+      on('c1', { kind: 'safe-mode', outcome: 'refused', detail: 'not yours' }),
+      on('c1', {}),
+      on('c1', { kind: 'safe-mode', outcome: 'asked', identifiers: ['file /tmp/a.txt'] }),
+      on('c2', { kind: 'safe-mode', outcome: 'allowed' }),
+      on('c1', { kind: 'approval', outcome: 'asked' }),
+      on('c1', { kind: 'approval', outcome: 'once' }),
+      on('c1', { kind: 'safe-mode', outcome: 'approved once' }),
+      on('c1', { outcome: 'asked→once' }),
+    ];
+    const ended = records[7];
+    assert.deepEqual(relatedRecords(records, ended).map((r) => r.seq), [3, 5, 6, 7]);
+    const details = activityDetails(ended, relatedRecords(records, ended));
+    assert.deepEqual(details.filter((d) => ['Safe mode', 'Identifiers judged', 'Approval'].includes(d.label)), [
+      { label: 'Safe mode', value: 'asked' },
+      { label: 'Identifiers judged', value: 'file /tmp/a.txt' },
+      { label: 'Safe mode', value: 'approved once' },
+      { label: 'Approval', value: 'asked → once' },
+    ]);
+    assert.deepEqual(relatedRecords(records, records[1]).map((r) => r.seq), [1]);
+    assert.deepEqual(relatedRecords(records, records[0]), [], 'only a call has related records');
+  });
+
   it('offers the values the records hold in each filter menu', function () {
     const options = filterOptions([call({ client: 'code-server' }), call({ session: chatA, chat: 'conv-aaaaaaaaaaaaaaaa', client: 'chat client', upstream: 'demo', tool: 'list_items', outcome: 'refused' })]);
     assert.deepEqual(options.session, [{ value: workspace, label: 'code-server · a1b2c3d4' }]);
-    assert.deepEqual(options.chat, [{ value: 'conv-aaaaaaaaaaaaaaaa', label: 'chat conv-aaaaaaa' }]);
+    assert.deepEqual(options.chat, [{ value: 'conv-aaaaaaaaaaaaaaaa', label: 'chat conv-aaaaaaa…' }]);
     assert.deepEqual(options.upstream.map((o) => o.value), ['demo', 'files']);
     assert.deepEqual(options.tool.map((o) => o.value), ['list_items', 'read_text_file']);
     assert.deepEqual(options.outcome.map((o) => o.value), ['ok', 'refused']);
