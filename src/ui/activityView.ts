@@ -86,8 +86,9 @@ export function formatLatency(ms: number | undefined): string {
 
 export function outcomeTone(record: Pick<ActivityRecord, 'kind' | 'outcome'>): OutcomeTone {
   const outcome = record.outcome;
-  if (/^(ok|allowed|started|ready|approved|once|session)\b/.test(outcome) || outcome === 'asked→once' || outcome === 'asked→session') return 'ok';
+  if (/^(ok|allowed|started|ready|approved|once|session)\b/.test(outcome)) return 'ok';
   if (/^(error|refused|failed|deny|timeout|needs-auth)\b/.test(outcome) || outcome === 'asked→deny' || outcome === 'asked→timeout') return 'bad';
+  // Asked and approved: a human let it through, which the colour keeps apart from plain `ok`.
   if (outcome.startsWith('asked')) return 'asked';
   return 'info';
 }
@@ -97,11 +98,16 @@ export function chatLabel(conversationId: string): string {
   return `chat ${conversationId.length > 12 ? `${conversationId.slice(0, 12)}…` : conversationId}`;
 }
 
+/** A session by its key when it has one (`vscode:workspace-…`), else by its id's first 8 characters. */
+export function sessionLabel(sessionId: string): string {
+  return sessionId.startsWith('key:') ? sessionId.slice(4) : sessionId.slice(0, 8);
+}
+
 /** Who made it: the chat, else the client and the session. */
 export function whoOf(record: ActivityRecord): string {
   if (record.chat) return chatLabel(record.chat);
-  const session = record.session ? workspaceSessionOf(record.session).slice(0, 8) : '';
-  return [record.client, session && `session ${session}`].filter(Boolean).join(' · ') || '–';
+  const session = record.session ? sessionLabel(workspaceSessionOf(record.session)) : '';
+  return [record.client, session].filter(Boolean).join(' · ') || '–';
 }
 
 /** What it was about: the tool (with its upstream), prefixed by the kind unless a call. */
@@ -165,7 +171,9 @@ export function activityDetails(record: ActivityRecord, related: readonly Activi
   add('Result', record.result);
   add(record.kind === 'call' ? 'Detail' : 'Why', record.detail);
   for (const verdict of related.filter((r) => r.kind === 'safe-mode')) {
-    add('Safe mode', `${verdict.outcome}${verdict.detail ? `: ${verdict.detail}` : ''}`);
+    // A refusal's why is the call's detail already.
+    const why = verdict.detail && !record.detail?.includes(verdict.detail) ? `: ${verdict.detail}` : '';
+    add('Safe mode', `${verdict.outcome}${why}`);
     if (verdict.identifiers?.length) add('Identifiers judged', verdict.identifiers.join('\n'));
   }
   const approvals = related.filter((r) => r.kind === 'approval').map((r) => r.outcome);
@@ -197,7 +205,7 @@ export function filterOptions(records: readonly ActivityRecord[]): ActivityView[
     if (record.session) {
       const id = workspaceSessionOf(record.session);
       // A chat's record names the chat's client; the session's own records name the window's.
-      if (!record.chat || !sessions.has(id)) sessions.set(id, `${!record.chat && record.client ? `${record.client} · ` : ''}${id.slice(0, 8)}`);
+      if (!record.chat || !sessions.has(id)) sessions.set(id, `${!record.chat && record.client ? `${record.client} · ` : ''}${sessionLabel(id)}`);
     }
     if (record.chat) chats.add(record.chat);
     if (record.upstream) upstreams.add(record.upstream);

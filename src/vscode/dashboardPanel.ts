@@ -136,7 +136,7 @@ function html(webview: vscode.Webview, extensionUri: vscode.Uri): string {
 <label>Upstream <select id="filter-upstream" data-field="upstream"></select></label>
 <label>Tool <select id="filter-tool" data-field="tool"></select></label>
 <label>Outcome <select id="filter-outcome" data-field="outcome"></select></label>
-<input id="filter-text" type="search" placeholder="Search arguments, details, ids…" aria-label="Search">
+<input id="filter-text" type="search" placeholder="Search arguments, ids, details…" aria-label="Search">
 <button id="export-activity" title="Save the records this filter shows, every page, as JSON Lines">Export JSONL</button>
 </div>
 <div class="bar"><p id="activity-summary" class="muted">Waiting for the hub's activity…</p>

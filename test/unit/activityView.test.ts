@@ -81,12 +81,12 @@ describe('activity view model', function () {
 
   it('formats a row: the chat or the client, the upstream and tool, a coloured outcome, the latency', function () {
     const row = activityRow(call({ session: chatA, chat: 'conv-aaaaaaaaaaaaaaaa', outcome: 'asked→once', latencyMs: 1532.4 }));
-    assert.deepEqual({ ...row, time: undefined }, { seq: 1, time: undefined, who: 'chat conv-aaaaaaa…', what: 'files/read_text_file', outcome: 'asked→once', tone: 'ok', latency: '1532 ms' });
+    assert.deepEqual({ ...row, time: undefined }, { seq: 1, time: undefined, who: 'chat conv-aaaaaaa…', what: 'files/read_text_file', outcome: 'asked→once', tone: 'asked', latency: '1532 ms' });
     assert.match(row.time, /^\d\d:\d\d:\d\d\.\d{3}$/);
-    assert.equal(activityRow(call({ latencyMs: 0.25 })).who, 'code-server · session a1b2c3d4');
+    assert.equal(activityRow(call({ latencyMs: 0.25 })).who, 'code-server · a1b2c3d4');
     assert.equal(activityRow(call({ latencyMs: 0.25 })).latency, '0.3 ms');
     assert.equal(activityRow(call({ method: 'resources/read', tool: 'file:///x' })).what, 'resources/read files/file:///x');
-    assert.deepEqual(['ok', 'error', 'refused', 'asked', 'asked→deny', 'asked→timeout', 'started'].map((outcome) => outcomeTone({ kind: 'call', outcome })), ['ok', 'bad', 'bad', 'asked', 'bad', 'bad', 'ok']);
+    assert.deepEqual(['ok', 'error', 'refused', 'asked', 'asked→deny', 'asked→timeout', 'started', 'asked→once'].map((outcome) => outcomeTone({ kind: 'call', outcome })), ['ok', 'bad', 'bad', 'asked', 'bad', 'bad', 'ok', 'asked']);
   });
 
   it("lists a record's details: arguments, result, verdict, identifiers, digest and trace id", function () {
@@ -137,6 +137,7 @@ describe('activity view model', function () {
     assert.deepEqual(options.tool.map((o) => o.value), ['list_items', 'read_text_file']);
     assert.deepEqual(options.outcome.map((o) => o.value), ['ok', 'refused']);
     assert.equal(workspaceSessionOf(chatA), workspace);
+    assert.equal(activityRow(call({ session: 'key:vscode:workspace-1234/chat:c', chat: undefined })).who, 'code-server · vscode:workspace-1234');
   });
 
   it('exports records as JSON Lines, one parseable record a line', function () {
