@@ -46,8 +46,8 @@ export type ActivityView = {
   options: { kind: FilterOption[]; session: FilterOption[]; chat: FilterOption[]; upstream: FilterOption[]; tool: FilterOption[]; outcome: FilterOption[] };
 };
 
-/** One line of a record's details: a label and its text (multi-line for arguments). */
-export type ActivityDetail = { label: string; value: string };
+/** One line of a record's details: a label and its text (multi-line for arguments); the outcome keeps its colour. */
+export type ActivityDetail = { label: string; value: string; tone?: OutcomeTone };
 
 /** A chat session's id is `<parent id>/chat:<conversation id>`: its workspace session is the part before. */
 export function workspaceSessionOf(sessionId: string): string {
@@ -158,7 +158,7 @@ export function activityDetails(record: ActivityRecord, related: readonly Activi
   };
   add('Time', record.at);
   add('Kind', record.method ? `${record.kind} (${record.method})` : record.kind);
-  add('Outcome', record.outcome);
+  details.push({ label: 'Outcome', value: record.outcome, tone: outcomeTone(record) });
   add('Latency', formatLatency(record.latencyMs));
   add('Session', record.session);
   add('Chat', record.chat);

@@ -146,6 +146,7 @@ function renderDetails(seq: number, details: ActivityDetail[]): void {
       const value = document.createElement('dd');
       if (detail.value.includes('\n')) value.append(Object.assign(document.createElement('pre'), { textContent: detail.value }));
       else value.textContent = detail.value;
+      if (detail.tone) value.className = `outcome ${detail.tone}`;
       return [term, value];
     }),
   );

@@ -428,7 +428,12 @@ describe('VS Code end to end (code-server + Chromium)', function () {
 
     // The dashboard's Activity view, with the editor given the whole window.
     await palette('MCP Session Hub: Open Dashboard');
-    await palette('Maximize Editor Group and Hide Side Bars');
+    // Keys typed while the webview has focus go to the page: the palette opens from the title bar's command centre instead.
+    await page.locator('.command-center').first().click();
+    const quickInput = page.locator('.quick-input-widget input.input');
+    await quickInput.waitFor({ state: 'visible', timeout: 15_000 });
+    await quickInput.fill('>Maximize Editor Group and Hide Side Bars');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Maximize Editor Group and Hide Side Bars' }).first().click();
     const frame = page.frameLocator('iframe.webview').frameLocator('iframe#active-frame');
     await frame.locator('#tab-activity').click();
     const rowOf = (tool: string) => frame.locator('#activity-table tr.record', { hasText: tool }).first();

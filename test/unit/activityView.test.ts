@@ -95,6 +95,7 @@ describe('activity view model', function () {
     );
     const byLabel = new Map(details.map((detail) => [detail.label, detail.value]));
     assert.equal(byLabel.get('Outcome'), 'refused');
+    assert.equal(details.find((d) => d.label === 'Outcome')?.tone, 'bad', 'coloured as in its row');
     assert.equal(byLabel.get('Arguments'), '{\n  "path": "/x",\n  "token": "[redacted]"\n}');
     assert.equal(byLabel.get('Detail'), 'safe mode: /x belongs to another session');
     assert.equal(byLabel.get('Identifiers judged'), 'file /x');
