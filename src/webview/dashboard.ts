@@ -153,6 +153,8 @@ function renderDetails(seq: number, details: ActivityDetail[]): void {
 }
 
 function showTab(tab: 'overview' | 'activity'): void {
+  // The last action's result belongs to the tab it was taken on.
+  byId('result').textContent = '';
   byId('overview').hidden = tab !== 'overview';
   byId('activity').hidden = tab !== 'activity';
   byId('tab-overview').setAttribute('aria-selected', String(tab === 'overview'));

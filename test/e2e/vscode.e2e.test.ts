@@ -428,13 +428,23 @@ describe('VS Code end to end (code-server + Chromium)', function () {
 
     // The dashboard's Activity view, with the editor given the whole window.
     await palette('MCP Session Hub: Open Dashboard');
-    // Keys typed while the webview has focus go to the page: the palette opens from the title bar's command centre instead.
-    await page.locator('.command-center').first().click();
-    const quickInput = page.locator('.quick-input-widget input.input');
-    await quickInput.waitFor({ state: 'visible', timeout: 15_000 });
-    await quickInput.fill('>Maximize Editor Group and Hide Side Bars');
-    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Maximize Editor Group and Hide Side Bars' }).first().click();
     const frame = page.frameLocator('iframe.webview').frameLocator('iframe#active-frame');
+    // The page takes focus once loaded, which would close a quick input opened before.
+    await frame.locator('#tab-activity').waitFor({ timeout: 30_000 });
+    // Keys typed while the webview has focus go to the page: the palette opens from the title bar's command centre instead.
+    const quickInput = page.locator('.quick-input-widget input.input');
+    const maximize = 'Maximize Editor Group and Hide Side Bars';
+    await until(
+      () =>
+        (async () => {
+          if (!(await quickInput.isVisible())) await page.locator('.command-center').first().click();
+          await quickInput.fill(`>${maximize}`, { timeout: 2_000 });
+          await page.locator('.quick-input-list .monaco-list-row', { hasText: maximize }).first().click({ timeout: 2_000 });
+          return true;
+        })().catch(() => undefined),
+      'the editor maximized from the command centre',
+      30_000,
+    );
     await frame.locator('#tab-activity').click();
     const rowOf = (tool: string) => frame.locator('#activity-table tr.record', { hasText: tool }).first();
     const cellsOf = async (tool: string) => (await rowOf(tool).locator('td').allTextContents()).map((text) => text.trim());
