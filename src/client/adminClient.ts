@@ -1,3 +1,4 @@
+import type { ActivityRecord } from '../core/infra/activity';
 import type { Disposable } from '../core/infra/lifecycle';
 import type { AdminState } from '../hub/adminState';
 
@@ -85,16 +86,34 @@ export class AdminClient {
    * (the hub went away) `onLost` is told once per outage, and the client keeps reconnecting.
    */
   watch(onState: (state: HubState) => void, onLost: (error: unknown) => void): Disposable {
+    return this.follow('/admin/events', (event, data) => {
+      if (event === 'state') onState(JSON.parse(data) as HubState);
+    }, () => undefined, onLost);
+  }
+
+  /**
+   * Follows `/admin/activity`: the records the hub keeps, oldest first, then each new one.
+   * `onConnected` is told before each (re)connection's backlog, which starts again from the
+   * oldest kept: a follower forgets what it holds then.
+   */
+  followActivity(onRecord: (record: ActivityRecord) => void, onConnected: () => void, onLost: (error: unknown) => void): Disposable {
+    return this.follow('/admin/activity?follow=1', (event, data) => {
+      if (event === 'activity') onRecord(JSON.parse(data) as ActivityRecord);
+    }, onConnected, onLost);
+  }
+
+  /** Reads a Server-Sent Events stream and reconnects with a growing wait until disposed. */
+  private follow(path: string, onEvent: (event: string, data: string) => void, onConnected: () => void, onLost: (error: unknown) => void): Disposable {
     const stop = new AbortController();
     let delay = 250;
     const loop = async () => {
       while (!stop.signal.aborted) {
         try {
-          await this.readEvents(stop.signal, (state) => {
+          await this.readEvents(path, stop.signal, () => {
             delay = 250;
-            onState(state);
-          });
-          if (!stop.signal.aborted) onLost(new Error('the hub closed its event stream'));
+            onConnected();
+          }, onEvent);
+          if (!stop.signal.aborted) onLost(new Error(`the hub closed its event stream ${path}`));
         } catch (error) {
           if (stop.signal.aborted) return;
           onLost(error);
@@ -107,9 +126,10 @@ export class AdminClient {
     return { dispose: () => stop.abort() };
   }
 
-  private async readEvents(signal: AbortSignal, onState: (state: HubState) => void): Promise<void> {
-    const response = await fetch(`${this.baseUrl}/admin/events`, { headers: this.headers(), signal });
-    if (!response.ok || !response.body) throw new AdminHttpError(response.status, `admin events: HTTP ${response.status}`);
+  private async readEvents(path: string, signal: AbortSignal, onConnected: () => void, onEvent: (event: string, data: string) => void): Promise<void> {
+    const response = await fetch(`${this.baseUrl}${path}`, { headers: this.headers(), signal });
+    if (!response.ok || !response.body) throw new AdminHttpError(response.status, `${path}: HTTP ${response.status}`);
+    onConnected();
     const decoder = new TextDecoder();
     let buffer = '';
     for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
@@ -118,12 +138,13 @@ export class AdminClient {
       while ((end = buffer.indexOf('\n\n')) >= 0) {
         const event = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
-        const data = event
-          .split('\n')
+        const lines = event.split('\n');
+        const data = lines
           .filter((line) => line.startsWith('data:'))
           .map((line) => line.slice(5).trimStart())
           .join('\n');
-        if (/^event: ?state$/m.test(event) && data) onState(JSON.parse(data) as HubState);
+        const name = lines.find((line) => line.startsWith('event:'))?.slice(6).trim() ?? 'message';
+        if (data) onEvent(name, data);
       }
     }
   }

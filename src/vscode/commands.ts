@@ -88,7 +88,7 @@ export function registerCommands(context: vscode.ExtensionContext, controller: H
       await vscode.env.clipboard.writeText(url);
       void vscode.window.showInformationMessage(`Copied ${url}`);
     },
-    'mcpSessionHub.openDashboard': async () => DashboardPanel.show(context.extensionUri, controller),
+    'mcpSessionHub.openDashboard': async () => DashboardPanel.show(context.extensionUri, controller, logger),
     'mcpSessionHub.openConfig': async () => {
       await vscode.window.showTextDocument(vscode.Uri.file(controller.configPath()));
     },

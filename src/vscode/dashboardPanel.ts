@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
-import { errorMessage } from '../core/infra/logger';
+import { errorMessage, type Logger } from '../core/infra/logger';
 import { buildDashboard } from '../ui/dashboardModel';
 import { parseFromDashboard, type ToDashboard } from '../ui/messages';
+import { DashboardActivity } from './dashboardActivity';
 import type { HubController } from './hubController';
 import { signInTo } from './signIn';
 
@@ -12,7 +13,9 @@ export class DashboardPanel implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   private ready = false;
 
-  static show(extensionUri: vscode.Uri, controller: HubController): void {
+  private readonly activity: DashboardActivity;
+
+  static show(extensionUri: vscode.Uri, controller: HubController, logger: Logger): void {
     if (DashboardPanel.current) {
       DashboardPanel.current.panel.reveal();
       return;
@@ -22,20 +25,23 @@ export class DashboardPanel implements vscode.Disposable {
       retainContextWhenHidden: false,
       localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'media')],
     });
-    DashboardPanel.current = new DashboardPanel(panel, extensionUri, controller);
+    DashboardPanel.current = new DashboardPanel(panel, extensionUri, controller, logger);
   }
 
   private constructor(
     private readonly panel: vscode.WebviewPanel,
     extensionUri: vscode.Uri,
     private readonly controller: HubController,
+    logger: Logger,
   ) {
+    this.activity = new DashboardActivity(controller, (message) => this.post(message), logger);
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'hub.svg');
     panel.webview.html = html(panel.webview, extensionUri);
     this.disposables.push(
       panel.onDidDispose(() => this.dispose()),
       panel.webview.onDidReceiveMessage((raw: unknown) => void this.receive(raw)),
       controller.onDidChangeState(() => this.push()),
+      this.activity,
     );
   }
 
@@ -44,7 +50,20 @@ export class DashboardPanel implements vscode.Disposable {
     if (!message) return;
     if (message.type === 'ready') {
       this.ready = true;
+      this.activity.reset();
       this.push();
+      return;
+    }
+    // The Activity view works from the records the panel keeps: no admin call.
+    if (message.type === 'activityQuery') return this.activity.setQuery(message.query, message.page);
+    if (message.type === 'activityDetails') return this.activity.showDetails(message.seq);
+    if (message.type === 'exportActivity') {
+      try {
+        const saved = await this.activity.export();
+        if (saved) this.post({ type: 'result', ok: true, message: `Exported ${saved.count} records to ${saved.path}.` });
+      } catch (error) {
+        this.post({ type: 'result', ok: false, message: `Export failed: ${errorMessage(error)}` });
+      }
       return;
     }
     const client = this.controller.client;
@@ -98,7 +117,9 @@ function html(webview: vscode.Webview, extensionUri: vscode.Uri): string {
 <title>MCP Session Hub</title>
 </head>
 <body>
-<header><h1>MCP Session Hub</h1><p id="hub">connecting…</p></header>
+<header><h1>MCP Session Hub</h1><p id="hub">connecting…</p>
+<nav class="tabs" role="tablist"><button id="tab-overview" role="tab" aria-selected="true">Overview</button><button id="tab-activity" role="tab" aria-selected="false">Activity</button></nav></header>
+<main id="overview">
 <section><div class="bar"><h2>Sessions</h2><button id="kill-all" class="danger">Kill all sessions</button></div>
 <table id="sessions"><thead><tr><th>Who</th><th>Virtual servers</th><th>Transport</th><th>Calls</th><th>Avg latency</th><th>Age</th><th>Instances</th><th>Owned ids</th><th></th></tr></thead><tbody></tbody></table>
 <p id="no-sessions" class="muted">No sessions.</p></section>
@@ -106,6 +127,25 @@ function html(webview: vscode.Webview, extensionUri: vscode.Uri): string {
 <p class="muted">What an ended session owned stays refused to every session until you release it.</p>
 <table id="tombstones"><thead><tr><th>Session</th><th>Ended</th><th>Why</th><th>Owned</th><th></th></tr></thead><tbody></tbody></table></section>
 <section><h2>Upstreams</h2><table id="upstreams"><thead><tr><th>Upstream</th><th>Type</th><th>State</th><th>Detail</th></tr></thead><tbody></tbody></table></section>
+</main>
+<main id="activity" hidden>
+<div class="filters">
+<label>Kind <select id="filter-kind" data-field="kind"></select></label>
+<label>Session <select id="filter-session" data-field="session"></select></label>
+<label>Chat <select id="filter-chat" data-field="chat"></select></label>
+<label>Upstream <select id="filter-upstream" data-field="upstream"></select></label>
+<label>Tool <select id="filter-tool" data-field="tool"></select></label>
+<label>Outcome <select id="filter-outcome" data-field="outcome"></select></label>
+<input id="filter-text" type="search" placeholder="Search arguments, ids, details…" aria-label="Search">
+<button id="export-activity" title="Save the records this filter shows, every page, as JSON Lines">Export JSONL</button>
+</div>
+<div class="bar"><p id="activity-summary" class="muted">Waiting for the hub's activity…</p>
+<div class="pager"><button id="page-newer">‹ Newer</button><span id="page-label"></span><button id="page-older">Older ›</button></div></div>
+<div class="activity-layout">
+<table id="activity-table"><thead><tr><th>Time</th><th>Session / chat</th><th>Tool</th><th>Outcome</th><th class="num">Latency</th></tr></thead><tbody></tbody></table>
+<aside id="activity-details" hidden><div class="bar"><h2 id="details-title">Record</h2><button id="close-details">Close</button></div><dl></dl></aside>
+</div>
+</main>
 <p id="result" role="status"></p>
 <script nonce="${nonce}" src="${script.toString()}"></script>
 </body>

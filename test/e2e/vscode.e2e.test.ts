@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import type { HubState } from '../../src/client/adminClient';
 import { chromiumPath, ensureChromium } from '../support/chromium';
 import { findRepoRoot } from '../support/modernNode';
@@ -355,6 +355,135 @@ describe('VS Code end to end (code-server + Chromium)', function () {
     } finally {
       await oauth.close();
     }
+  });
+
+  it("shows a chat's allowed, refused and approved calls in the dashboard's Activity view, narrows it to the chat, opens a record's details, and lists them under the chat in the tree", async function () {
+    assert.ok(handoffPath && firstWindowOwned);
+    type CallRecord = { seq: number; kind: string; tool?: string; outcome: string; chat?: string };
+    const calls = async (after: number): Promise<CallRecord[]> =>
+      ((await (await fetch(`${hub.url}/admin/activity?kind=call&after=${after}`, { headers: { authorization: `Bearer ${hub.adminToken}` } })).json()) as { records: CallRecord[] }).records;
+    let lastSeq = (await calls(0)).at(-1)?.seq ?? 0;
+    /** Sends a prompt to the chat probe and waits for the hub's record of the call it makes. */
+    const chatCall = async (tool: string, input: unknown, answer?: () => Promise<void>): Promise<CallRecord> => {
+      writeFileSync(`${handoffPath}.chat`, `${tool} ${JSON.stringify(input)}`);
+      await answer?.();
+      const name = tool.replace(/^mcp_[a-z]+_/, '');
+      const record = await until(async () => (await calls(lastSeq)).find((r) => r.tool === name), `the hub's record of ${tool}`, 60_000);
+      lastSeq = record.seq;
+      return record;
+    };
+    const chat = page.locator('.interactive-session').first();
+    const target = join(files, 'activity.txt');
+    writeFileSync(target, 'written before the hub\n');
+    const allowed = await chatCall('mcp_files_read_text_file', { path: join(files, 'shared.txt') });
+    // What the first window's session created belongs to a session that ended: refused to every other.
+    const refused = await chatCall('mcp_editor_delete_item', { id: firstWindowOwned });
+    const approved = await chatCall('mcp_files_write_file', { path: target, content: 'approved for the activity view' }, async () => {
+      // The hub records the question before the chat shows it; the chat's list renders only what is in view, so the newest is the last.
+      await until(async () => {
+        const records = ((await (await fetch(`${hub.url}/admin/activity?kind=approval&outcome=asked&after=${lastSeq}`, { headers: { authorization: `Bearer ${hub.adminToken}` } })).json()) as { records: unknown[] }).records;
+        return records.length > 0 ? true : undefined;
+      }, 'the approval asked of the chat', 60_000).catch(async (error: unknown) => {
+        await shot('activity-approval-failure');
+        const since = (await (await fetch(`${hub.url}/admin/activity?after=${lastSeq}`, { headers: { authorization: `Bearer ${hub.adminToken}` } })).json()) as { records: unknown[] };
+        console.log(`        records since: ${JSON.stringify(since.records).slice(0, 3000)}`);
+        throw error;
+      });
+      const allow = chat.getByText('Allow once').last();
+      await allow.waitFor({ state: 'visible', timeout: 30_000 }).catch(async (error: unknown) => {
+        await shot('activity-approval-failure');
+        throw error;
+      });
+      await allow.click();
+    });
+    assert.deepEqual([allowed.outcome, refused.outcome, approved.outcome], ['ok', 'refused', 'asked→once']);
+    const conversation = approved.chat;
+    assert.ok(conversation && refused.chat === conversation && allowed.chat === conversation, 'the three calls came from one chat');
+    // As the tree and the timeline name a chat.
+    const chatName = `chat ${conversation.slice(0, 12)}${conversation.length > 12 ? '…' : ''}`;
+
+    // The tree: the chat's last calls under it. (A click on the activity bar's icon while its side bar shows would hide it.)
+    const sessionRow = page.locator('.monaco-list-row', { hasText: /code-server|Visual Studio Code/ }).first();
+    if (!(await sessionRow.isVisible())) await page.locator('.activitybar [aria-label^="MCP Session Hub"]').first().click();
+    const open = (row: Locator, what: string) =>
+      until(async () => {
+        if ((await row.getAttribute('aria-expanded')) === 'true') return true;
+        await row.click();
+        return undefined;
+      }, what, 15_000);
+    await sessionRow.waitFor({ timeout: 30_000 });
+    await open(sessionRow, 'the workspace session open in the tree');
+    const chatRow = page.locator('.monaco-list-row', { hasText: chatName }).first();
+    await chatRow.waitFor({ timeout: 15_000 });
+    await open(chatRow, 'the chat open in the tree');
+    // The chat's own Recent calls group: the first one listed after the chat's row.
+    const chatIndex = Number(await chatRow.getAttribute('data-index'));
+    const recentRows = await page.locator('.monaco-list-row', { hasText: 'Recent calls' }).all();
+    let recent: Locator | undefined;
+    for (const row of recentRows) if (Number(await row.getAttribute('data-index')) > chatIndex && !recent) recent = row;
+    assert.ok(recent, "the chat's Recent calls");
+    await open(recent, "the chat's recent calls open");
+    for (const label of ['ok · read_text_file', 'refused · delete_item', 'asked→once · write_file']) await page.locator('.monaco-list-row', { hasText: label }).first().waitFor({ timeout: 15_000 });
+    await shot('tree-recent-calls');
+
+    // The dashboard's Activity view, with the editor given the whole window.
+    await palette('MCP Session Hub: Open Dashboard');
+    const frame = page.frameLocator('iframe.webview').frameLocator('iframe#active-frame');
+    // The page takes focus once loaded, which would close a quick input opened before.
+    await frame.locator('#tab-activity').waitFor({ timeout: 30_000 });
+    // Keys typed while the webview has focus go to the page: the palette opens from the title bar's command centre instead.
+    const quickInput = page.locator('.quick-input-widget input.input');
+    const maximize = 'Maximize Editor Group and Hide Side Bars';
+    await until(
+      () =>
+        (async () => {
+          if (!(await quickInput.isVisible())) await page.locator('.command-center').first().click();
+          await quickInput.fill(`>${maximize}`, { timeout: 2_000 });
+          await page.locator('.quick-input-list .monaco-list-row', { hasText: maximize }).first().click({ timeout: 2_000 });
+          return true;
+        })().catch(() => undefined),
+      'the editor maximized from the command centre',
+      30_000,
+    );
+    await frame.locator('#tab-activity').click();
+    const rowOf = (tool: string) => frame.locator('#activity-table tr.record', { hasText: tool }).first();
+    const cellsOf = async (tool: string) => (await rowOf(tool).locator('td').allTextContents()).map((text) => text.trim());
+    await rowOf('delete_item').waitFor({ timeout: 30_000 });
+    const [, who, what, outcome] = await cellsOf('delete_item');
+    assert.deepEqual([who, outcome], [chatName, 'refused']);
+    assert.match(what, /delete_item$/);
+    assert.deepEqual((await cellsOf('write_file')).slice(1, 4), [chatName, 'files/write_file', 'asked→once']);
+    assert.deepEqual((await cellsOf('read_text_file')).slice(1, 4), [chatName, 'files/read_text_file', 'ok']);
+    // The outcome's colour: refused in the error colour, unlike ok.
+    // Runs in the page (the tests' own types have no DOM).
+    type Window = { getComputedStyle(element: unknown): { color: string } };
+    const colour = (tool: string) => rowOf(tool).locator('td.outcome').evaluate((cell) => (globalThis as unknown as Window).getComputedStyle(cell).color);
+    assert.notEqual(await colour('delete_item'), await colour('read_text_file'));
+    await shot('activity');
+
+    // Narrowed to the chat: only its calls remain (the dashboard probe's list_items goes).
+    await frame.locator('#filter-chat').selectOption(conversation);
+    await until(async () => {
+      const whos = await frame.locator('#activity-table tr.record td:nth-child(2)').allTextContents();
+      return whos.length > 0 && whos.every((text) => text === chatName) ? true : undefined;
+    }, 'the timeline narrowed to the chat', 15_000);
+    assert.equal(await frame.locator('#activity-table tr.record', { hasText: 'list_items' }).count(), 0);
+    assert.match((await frame.locator('#activity-summary').textContent()) ?? '', /matching/);
+    await shot('activity-filtered');
+
+    // A click opens the record: why safe mode refused, and what it judged.
+    await rowOf('delete_item').click();
+    const details = frame.locator('#activity-details');
+    await details.getByText('Identifiers judged').waitFor({ timeout: 15_000 });
+    const detailsText = (await details.textContent()) ?? '';
+    assert.match(detailsText, /Outcome\s*refused/);
+    assert.match(detailsText, new RegExp(firstWindowOwned));
+    assert.match(detailsText, /Safe mode\s*refused/);
+    assert.match(detailsText, /another session owns it|belongs to a session that ended/);
+    assert.match(detailsText, /Call digest\s*sha256:[0-9a-f]{64}/);
+    assert.match(detailsText, new RegExp(`Chat\\s*${conversation}`));
+    await shot('activity-details');
+    await frame.locator('#tab-overview').click();
   });
 
   it('passes the in-host suite; a second window attaches to the hub and takes it over when the first closes', async function () {

@@ -3,6 +3,8 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { AdminClient, type HubState } from '../../src/client/adminClient';
+import { ActivityList } from '../../src/ui/activityList';
+import { buildActivityView, filterActivity } from '../../src/ui/activityView';
 import { buildDashboard } from '../../src/ui/dashboardModel';
 import { parseFromDashboard } from '../../src/ui/messages';
 import { buildServerDefinitions, workspaceSessionKey } from '../../src/ui/serverDefinitions';
@@ -97,6 +99,34 @@ describe('tree, dashboard and server definitions from a real hub', function () {
       assert.deepEqual(lost, []);
     } finally {
       watching.dispose();
+    }
+  });
+
+  it("follows the hub's activity into the Activity view's list: the backlog, then each call as it happens", async function () {
+    const list = new ActivityList();
+    let connections = 0;
+    const lost: unknown[] = [];
+    const following = admin.followActivity(
+      (record) => list.add(record),
+      () => {
+        connections++;
+        list.clear();
+      },
+      (error) => lost.push(error),
+    );
+    try {
+      const carol = await connectClient(hub.url, { virtualServer: 'editor', headers: { 'x-mcp-hub-session': 'carol' } });
+      clients.push(carol);
+      await carol.callTool({ name: 'list_items', arguments: {} });
+      await carol.callTool({ name: 'delete_item', arguments: { id: 'nobody-made-this' } });
+      await waitFor(() => filterActivity(list.records, { kind: 'call', tool: 'delete_item' }).length === 1, 3_000, "carol's calls in the activity stream");
+      const view = buildActivityView(list.records, { kind: 'call', session: 'key:carol' }, 0);
+      assert.deepEqual(view.rows.map((row) => row.what), ['demo/delete_item', 'demo/list_items'], 'newest first');
+      assert.ok(view.options.tool.some((option) => option.value === 'delete_item'));
+      assert.equal(connections, 1);
+      assert.deepEqual(lost, []);
+    } finally {
+      following.dispose();
     }
   });
 
