@@ -93,6 +93,9 @@ export type SessionState = {
   createdAt: number;
   lastSeenAt: number;
   calls: number;
+  /** Of `calls`: how many failed or were refused, and their mean time (a chat's own; a workspace's, its chats' included). */
+  errors: number;
+  averageLatencyMs: number | null;
   connections: {
     id: string;
     transport: string;
@@ -200,6 +203,7 @@ export function buildAdminState(input: {
       createdAt: session.createdAt,
       lastSeenAt: session.lastSeenAt,
       calls: session.calls,
+      ...callFigures(session),
       connections: [...session.connections.values()].map((c) => ({
         id: c.id,
         transport: c.transport,
@@ -236,4 +240,16 @@ export function buildAdminState(input: {
 function perSessionSummary(pool: InstancePool | undefined): UpstreamSummary['perSession'] {
   if (!pool) return null;
   return { ...pool.policy, ...pool.counts };
+}
+
+/** A session's errors and mean call time: its own calls (a chat's) and its connections' together. */
+function callFigures(session: LogicalSession): { errors: number; averageLatencyMs: number | null } {
+  let errors = session.ownErrors;
+  let latencyMs = session.ownLatencyMs;
+  for (const connection of session.connections.values()) {
+    errors += connection.errors;
+    latencyMs += connection.totalLatencyMs;
+  }
+  const { calls } = session;
+  return { errors, averageLatencyMs: calls > 0 ? Math.round((latencyMs / calls) * 100) / 100 : null };
 }

@@ -176,7 +176,7 @@ export function createConnectionServer(hub: Hub, virtualServer: string | undefin
       throw thrown;
     } finally {
       span?.end(thrown);
-      hub.sessions.recordCall(current, performance.now() - started, failed);
+      hub.sessions.recordCall(current, performance.now() - started, failed, callingSession);
     }
   };
 
@@ -286,7 +286,7 @@ export function createConnectionServer(hub: Hub, virtualServer: string | undefin
       howToAllow: howToAllow(route.upstream, route.name),
     });
     if (!admission.proceed) {
-      hub.sessions.recordCall(current, 0, true);
+      hub.sessions.recordCall(current, 0, true, session);
       onRefused();
       return admission.result;
     }

@@ -39,9 +39,7 @@ export function buildDashboard(state: HubState, now = Date.now()): DashboardView
       .filter((session) => !session.chat)
       .flatMap((session) => [session, ...state.sessions.filter((chat) => chat.chat?.parent === session.id)])
       .map((session) => {
-      const calls = session.chat ? session.calls : session.connections.reduce((sum, c) => sum + c.calls, 0);
-      const errors = session.connections.reduce((sum, c) => sum + c.errors, 0);
-      const latencySum = session.connections.reduce((sum, c) => sum + (c.averageLatencyMs ?? 0) * c.calls, 0);
+      const { calls, errors, averageLatencyMs } = session;
       const client = session.connections.find((c) => c.client)?.client;
       return {
         id: session.id,
@@ -50,7 +48,7 @@ export function buildDashboard(state: HubState, now = Date.now()): DashboardView
         transports: [...new Set(session.connections.map((c) => c.transport))].join(', '),
         calls,
         errors,
-        averageLatencyMs: calls > 0 ? Math.round((latencySum / calls) * 100) / 100 : null,
+        averageLatencyMs,
         age: formatAge(now - session.createdAt),
         instances: session.instances.map((i) => `${i.upstream}: ${i.state}${i.pid ? ` (pid ${i.pid})` : ''}`),
         ownedIds: session.ownedIds.length,

@@ -148,6 +148,11 @@ describe('tree, dashboard and server definitions from a real hub', function () {
     const rows = buildDashboard(state).sessions;
     const at = rows.findIndex((row) => row.id === 'key:carol');
     assert.deepEqual(rows.slice(at + 1, at + 3).map((row) => [row.who, row.chatOf]).sort(), [['chat chat-one', 'key:carol'], ['chat chat-two', 'key:carol']]);
+    // A chat's row shows its own calls' time, as its workspace's row does (a chat has no connection of its own).
+    for (const row of rows.slice(at, at + 3)) {
+      assert.ok(row.averageLatencyMs !== null && row.averageLatencyMs > 0, `${row.who}: ${row.calls} calls, average ${String(row.averageLatencyMs)} ms`);
+      if (row.chatOf) assert.equal(row.errors, 0, `${row.who}: ${row.errors} errors of ${row.calls}`);
+    }
   });
 
   it("shows what ended sessions still own, and releases it through the admin client", async function () {

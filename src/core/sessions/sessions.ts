@@ -94,8 +94,10 @@ export class LogicalSession {
   readonly chats = new Map<string, LogicalSession>();
   /** Conversation ids of chat sessions that ended while this session lived: a new call is told. */
   readonly endedChats = new Map<string, string>();
-  /** Calls made in this session that no connection of its own counts (a chat session's). */
+  /** Calls made in this session that no connection of its own counts (a chat session's), their errors and time. */
   ownCalls = 0;
+  ownErrors = 0;
+  ownLatencyMs = 0;
 
   constructor(
     origin: { key: string } | { connectionId: string } | { parent: LogicalSession; conversationId: string },
@@ -295,10 +297,15 @@ export class SessionRegistry implements Disposable {
     connection.session.lastSeenAt = now;
   }
 
-  recordCall(connection: Connection, latencyMs: number, failed: boolean): void {
+  /** A call `connection` carried, made in `session` (a chat session's, when not the connection's own). */
+  recordCall(connection: Connection, latencyMs: number, failed: boolean, session: LogicalSession = connection.session): void {
     connection.calls++;
     connection.totalLatencyMs += latencyMs;
     if (failed) connection.errors++;
+    if (session !== connection.session) {
+      session.ownLatencyMs += latencyMs;
+      if (failed) session.ownErrors++;
+    }
     this.touch(connection);
     this.emitter.fire({ type: 'connection-updated', connection });
   }
