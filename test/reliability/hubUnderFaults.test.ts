@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -121,6 +121,27 @@ describe('the hub itself under faults', function () {
     const code = await Promise.race([run.exit, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 15_000))]);
     assert.notEqual(code, 'hung', 'SIGTERM did not end the hub within 15 s');
     assert.equal(code, 0, 'a clean shutdown');
+  });
+
+  it('writes to its --log-file (0600) once its log reader dies', async function () {
+    const logPath = join(tempDir('hub-log-file-'), 'hub.log');
+    writeFileSync(logPath, 'an older line\n', { mode: 0o644 });
+    const run = startCli(['--log-level', 'debug', '--log-file', logPath]);
+    runs.push(run);
+    const url = await run.url;
+    assert.equal(readFileSync(logPath, 'utf8'), 'an older line\n', 'nothing goes to the file while stderr is read');
+    run.child.stdout!.destroy();
+    run.child.stderr!.destroy();
+    assert.equal((await rawRequest(`${url}/admin/upstreams/demo/restart`, { method: 'POST', headers: adminAuth, timeoutMs: 10_000 })).status, 202);
+    // The upstream back after its restart is logged: that line fails on stderr and goes to the file, with a note saying why.
+    await waitFor(() => readFileSync(logPath, 'utf8').includes('[upstream:demo] ready'), 20_000, 'the restart logged to the log file');
+    const text = readFileSync(logPath, 'utf8');
+    assert.ok(text.startsWith('an older line\n'), 'appended to');
+    assert.match(text, /warn {2}stderr failed \(.*EPIPE.*\): its output goes to /);
+    if (process.platform !== 'win32') assert.equal(statSync(logPath).mode & 0o777, 0o600);
+    assert.equal((await rawRequest(`${url}/healthz`, { auth: false, timeoutMs: 10_000 })).status, 200);
+    run.child.kill('SIGTERM');
+    assert.equal(await run.exit, 0);
   });
 
   it('coalesces a storm of 20,000 tools/list_changed: little more CPU than as many notifications nobody handles, and the last change still shows', async function () {
