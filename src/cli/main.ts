@@ -11,6 +11,7 @@ import { FileSecretStore } from '../upstream/oauth/secretStore';
 import { importOptions, importUsage, ImportUsageError, runImport } from './importCommand';
 import { ActivityUsageError, activityUsage, runActivity } from './activityCommand';
 import { LoginUsageError, loginUsage, runLogin, signInLines, signInUrls } from './loginCommand';
+import { LogFile } from './logFile';
 import { OutputSink } from './outputSink';
 import { defaultTokenFolder, resolveToken, TokenFileError } from './tokenFiles';
 import { auditFolder } from '../hub/auditTrail';
@@ -27,8 +28,11 @@ export const shutdownGraceMs = 10_000;
 
 // The CLI's two outputs. A dead reader (a supervisor restarting, `| tee` killed) makes them fail
 // with EPIPE; the hub then goes on silently instead of failing, or logging the failure, forever.
-const stderr = new OutputSink(process.stderr);
-const stdout = new OutputSink(process.stdout, (error) => stderr.write(`${new Date().toISOString()} warn  stdout failed (${errorMessage(error)}): its output is dropped\n`));
+// With `serve --log-file`, what they would have printed goes to that file instead; else it is dropped.
+let logFile: LogFile | undefined;
+const failedNote = (name: string, error: Error) => `${new Date().toISOString()} warn  ${name} failed (${errorMessage(error)}): its output ${logFile ? `goes to ${logFile.path}` : 'is dropped'}\n`;
+const stderr = new OutputSink(process.stderr, (error) => logFile?.write(failedNote('stderr', error)));
+const stdout = new OutputSink(process.stdout, (error) => stderr.write(failedNote('stdout', error)));
 
 const usage = `mcp-session-hub ${hubVersion}: a local multi-session MCP gateway
 
@@ -60,6 +64,8 @@ Options:
   --workspace DIR      what \${workspaceFolder} is (default: the current directory)
   --json               print one JSON line when ready, for scripts
   --log-level L        debug | info | warn | error (default info)
+  --log-file F         where the output goes once stdout or stderr fails (their reader died):
+                       0600, appended, moved to F.1 past 10 MiB (else it is dropped)
   -h, --help           this text
   -v, --version        the version
 
@@ -82,6 +88,7 @@ async function serve(argv: string[]): Promise<number> {
       ledger: { type: 'string' },
       json: { type: 'boolean' },
       'log-level': { type: 'string' },
+      'log-file': { type: 'string' },
     },
     strict: true,
   });
@@ -90,6 +97,16 @@ async function serve(argv: string[]): Promise<number> {
   const port = values.port === undefined ? defaultPort : Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a whole number from 0 to 65535 (got '${values.port}')`);
   const host = values.host ?? '127.0.0.1';
+  if (values['log-file'] !== undefined) {
+    const path = resolve(values['log-file']);
+    try {
+      logFile = new LogFile(path);
+    } catch (error) {
+      throw new UsageError(`--log-file ${path}: ${errorMessage(error)}`);
+    }
+    stderr.fallBackTo(logFile);
+    stdout.fallBackTo(logFile);
+  }
   const logger = createLogger((lvl, line) => stderr.write(`${new Date().toISOString()} ${lvl.padEnd(5)} ${line}\n`), level);
   keepServingOnUncaughtErrors(logger);
   if (!isLoopbackHost(host)) logger.warn(`binding ${host}: the hub is reachable from the network; anyone with the client token can use every upstream`);

@@ -9,6 +9,7 @@ import type { Writable } from 'node:stream';
 export class OutputSink {
   private failed: Error | undefined;
   private droppedWrites = 0;
+  private fallback?: { write(text: string): void };
 
   constructor(
     private readonly stream: Writable,
@@ -16,24 +17,38 @@ export class OutputSink {
     private readonly onFail: (error: Error) => void = () => undefined,
   ) {
     // An 'error' with no listener is an uncaught exception; with this one it is the end of the sink.
-    stream.on('error', (error: Error) => {
-      this.droppedWrites += 1; // the write that failed
-      this.fail(error);
-    });
+    // The writes that failed are counted (or given to the fallback) by their own callbacks.
+    stream.on('error', (error: Error) => this.fail(error));
   }
 
-  /** Writes `text`, or drops and counts it when the stream has failed. Never throws. */
+  /**
+   * Where writes go once the stream has failed (the CLI's `--log-file`), instead of being
+   * dropped: those after the failure, and those that failed (the stream had taken them, then
+   * could not deliver them).
+   */
+  fallBackTo(target: { write(text: string): void }): void {
+    this.fallback = target;
+  }
+
+  /** Writes `text`, or, when the stream has failed, gives it to the fallback or drops and counts it. Never throws. */
   write(text: string): void {
     if (this.failed || this.stream.destroyed) {
-      this.droppedWrites += 1;
+      this.undelivered(text);
       return;
     }
     try {
-      this.stream.write(text);
+      this.stream.write(text, (error) => {
+        if (error) this.undelivered(text);
+      });
     } catch (error) {
-      this.droppedWrites += 1;
+      this.undelivered(text);
       this.fail(error instanceof Error ? error : new Error(String(error)));
     }
+  }
+
+  private undelivered(text: string): void {
+    if (this.fallback) this.fallback.write(text);
+    else this.droppedWrites += 1;
   }
 
   /** Writes dropped since the stream failed. */

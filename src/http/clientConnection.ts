@@ -77,7 +77,9 @@ export class ClientConnection<K extends TransportKind = TransportKind> implement
     this.responses.add(res);
     res.once('close', () => {
       this.responses.delete(res);
-      if (!res.writableFinished) res.destroy();
+      if (res.writableFinished) return;
+      this.hub.memory.dropped(res.writableLength);
+      res.destroy();
     });
     res.on('drain', () => this.sendHeldProgress());
   }
@@ -131,6 +133,7 @@ export class ClientConnection<K extends TransportKind = TransportKind> implement
     }
     if (!isResult) return 'send';
     this.hub.logger.warn(`connection ${this.connection?.id ?? '(opening)'} closed: a result${size > 0 ? ` of ${size} bytes` : ''} does not fit, ${over}; its calls are cancelled`);
+    this.hub.memory.dropped(size);
     this.closeNow();
     return 'close';
   }

@@ -24,6 +24,7 @@ import { buildAdminState, type AdminState } from './adminState';
 import { HubMetrics } from './hubMetrics';
 import { Telemetry } from './telemetry';
 import { InstancePool } from './instancePool';
+import { MemoryReclaimer } from './memoryReclaimer';
 import { MessageRouter } from './messageRouter';
 import { upstreamSpelling } from './upstreamSpelling';
 import { RpcError, RpcErrorCode } from '../core/infra/errors';
@@ -102,6 +103,8 @@ export class Hub implements Disposable {
   private readonly recentCalls: RecentCalls;
   /** Prometheus metrics, counted from the activity records. */
   readonly metrics: HubMetrics;
+  /** Told of output dropped for clients that do not read: collects it soon after (see MemoryReclaimer). */
+  readonly memory: MemoryReclaimer;
 
   private readonly stateEmitter: Emitter<void>;
   /** Fires whenever anything in `state()` may have changed. */
@@ -122,6 +125,7 @@ export class Hub implements Disposable {
     this.telemetry = options.telemetry ?? Telemetry.off();
     this.metrics = new HubMetrics(this.activity, () => this.state());
     this.recentCalls = new RecentCalls(this.activity);
+    this.memory = new MemoryReclaimer(options.logger.child('memory'));
     this.sessions = new SessionRegistry({
       idleTimeoutMs: options.config.settings.sessionIdleTimeoutMs,
       chatIdleTimeoutMs: options.config.settings.chatSessionIdleTimeoutMs,
@@ -587,6 +591,7 @@ export class Hub implements Disposable {
     this.metrics.dispose();
     this.recentCalls.dispose();
     this.activity.dispose();
+    this.memory.dispose();
   }
 
   dispose(): void {

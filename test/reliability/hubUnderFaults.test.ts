@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -8,6 +8,7 @@ import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/typ
 import { adminAuth, connectClient, firstText, fixturesDir, tempDir, testAdminToken, testToken, waitFor } from '../support/hubHarness';
 import { freePort } from '../support/net';
 import { rawInitialize, rawRequest } from '../support/rawHttp';
+import { until } from '../support/timing';
 import { connect as connectTcp, type Socket } from 'node:net';
 
 const stormFixture = join(fixturesDir, 'stormFixture.js');
@@ -122,6 +123,27 @@ describe('the hub itself under faults', function () {
     assert.equal(code, 0, 'a clean shutdown');
   });
 
+  it('writes to its --log-file (0600) once its log reader dies', async function () {
+    const logPath = join(tempDir('hub-log-file-'), 'hub.log');
+    writeFileSync(logPath, 'an older line\n', { mode: 0o644 });
+    const run = startCli(['--log-level', 'debug', '--log-file', logPath]);
+    runs.push(run);
+    const url = await run.url;
+    assert.equal(readFileSync(logPath, 'utf8'), 'an older line\n', 'nothing goes to the file while stderr is read');
+    run.child.stdout!.destroy();
+    run.child.stderr!.destroy();
+    assert.equal((await rawRequest(`${url}/admin/upstreams/demo/restart`, { method: 'POST', headers: adminAuth, timeoutMs: 10_000 })).status, 202);
+    // The upstream back after its restart is logged: that line fails on stderr and goes to the file, with a note saying why.
+    await waitFor(() => readFileSync(logPath, 'utf8').includes('[upstream:demo] ready'), 20_000, 'the restart logged to the log file');
+    const text = readFileSync(logPath, 'utf8');
+    assert.ok(text.startsWith('an older line\n'), 'appended to');
+    assert.match(text, /warn {2}stderr failed \(.*EPIPE.*\): its output goes to /);
+    if (process.platform !== 'win32') assert.equal(statSync(logPath).mode & 0o777, 0o600);
+    assert.equal((await rawRequest(`${url}/healthz`, { auth: false, timeoutMs: 10_000 })).status, 200);
+    run.child.kill('SIGTERM');
+    assert.equal(await run.exit, 0);
+  });
+
   it('coalesces a storm of 20,000 tools/list_changed: little more CPU than as many notifications nobody handles, and the last change still shows', async function () {
     if (process.platform !== 'linux') this.skip(); // CPU time from /proc
     const dir = tempDir('hub-storm-');
@@ -233,7 +255,7 @@ describe('the hub itself under faults', function () {
     }
   });
 
-  it('bounds what clients that never read can pin: RSS stays bounded, /admin/state shows queued bytes, and what was queued is dropped when they go', async function () {
+  it('bounds what clients that never read can pin: RSS stays bounded, /admin/state shows queued bytes, and memory returns within seconds when they go', async function () {
     if (process.platform !== 'linux') this.skip(); // RSS from /proc
     const dir = tempDir('hub-deaf-');
     const configPath = join(dir, 'hub.json');
@@ -277,20 +299,29 @@ describe('the hub itself under faults', function () {
       }
       const during = rssMiB(pid);
       for (const socket of sockets) socket.destroy();
+      const closedAt = Date.now();
       // What the hub queued for the closed sockets is dropped at once.
       await waitFor(async () => {
         const state = JSON.parse((await rawRequest(`${url}/admin/state`, { headers: adminAuth, timeoutMs: 10_000 })).body) as { sessions: { connections: { queuedBytes: number }[] }[] };
         return state.sessions.every((s) => s.connections.every((c) => c.queuedBytes === 0));
       }, 10_000, 'no bytes queued once the sockets closed');
+      // Memory returns within seconds: RSS back near its level before the attack. Measured on
+      // Linux (glibc): 15-20 MiB above it a second after the close, what malloc keeps of the
+      // pages it freed; 150-300 MiB above it for minutes before the hub collected dropped
+      // output (V8 does not collect in an idle process) and read large upstream messages as
+      // malloc'd Buffers and strings.
+      const nearMiB = 60;
       let after = during;
-      await waitFor(() => (after = rssMiB(pid)) < before + 120, 15_000, 'RSS back near its level before').catch(() => undefined);
-      console.log(`      hub RSS: before ${before.toFixed(0)} MiB, peak ${peak.toFixed(0)}, during ${during.toFixed(0)}, 15 s after the sockets closed ${after.toFixed(0)}; queued bytes per connection ${JSON.stringify(queued.filter((q) => q > 0))}`);
+      const back = await until(() => (after = rssMiB(pid)) < before + nearMiB, 'RSS back near its level before', 20_000, 500).catch(() => false);
+      const backMs = Date.now() - closedAt;
+      console.log(
+        `      hub RSS: before ${before.toFixed(0)} MiB, peak ${peak.toFixed(0)}, during ${during.toFixed(0)}, ${(backMs / 1000).toFixed(1)} s after the sockets closed ${after.toFixed(0)}; queued bytes per connection ${JSON.stringify(queued.filter((q) => q > 0))}`,
+      );
       assert.ok(queued.some((q) => q > 0), '/admin/state shows no queued bytes');
       assert.ok(queued.every((q) => q <= 8 * 1024 * 1024 + 21 * 1024 * 1024), 'a connection holds more than its limit and one result');
       // Unbounded, 20 results of 20 MB pinned 1.1 GiB; what is left is the garbage of reading them from the upstream.
       assert.ok(peak < before + 500, `RSS peaked at ${peak.toFixed(0)} MiB from ${before.toFixed(0)} MiB`);
-      // V8 and malloc give memory back to the system when they choose: RSS is reported, not held to a figure.
-      assert.ok(after <= peak);
+      assert.ok(back, `RSS ${after.toFixed(0)} MiB ${(backMs / 1000).toFixed(0)} s after the sockets closed, against ${before.toFixed(0)} MiB before (allowed ${nearMiB} MiB more)`);
       assert.equal((await rawRequest(`${url}/healthz`, { auth: false, timeoutMs: 10_000 })).status, 200);
     } finally {
       for (const socket of sockets) socket.destroy();
