@@ -3,10 +3,9 @@ import { errorMessage, type Logger } from '../core/infra/logger';
 
 /** Dropped output below this is not worth a collection: V8 finds it in its own time. */
 const worthCollectingBytes = 1024 * 1024;
-/** How long output must stop being dropped before the collection (a burst of closes is one). */
-const quietMs = 1_000;
-/** The longest a collection waits for the drops to stop. */
-const maxWaitMs = 5_000;
+/** When a collection runs: once the drops have stopped for `quietMs` (a burst of closes is one), at most `maxWaitMs` after the first. */
+export type ReclaimTiming = { quietMs: number; maxWaitMs: number };
+const defaultTiming: ReclaimTiming = { quietMs: 1_000, maxWaitMs: 5_000 };
 
 /**
  * Gives the memory of dropped output back soon after the hub drops it. When a client that does
@@ -33,6 +32,7 @@ export class MemoryReclaimer implements Disposable {
     private readonly logger: Logger,
     /** Runs a full garbage collection (tests pass their own). */
     private readonly collect: () => Promise<void> = collectGarbage,
+    private readonly timing: ReclaimTiming = defaultTiming,
   ) {}
 
   /** `bytes` of output to a client were dropped: their memory is garbage now. */
@@ -42,7 +42,7 @@ export class MemoryReclaimer implements Disposable {
     this.droppedBytes += bytes;
     if (this.droppedBytes < worthCollectingBytes) return;
     clearTimeout(this.timer);
-    const wait = Math.max(0, Math.min(quietMs, this.firstDropAt + maxWaitMs - Date.now()));
+    const wait = Math.max(0, Math.min(this.timing.quietMs, this.firstDropAt + this.timing.maxWaitMs - Date.now()));
     this.timer = setTimeout(() => this.run(), wait);
     this.timer.unref();
   }
