@@ -147,25 +147,6 @@ async function serve(argv: string[]): Promise<number> {
     ...[...running.hub.config.virtualServers.keys()].map((id) => [id, `${url}/servers/${id}/mcp`]),
   ]);
 
-  if (values.json) {
-    const { starting } = running;
-    stdout.write(`${JSON.stringify({ event: 'ready', url, tokenFile: tokenFile ?? null, adminTokenFile: adminTokenFile ?? null, endpoints, pid: process.pid, starting, signIn: signInUrls(running.hub.state()) })}\n`);
-  } else {
-    const lines = [
-      `MCP Session Hub ${hubVersion} listening on ${url} (config: ${running.hub.configSource})`,
-      ...Object.entries(endpoints).map(([name, endpoint]) => `  ${name.padEnd(14)} ${endpoint}`),
-      `  client token   ${tokenFile ? `in ${tokenFile}` : 'as given'} (MCP clients send Authorization: Bearer <token>)`,
-      `  ${'admin'.padEnd(14)} ${url}/admin/state`,
-      `  admin token    ${adminTokenFile ? `in ${adminTokenFile}` : 'as given'} (the admin API takes only this token)`,
-      ...(running.starting.length > 0
-        ? [`  still starting ${running.starting.join(', ')} (lists show their tools when they are ready, with list_changed)`]
-        : []),
-      'Legacy SSE clients: replace /mcp with /sse. Ctrl+C stops the hub and its upstreams.',
-      ...signInLines(running.hub.state()),
-    ];
-    stdout.write(`${lines.join('\n')}\n`);
-  }
-
   return new Promise<number>((resolveExit) => {
     let stopping = false;
     const stop = (signal: string) => {
@@ -189,8 +170,28 @@ async function serve(argv: string[]): Promise<number> {
         },
       );
     };
+    // Listening before the ready line: a Ctrl+C the moment it appears must shut down cleanly,
+    // not meet Node's default action and leave the upstreams to their own devices.
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
+    if (values.json) {
+      const { starting } = running;
+      stdout.write(`${JSON.stringify({ event: 'ready', url, tokenFile: tokenFile ?? null, adminTokenFile: adminTokenFile ?? null, endpoints, pid: process.pid, starting, signIn: signInUrls(running.hub.state()) })}\n`);
+    } else {
+      const lines = [
+        `MCP Session Hub ${hubVersion} listening on ${url} (config: ${running.hub.configSource})`,
+        ...Object.entries(endpoints).map(([name, endpoint]) => `  ${name.padEnd(14)} ${endpoint}`),
+        `  client token   ${tokenFile ? `in ${tokenFile}` : 'as given'} (MCP clients send Authorization: Bearer <token>)`,
+        `  ${'admin'.padEnd(14)} ${url}/admin/state`,
+        `  admin token    ${adminTokenFile ? `in ${adminTokenFile}` : 'as given'} (the admin API takes only this token)`,
+        ...(running.starting.length > 0
+          ? [`  still starting ${running.starting.join(', ')} (lists show their tools when they are ready, with list_changed)`]
+          : []),
+        'Legacy SSE clients: replace /mcp with /sse. Ctrl+C stops the hub and its upstreams.',
+        ...signInLines(running.hub.state()),
+      ];
+      stdout.write(`${lines.join('\n')}\n`);
+    }
   });
 }
 

@@ -402,9 +402,10 @@ describe('VS Code end to end (code-server + Chromium)', function () {
     // As the tree and the timeline name a chat.
     const chatName = `chat ${conversation.slice(0, 12)}${conversation.length > 12 ? '…' : ''}`;
 
-    // The tree: the chat's last calls under it. (A click on the activity bar's icon while its side bar shows would hide it.)
+    // The tree: the chat's last calls under it. Focused from the palette: a click on the activity
+    // bar's icon toggles, so it hides the side bar when the view already shows.
+    await palette('Focus on Hub View');
     const sessionRow = page.locator('.monaco-list-row', { hasText: /code-server|Visual Studio Code/ }).first();
-    if (!(await sessionRow.isVisible())) await page.locator('.activitybar [aria-label^="MCP Session Hub"]').first().click();
     const open = (row: Locator, what: string) =>
       until(async () => {
         if ((await row.getAttribute('aria-expanded')) === 'true') return true;
