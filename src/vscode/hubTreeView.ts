@@ -2,6 +2,8 @@ import * as vscode from 'vscode';
 import { buildTree, type TreeNode } from '../ui/treeModel';
 import type { HubController } from './hubController';
 
+const rootGroups = new Set(['virtualServers', 'sessions', 'upstreams']);
+
 /** The hub's tree, rebuilt from each state the hub pushes (no polling). */
 export class HubTreeProvider implements vscode.TreeDataProvider<TreeNode>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<TreeNode | undefined>();
@@ -25,11 +27,14 @@ export class HubTreeProvider implements vscode.TreeDataProvider<TreeNode>, vscod
   }
 
   getTreeItem(node: TreeNode): vscode.TreeItem {
-    const collapsible = node.children?.length
-      ? node.contextValue.startsWith('group') && ['virtualServers', 'sessions', 'upstreams'].includes(node.id)
-        ? vscode.TreeItemCollapsibleState.Expanded
-        : vscode.TreeItemCollapsibleState.Collapsed
-      : vscode.TreeItemCollapsibleState.None;
+    // The three root groups stay expandable while empty: VS Code shows an item that was once
+    // not expandable collapsed when it gets children, so the Sessions group closed itself each
+    // time the last session ended and the next one came.
+    const collapsible = rootGroups.has(node.id)
+      ? vscode.TreeItemCollapsibleState.Expanded
+      : node.children?.length
+        ? vscode.TreeItemCollapsibleState.Collapsed
+        : vscode.TreeItemCollapsibleState.None;
     const item = new vscode.TreeItem(node.label, collapsible);
     item.id = node.id;
     item.description = node.description;

@@ -405,14 +405,20 @@ describe('VS Code end to end (code-server + Chromium)', function () {
     // The tree: the chat's last calls under it. Focused from the palette: a click on the activity
     // bar's icon toggles, so it hides the side bar when the view already shows.
     await palette('Focus on Hub View');
-    const sessionRow = page.locator('.monaco-list-row', { hasText: /code-server|Visual Studio Code/ }).first();
     const open = (row: Locator, what: string) =>
       until(async () => {
         if ((await row.getAttribute('aria-expanded')) === 'true') return true;
         await row.click();
         return undefined;
       }, what, 15_000);
-    await sessionRow.waitFor({ timeout: 30_000 });
+    // The Sessions group is not opened here: it stays open on its own, also after the earlier
+    // tests ended every session (it used to close itself then).
+    const sessionRow = page.locator('.monaco-list-row', { hasText: /code-server|Visual Studio Code/ }).first();
+    await sessionRow.waitFor({ timeout: 30_000 }).catch(async (error: unknown) => {
+      await shot('activity-tree-failure');
+      console.log(`        tree rows: ${JSON.stringify(await page.locator('.monaco-list-row').allTextContents())}`);
+      throw error;
+    });
     await open(sessionRow, 'the workspace session open in the tree');
     const chatRow = page.locator('.monaco-list-row', { hasText: chatName }).first();
     await chatRow.waitFor({ timeout: 15_000 });
