@@ -3,6 +3,12 @@ import type { ActivityLog, ActivityRecord } from '../core/infra/activity';
 import type { Disposable } from '../core/infra/lifecycle';
 import type { AdminState } from './adminState';
 
+type CallLabels = { method: string; upstream: string; tool: string };
+/** One label set of the call metrics, with prom-client's children bound to it (a counter per outcome). */
+type CallSeries = { labels: CallLabels; calls: Map<string, Counter.Internal>; latency: Histogram.Internal<'method' | 'upstream' | 'tool'> };
+/** Label sets whose children are kept at hand; past it the cache starts again. */
+const maxCachedSeries = 10_000;
+
 /**
  * The hub's Prometheus metrics (`prom-client`, in a registry of its own: nothing global). Counters
  * follow the activity records, the one source of what happened; gauges are read from the hub's
@@ -19,6 +25,7 @@ export class HubMetrics implements Disposable {
   private readonly subscription: Disposable;
   /** The state one scrape reads, built once for all its gauges. */
   private scraped?: AdminState;
+  private readonly series = new Map<string, CallSeries>();
 
   constructor(activity: ActivityLog, buildState: () => AdminState) {
     const registers = [this.registry];
@@ -76,9 +83,14 @@ export class HubMetrics implements Disposable {
 
   private count(record: ActivityRecord): void {
     if (record.kind === 'call') {
-      const labels = { method: record.method ?? '', upstream: record.upstream ?? '', tool: record.tool ?? '' };
-      this.calls.inc({ ...labels, outcome: record.outcome });
-      if (record.latencyMs !== undefined) this.latency.observe(labels, record.latencyMs / 1000);
+      const series = this.seriesOf(record);
+      let calls = series.calls.get(record.outcome);
+      if (!calls) {
+        calls = this.calls.labels({ ...series.labels, outcome: record.outcome });
+        series.calls.set(record.outcome, calls);
+      }
+      calls.inc();
+      if (record.latencyMs !== undefined) series.latency.observe(record.latencyMs / 1000);
     } else if (record.kind === 'safe-mode') {
       this.safeMode.inc({ outcome: record.outcome });
     } else if (record.kind === 'approval' && record.outcome !== 'asked') {
@@ -88,8 +100,27 @@ export class HubMetrics implements Disposable {
     }
   }
 
+  /**
+   * A call's label set and its bound children, looked up once per call instead of prom-client
+   * hashing and checking the labels on every increment. Only a routed call is labelled with its
+   * tool: a name the hub does not serve is the client's to choose, and each would be a series kept forever.
+   */
+  private seriesOf(record: ActivityRecord): CallSeries {
+    const labels = { method: record.method ?? '', upstream: record.upstream ?? '', tool: record.upstream === undefined ? '' : (record.tool ?? '') };
+    const key = `${labels.method}\n${labels.upstream}\n${labels.tool}`;
+    let series = this.series.get(key);
+    if (!series) {
+      // A bound on the cache only: prom-client keeps every series it has seen, as it must.
+      if (this.series.size >= maxCachedSeries) this.series.clear();
+      series = { labels, calls: new Map(), latency: this.latency.labels(labels) };
+      this.series.set(key, series);
+    }
+    return series;
+  }
+
   dispose(): void {
     this.subscription.dispose();
+    this.series.clear();
     this.registry.clear();
   }
 }

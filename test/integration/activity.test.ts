@@ -192,6 +192,22 @@ describe('activity: records, audit trail and /metrics', function () {
     assert.equal(sampleValue(samples, 'mcp_hub_open_chats'), 1);
   });
 
+  it("keeps /metrics' label sets to the upstreams' own tools: a client's made-up tool names add none", async function () {
+    const mallory = await connectClient(running.gateway.url, { virtualServer: 'editor', name: 'mallory' });
+    clients.push(mallory);
+    const scrape = async () => parsePromText(await (await fetch(`${running.gateway.url}/metrics`, { headers: adminAuth })).text()).samples;
+    const seriesBefore = (await scrape()).filter((sample) => sample.name === 'mcp_hub_calls_total').length;
+    for (let i = 0; i < 50; i++) {
+      await assert.rejects(mallory.callTool({ name: `made-up-${i}-${Math.random().toString(36).slice(2)}`, arguments: {} }), /Unknown tool/);
+    }
+    const samples = await scrape();
+    const calls = samples.filter((sample) => sample.name === 'mcp_hub_calls_total');
+    // The refusals are counted, under one label set without a tool: a name the hub does not serve is no label.
+    assert.ok(calls.length <= seriesBefore + 1, `${calls.length - seriesBefore} new series for 50 made-up names`);
+    assert.ok(!JSON.stringify(calls).includes('made-up'));
+    assert.equal(sampleValue(samples, 'mcp_hub_calls_total', { upstream: '', tool: '', outcome: 'error' }), 50);
+  });
+
   it('`mcp-session-hub activity` reads the audit trail, filtered, and follows the running hub without repeating what it printed', async function () {
     // What the hub has recorded so far is on disk first (the audit trail writes in batches).
     const kept = running.hub.activity.records().length;
