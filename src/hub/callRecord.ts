@@ -113,31 +113,33 @@ export class CallRecord {
     this.ended = true;
     if (extra.detail !== undefined) extra.detail = this.activity.redactor.scrub(extra.detail, this.args);
     this.trace?.end(errorType);
-    this.activity.add({
-      ...this.who(),
-      kind: 'call',
-      method: this.start.method,
-      ...this.activity.redactor.arguments(this.args),
-      ...(this.digest ? { digest: this.digest } : {}),
-      outcome,
-      latencyMs: Math.round((performance.now() - this.started) * 1000) / 1000,
-      ...extra,
-    });
+    // Filled in place rather than spread together: this runs on every call.
+    const record = this.who();
+    record.method = this.start.method;
+    const { args, argsTruncated } = this.activity.redactor.arguments(this.args);
+    if (args !== undefined) record.args = args;
+    if (argsTruncated) record.argsTruncated = true;
+    if (this.digest) record.digest = this.digest;
+    record.latencyMs = Math.round((performance.now() - this.started) * 1000) / 1000;
+    if (extra.detail !== undefined) record.detail = extra.detail;
+    if (extra.result !== undefined) record.result = extra.result;
+    this.activity.add({ kind: 'call', outcome, ...record });
   }
 
+  /** Who made the call and where it went: the fields every record of the call starts with. */
   private who(): Omit<ActivityRecord, 'seq' | 'at' | 'kind' | 'outcome'> {
-    const { connection } = this.start;
+    const { connection, virtualServer } = this.start;
     const session = this.session ?? connection?.session;
-    return {
-      ...(session ? { session: session.id } : {}),
-      ...(session?.conversationId === undefined ? {} : { chat: session.conversationId }),
-      ...(connection ? { connection: connection.id } : {}),
-      ...(connection?.client ? { client: connection.client.name } : {}),
-      ...(this.start.virtualServer === undefined ? {} : { virtualServer: this.start.virtualServer }),
-      ...(this.upstream ? { upstream: this.upstream } : {}),
-      tool: this.tool ?? this.start.target,
-      ...(this.trace ? { traceId: this.trace.traceId } : {}),
-    };
+    const record: Omit<ActivityRecord, 'seq' | 'at' | 'kind' | 'outcome'> = {};
+    if (session) record.session = session.id;
+    if (session?.conversationId !== undefined) record.chat = session.conversationId;
+    if (connection) record.connection = connection.id;
+    if (connection?.client) record.client = connection.client.name;
+    if (virtualServer !== undefined) record.virtualServer = virtualServer;
+    if (this.upstream) record.upstream = this.upstream;
+    record.tool = this.tool ?? this.start.target;
+    if (this.trace) record.traceId = this.trace.traceId;
+    return record;
   }
 }
 
